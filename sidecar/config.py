@@ -1,0 +1,270 @@
+"""Environment variables → one frozen, typed `Settings` (DESIGN.md, "Configuration").
+
+`load_settings(os.environ)` validates every variable and raises `ConfigError` listing
+*all* problems at once, each naming the variable and what is expected. Secrets
+(`WEBHOOK_SECRET`, `CREDENTIALS_KEY`, `ADMIN_TOKEN`, `APP_SECRET`) may also come from
+`<NAME>_FILE` or from `$CREDENTIALS_DIRECTORY/<name>` (systemd `LoadCredential=`).
+Secrets are held in `Secret` wrappers so a settings object can be printed or logged
+without revealing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, Literal, TypeVar, cast
+
+from sidecar._env import EnvReader
+from sidecar.errors import ConfigError
+from sidecar.security.cipher import KEY_BYTES
+from sidecar.store.sqlite.files import database_path_problem
+
+__all__ = [
+    "DEFAULT_BACKFILL_DAYS",
+    "DEFAULT_DATABASE_PATH",
+    "DEFAULT_DRAIN_TIMEOUT_SECONDS",
+    "DEFAULT_PORT",
+    "DEFAULT_SHOPIMIND_CORE_API_BASE",
+    "DEFAULT_SYNC_INTERVAL_MINUTES",
+    "DEFAULT_SYNC_WORKERS",
+    "LoadedSettings",
+    "LogFormat",
+    "Secret",
+    "Settings",
+    "load_settings",
+]
+
+DEFAULT_INTEGRATION_FILE = "integration.toml"
+DEFAULT_DATABASE_PATH = "./data/sidecar.sqlite"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_ADMIN_HOST = "127.0.0.1"
+DEFAULT_SHOPIMIND_CORE_API_BASE = "https://core.shopimind.com"
+DEFAULT_SYNC_INTERVAL_MINUTES = 15
+DEFAULT_SYNC_WORKERS = 4
+DEFAULT_BACKFILL_DAYS = 365
+DEFAULT_OVERLAP_SECONDS = 0
+DEFAULT_RETENTION_DAYS = 90
+DEFAULT_AUDIT_RETENTION_DAYS = 365
+DEFAULT_DRAIN_TIMEOUT_SECONDS = 10.0
+DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300
+
+LogFormat = Literal["json", "text"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+T = TypeVar("T", str, bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class Secret(Generic[T]):
+    """A secret value that does not show itself in `repr`, `str` or f-strings."""
+
+    _value: T = field(repr=False)
+
+    def reveal(self) -> T:
+        """The secret itself: call only where it is used, never to log or display it."""
+        return self._value
+
+    def __str__(self) -> str:
+        return "[redacted]"
+
+    def __repr__(self) -> str:
+        return "Secret([redacted])"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything the sidecar reads from its environment, validated."""
+
+    integration_file: Path
+    database_path: Path
+    webhook_secrets: tuple[Secret[str], ...]
+    credentials_key: Secret[bytes] | None
+    allow_plaintext_secrets: bool
+    host: str
+    port: int
+    admin_token: Secret[str] | None
+    admin_host: str
+    admin_port: int | None
+    app_base_url: str
+    app_secret: Secret[str]
+    shopimind_core_api_base: str
+    sync_interval_minutes: int
+    sync_workers: int
+    backfill_days: int
+    overlap_seconds: int
+    retention_days: int
+    dead_letter_retention_days: int
+    audit_retention_days: int
+    drain_timeout_seconds: float
+    signature_tolerance_seconds: int
+    log_level: LogLevel
+    log_format: LogFormat
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSettings:
+    """Valid settings, and the warnings an operator should see at startup."""
+
+    settings: Settings
+    warnings: tuple[str, ...]
+
+
+def _webhook_secrets(env: EnvReader, raw: str | None, was_set: bool) -> tuple[Secret[str], ...]:
+    if raw is None:
+        if env.unreadable("WEBHOOK_SECRET"):
+            pass
+        elif was_set:
+            env.problem("WEBHOOK_SECRET", "is empty; set the secret ShopiMind signs webhooks with")
+        else:
+            env.problem(
+                "WEBHOOK_SECRET",
+                "is required (or WEBHOOK_SECRET_FILE, or a 'webhook_secret' credential): "
+                "the secret ShopiMind signs webhooks with; separate several with commas",
+            )
+        return ()
+    secrets = tuple(Secret(part.strip()) for part in raw.split(",") if part.strip())
+    if not secrets:
+        env.problem(
+            "WEBHOOK_SECRET", "holds no secret, only commas and blanks; set at least one secret"
+        )
+    return secrets
+
+
+def _credentials_key(
+    env: EnvReader, raw: str | None, allow_plaintext: bool
+) -> Secret[bytes] | None:
+    if raw is None:
+        if env.unreadable("CREDENTIALS_KEY"):
+            pass
+        elif allow_plaintext:
+            env.warnings.append(
+                "ALLOW_PLAINTEXT_SECRETS=true and no CREDENTIALS_KEY: access tokens and "
+                "secrets are stored UNENCRYPTED. Development only; never in production"
+            )
+        else:
+            env.problem(
+                "CREDENTIALS_KEY",
+                f"is required: {KEY_BYTES * 2} hex characters ({KEY_BYTES} bytes) that encrypt "
+                "secrets at rest, e.g. from `openssl rand -hex 32` (development only: "
+                "ALLOW_PLAINTEXT_SECRETS=true)",
+            )
+        return None
+    if any(c not in "0123456789abcdefABCDEF" for c in raw):
+        env.problem(
+            "CREDENTIALS_KEY",
+            f"must be {KEY_BYTES * 2} hex characters ({KEY_BYTES} bytes); "
+            "it contains characters that are not hex",
+        )
+        return None
+    if len(raw) != KEY_BYTES * 2:
+        env.problem(
+            "CREDENTIALS_KEY",
+            f"must be {KEY_BYTES * 2} hex characters ({KEY_BYTES} bytes); got {len(raw)} "
+            f"characters ({len(raw) / 2:g} bytes)",
+        )
+        return None
+    return Secret(bytes.fromhex(raw))
+
+
+def _existing_file(env: EnvReader, name: str, default: str) -> Path:
+    path = Path(env.text(name, default))
+    if not path.exists():
+        env.problem(name, f"no such file: {path}")
+    elif not path.is_file():
+        env.problem(name, f"{path} is not a file")
+    return path
+
+
+def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
+    """Validate the whole environment; raise `ConfigError` listing every problem found."""
+    env = EnvReader(environ)
+    credentials_raw = env.raw("CREDENTIALS_DIRECTORY")
+    credentials_directory = Path(credentials_raw) if credentials_raw else None
+    if credentials_directory is not None and not credentials_directory.is_dir():
+        env.problem("CREDENTIALS_DIRECTORY", f"no such folder: {credentials_directory}")
+        credentials_directory = None
+
+    allow_plaintext = env.boolean("ALLOW_PLAINTEXT_SECRETS", False)
+    webhook_raw = env.secret("WEBHOOK_SECRET", credentials_directory)
+    webhook_secrets = _webhook_secrets(env, webhook_raw, "WEBHOOK_SECRET" in environ)
+    credentials_key = _credentials_key(
+        env, env.secret("CREDENTIALS_KEY", credentials_directory), allow_plaintext
+    )
+    admin_token_raw = env.secret("ADMIN_TOKEN", credentials_directory)
+    app_secret_raw = env.secret("APP_SECRET", credentials_directory)
+    if not app_secret_raw and not env.unreadable("APP_SECRET"):
+        env.problem(
+            "APP_SECRET",
+            "is required (or APP_SECRET_FILE, or an 'app_secret' credential): the secret that "
+            "signs the sidecar's calls to your app",
+        )
+
+    app_base_url = env.url("APP_BASE_URL", None, https_unless_loopback=False)
+    if app_base_url is None and env.raw("APP_BASE_URL") is None:
+        env.problem(
+            "APP_BASE_URL",
+            "is required: the base URL of your app's ShopiMind bridge, "
+            "e.g. http://127.0.0.1:8000/shopimind",
+        )
+    api_base = env.url(
+        "SHOPIMIND_CORE_API_BASE", DEFAULT_SHOPIMIND_CORE_API_BASE, https_unless_loopback=True
+    )
+
+    database_path = Path(env.text("DATABASE_PATH", DEFAULT_DATABASE_PATH))
+    database_problem = database_path_problem(database_path)
+    if database_problem is not None:
+        env.problem("DATABASE_PATH", database_problem)
+
+    admin_port_raw = env.raw("ADMIN_PORT")
+    admin_port = env.integer("ADMIN_PORT", 0, minimum=0, maximum=65535) if admin_port_raw else None
+    retention_days = env.integer("RETENTION_DAYS", DEFAULT_RETENTION_DAYS, minimum=0, maximum=36500)
+    settings = Settings(
+        integration_file=_existing_file(env, "INTEGRATION_FILE", DEFAULT_INTEGRATION_FILE),
+        database_path=database_path,
+        webhook_secrets=webhook_secrets,
+        credentials_key=credentials_key,
+        allow_plaintext_secrets=allow_plaintext,
+        host=env.host("HOST", DEFAULT_HOST),
+        port=env.integer("PORT", DEFAULT_PORT, minimum=0, maximum=65535),
+        admin_token=Secret(admin_token_raw) if admin_token_raw else None,
+        admin_host=env.host("ADMIN_HOST", DEFAULT_ADMIN_HOST),
+        admin_port=admin_port,
+        app_base_url=app_base_url or "",
+        app_secret=Secret(app_secret_raw or ""),
+        shopimind_core_api_base=api_base or DEFAULT_SHOPIMIND_CORE_API_BASE,
+        sync_interval_minutes=env.integer(
+            "SYNC_INTERVAL_MINUTES", DEFAULT_SYNC_INTERVAL_MINUTES, minimum=0, maximum=10080
+        ),
+        sync_workers=env.integer("SYNC_WORKERS", DEFAULT_SYNC_WORKERS, minimum=1, maximum=64),
+        backfill_days=env.integer("BACKFILL_DAYS", DEFAULT_BACKFILL_DAYS, minimum=1, maximum=36500),
+        overlap_seconds=env.integer(
+            "OVERLAP_SECONDS", DEFAULT_OVERLAP_SECONDS, minimum=0, maximum=86400
+        ),
+        retention_days=retention_days,
+        dead_letter_retention_days=env.integer(
+            "DEAD_LETTER_RETENTION_DAYS", retention_days, minimum=0, maximum=36500
+        ),
+        audit_retention_days=env.integer(
+            "AUDIT_RETENTION_DAYS", DEFAULT_AUDIT_RETENTION_DAYS, minimum=0, maximum=36500
+        ),
+        drain_timeout_seconds=env.number(
+            "DRAIN_TIMEOUT_SECONDS", DEFAULT_DRAIN_TIMEOUT_SECONDS, minimum=0.1, maximum=3600
+        ),
+        signature_tolerance_seconds=env.integer(
+            "SIGNATURE_TOLERANCE_SECONDS",
+            DEFAULT_SIGNATURE_TOLERANCE_SECONDS,
+            minimum=1,
+            maximum=3600,
+        ),
+        log_level=cast(
+            LogLevel, env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error"))
+        ),
+        log_format=cast(LogFormat, env.choice("LOG_FORMAT", "json", ("json", "text"))),
+    )
+    if settings.admin_token is not None and len(settings.admin_token.reveal()) < 32:
+        env.warnings.append("ADMIN_TOKEN is shorter than 32 characters; use a longer random token")
+    if env.problems:
+        raise ConfigError(env.problems)
+    return LoadedSettings(settings=settings, warnings=tuple(env.warnings))

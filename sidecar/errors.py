@@ -1,0 +1,78 @@
+"""The sidecar's exception tree. Every error the sidecar raises on purpose is one of these.
+
+    SidecarError
+    ├── ConfigError          the environment is wrong; carries one problem per variable
+    ├── SecurityError
+    │   └── CipherError      a stored secret cannot be decrypted or is in the wrong format
+    └── StoreError           the SQLite store failed or refused an operation
+        ├── NotADatabaseError  DATABASE_PATH holds a file that is not SQLite
+        ├── MigrationError     the schema in the file does not match this build
+        └── StoreClosedError   the store was used after it was closed
+
+Library errors are translated at the edge (`raise StoreError(...) from exc`) so callers
+catch the sidecar's own classes and messages say what rule was broken and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "CipherError",
+    "ConfigError",
+    "ConfigProblem",
+    "MigrationError",
+    "NotADatabaseError",
+    "SecurityError",
+    "SidecarError",
+    "StoreClosedError",
+    "StoreError",
+]
+
+
+class SidecarError(Exception):
+    """Base class of every error the sidecar raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One thing wrong with the configuration: which variable, and what is expected."""
+
+    variable: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.variable}: {self.message}"
+
+
+class ConfigError(SidecarError):
+    """The configuration is invalid. `problems` lists every problem found, not just the first."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+class SecurityError(SidecarError):
+    """A security primitive refused its input."""
+
+
+class CipherError(SecurityError):
+    """A stored secret cannot be decrypted: wrong format, tampered, moved, or wrong key."""
+
+
+class StoreError(SidecarError):
+    """The store failed or refused an operation."""
+
+
+class NotADatabaseError(StoreError):
+    """The database path holds a file that is not an SQLite database; it was left untouched."""
+
+
+class MigrationError(StoreError):
+    """The schema recorded in the database file does not match the migrations of this build."""
+
+
+class StoreClosedError(StoreError):
+    """The store was used after `aclose()`."""

@@ -1,0 +1,144 @@
+"""Structured logs on stderr: JSON lines by default, readable text with `LOG_FORMAT=text`.
+
+Every part of the sidecar takes its own logger, `get_logger("store")` → `sidecar.store`,
+and binds what it knows (`logger.bind(installation_id=...)`). Metadata is passed as
+keyword arguments and goes through redaction in the formatter: the one place every
+record passes, including those of libraries such as hypercorn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, TextIO
+
+from sidecar.clock import format_timestamp
+from sidecar.security.redaction import redact
+
+__all__ = ["BoundLogger", "JsonFormatter", "TextFormatter", "configure_logging", "get_logger"]
+
+_META: Final = "sidecar_meta"
+_RESERVED: Final = frozenset({"ts", "level", "logger", "msg", "exc"})
+_LEVELS: Final = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def _metadata(record: logging.LogRecord) -> dict[str, object]:
+    meta = getattr(record, _META, None)
+    if not isinstance(meta, Mapping):
+        return {}
+    cleaned = redact(dict(meta))
+    if not isinstance(cleaned, dict):
+        return {}
+    # A metadata key never shadows the fixed fields of a line.
+    return {(f"meta_{k}" if k in _RESERVED else str(k)): v for k, v in cleaned.items()}
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return format_timestamp(datetime.fromtimestamp(record.created, UTC))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, then the (redacted) metadata."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        line.update(_metadata(record))
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """`<ts> <LEVEL> <logger> <msg> key=value …` for people reading a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        pairs = " ".join(
+            f"{key}={json.dumps(value, default=str, ensure_ascii=False)}"
+            for key, value in _metadata(record).items()
+        )
+        text = f"{_timestamp(record)} {record.levelname:<7} {record.name} {record.getMessage()}"
+        if pairs:
+            text = f"{text} {pairs}"
+        if record.exc_info:
+            text = f"{text}\n{self.formatException(record.exc_info)}"
+        return text
+
+
+def configure_logging(
+    *, level: str = "info", fmt: str = "json", stream: TextIO | None = None
+) -> None:
+    """Send every log record (ours and the libraries') to `stream` (stderr) in `fmt`."""
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(TextFormatter() if fmt == "text" else JsonFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(_LEVELS.get(level, logging.INFO))
+
+
+class BoundLogger:
+    """A logger of one part of the sidecar, with fields bound to every line it writes."""
+
+    __slots__ = ("_bound", "_logger")
+
+    def __init__(self, logger: logging.Logger, bound: Mapping[str, object] | None = None) -> None:
+        self._logger = logger
+        self._bound: Mapping[str, object] = dict(bound or {})
+
+    @property
+    def name(self) -> str:
+        """The logger's name, e.g. `sidecar.store`."""
+        return self._logger.name
+
+    def bind(self, **fields: object) -> BoundLogger:
+        """A logger that adds `fields` to every line (e.g. `installation_id`)."""
+        return BoundLogger(self._logger, {**self._bound, **fields})
+
+    def _log(self, level: int, msg: str, meta: Mapping[str, Any], exc_info: bool) -> None:
+        if self._logger.isEnabledFor(level):
+            self._logger.log(
+                level,
+                msg,
+                extra={_META: {**self._bound, **meta}},
+                exc_info=exc_info,
+                stacklevel=3,
+            )
+
+    def debug(self, msg: str, /, **meta: Any) -> None:
+        """Log at debug level."""
+        self._log(logging.DEBUG, msg, meta, exc_info=False)
+
+    def info(self, msg: str, /, **meta: Any) -> None:
+        """Log at info level."""
+        self._log(logging.INFO, msg, meta, exc_info=False)
+
+    def warning(self, msg: str, /, **meta: Any) -> None:
+        """Log at warning level."""
+        self._log(logging.WARNING, msg, meta, exc_info=False)
+
+    def error(self, msg: str, /, **meta: Any) -> None:
+        """Log at error level."""
+        self._log(logging.ERROR, msg, meta, exc_info=False)
+
+    def exception(self, msg: str, /, **meta: Any) -> None:
+        """Log at error level with the traceback of the exception being handled."""
+        self._log(logging.ERROR, msg, meta, exc_info=True)
+
+
+def get_logger(part: str) -> BoundLogger:
+    """The logger of one part of the sidecar: `get_logger("store")` → `sidecar.store`."""
+    return BoundLogger(logging.getLogger(f"sidecar.{part}"))

@@ -1,0 +1,320 @@
+"""The store's operations as an interface, so an adapter for another database (PostgreSQL)
+can replace SQLite without touching a caller. Callers depend on `Store`, never on a class.
+
+Every operation is one transaction. Timestamps are ISO-8601 UTC strings (`sidecar.clock`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from sidecar.store.records import (
+    AuditEntry,
+    Cursor,
+    InboundClaim,
+    InboundEvent,
+    InboundStatus,
+    Installation,
+    InstallationStatus,
+    InstallationUpsert,
+    PurgeCounts,
+    RejectedItem,
+    RejectedItemInput,
+    RetentionPolicy,
+    RunKind,
+    RunStatus,
+    StateEntry,
+    SyncRun,
+    WebhookLogEntry,
+)
+
+__all__ = [
+    "AuditLog",
+    "Cursors",
+    "DeadLetter",
+    "InboundEvents",
+    "Installations",
+    "Runs",
+    "State",
+    "Store",
+    "WebhookClaims",
+    "WebhookLog",
+]
+
+
+class Installations(Protocol):
+    """One row per installation."""
+
+    async def upsert(self, upsert: InstallationUpsert) -> None:
+        """Create or update; a None field never overwrites a stored value."""
+        ...
+
+    async def set_status(
+        self,
+        installation_id: str,
+        status: InstallationStatus,
+        *,
+        activated_at: str | None = None,
+        deactivated_at: str | None = None,
+        uninstalled_at: str | None = None,
+    ) -> bool:
+        """Set the status and the given stamps (others are kept); False when unknown."""
+        ...
+
+    async def set_external_account(
+        self, installation_id: str, ref: str | None, name: str | None = None
+    ) -> bool:
+        """Record the integrator's own account for this shop; False when unknown."""
+        ...
+
+    async def get(self, installation_id: str) -> Installation | None:
+        """One installation, or None."""
+        ...
+
+    async def list(
+        self, *, status: InstallationStatus | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Installation]:
+        """Installations in creation order, optionally of one status."""
+        ...
+
+
+class State(Protocol):
+    """Per-installation key/value state; secrets are encrypted, bound to their row."""
+
+    async def get(self, installation_id: str, key: str) -> str | None:
+        """The value (decrypted when it is a secret), or None."""
+        ...
+
+    async def set(self, installation_id: str, key: str, value: str) -> None:
+        """Store a plain value."""
+        ...
+
+    async def set_secret(self, installation_id: str, key: str, value: str) -> None:
+        """Store a value encrypted at rest."""
+        ...
+
+    async def setdefault_secret(
+        self, installation_id: str, key: str, make: Callable[[], str]
+    ) -> str:
+        """The stored secret, or `make()` stored atomically and returned (first caller wins)."""
+        ...
+
+    async def delete(self, installation_id: str, key: str) -> bool:
+        """Remove a key; False when it was absent."""
+        ...
+
+    async def get_json(self, installation_id: str, key: str) -> object | None:
+        """A plain value holding JSON, decoded."""
+        ...
+
+    async def set_json(self, installation_id: str, key: str, value: object) -> None:
+        """Store a JSON-serializable value as plain state."""
+        ...
+
+    async def merge_json(
+        self, installation_id: str, key: str, patch: Mapping[str, object]
+    ) -> dict[str, object]:
+        """Deep-merge `patch` into the stored JSON object in one transaction; return the result.
+
+        Nested objects merge key by key, so a partial patch never erases what it omits.
+        """
+        ...
+
+    async def keys(self, installation_id: str) -> list[StateEntry]:
+        """The installation's keys and whether each is a secret, never the values."""
+        ...
+
+
+class WebhookLog(Protocol):
+    """Every webhook received, logged before processing (payload already redacted)."""
+
+    async def append(
+        self,
+        *,
+        event: str | None,
+        installation_id: str | None,
+        signature_ok: bool,
+        payload_json: str,
+    ) -> int:
+        """Append one entry; return its id."""
+        ...
+
+    async def list(
+        self, *, installation_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[WebhookLogEntry]:
+        """Newest first."""
+        ...
+
+
+class WebhookClaims(Protocol):
+    """Anti-replay claims of lifecycle webhooks, keyed by installation and signature."""
+
+    async def claim(self, installation_id: str, dedup_key: str) -> bool:
+        """Claim atomically; True for the first caller only."""
+        ...
+
+    async def release(self, installation_id: str, dedup_key: str) -> None:
+        """Drop a claim so a resend of a failed webhook is processed."""
+        ...
+
+
+class Cursors(Protocol):
+    """Sync cursors per (installation, entity, source key)."""
+
+    async def get(self, installation_id: str, entity: str, source_key: str = "") -> Cursor | None:
+        """One cursor, or None before its first sync."""
+        ...
+
+    async def list(self, installation_id: str) -> list[Cursor]:
+        """The installation's cursors, by entity and source key."""
+        ...
+
+    async def record_success(
+        self,
+        installation_id: str,
+        entity: str,
+        source_key: str,
+        *,
+        synced_at: str,
+        items: int,
+    ) -> None:
+        """Move the cursor to `synced_at` and reset its failure count."""
+        ...
+
+    async def record_failure(
+        self, installation_id: str, entity: str, source_key: str, *, error: str, items: int
+    ) -> int:
+        """Keep the cursor where it is, note the error; return the consecutive failure count."""
+        ...
+
+    async def count_in_error(self) -> int:
+        """Cursors whose last step failed, over all installations."""
+        ...
+
+
+class Runs(Protocol):
+    """Sync runs: `running`, then closed with a JSON summary."""
+
+    async def start(self, installation_id: str, kind: RunKind) -> int:
+        """Open a run; return its id."""
+        ...
+
+    async def finish(self, run_id: int, status: RunStatus, summary: Mapping[str, object]) -> None:
+        """Close a run. A summary that cannot be serialized is replaced, never left `running`."""
+        ...
+
+    async def get(self, run_id: int) -> SyncRun | None:
+        """One run, or None."""
+        ...
+
+    async def recent(self, installation_id: str, limit: int = 10) -> list[SyncRun]:
+        """The installation's runs, newest first."""
+        ...
+
+
+class InboundEvents(Protocol):
+    """Inbound calls, unique per installation and dedup key."""
+
+    async def claim(self, installation_id: str, dedup_key: str, action: str) -> InboundClaim:
+        """Claim atomically: `fresh` for the first caller, else the existing row's status."""
+        ...
+
+    async def finish(self, event_id: int, status: InboundStatus, error: str | None = None) -> None:
+        """Record the outcome of processing."""
+        ...
+
+    async def get(self, installation_id: str, dedup_key: str) -> InboundEvent | None:
+        """One event, or None."""
+        ...
+
+
+class DeadLetter(Protocol):
+    """Items ShopiMind rejected, kept for inspection and replay."""
+
+    async def add(
+        self,
+        installation_id: str,
+        *,
+        run_id: int | None,
+        entity: str,
+        source_key: str,
+        target: str,
+        items: Sequence[RejectedItemInput],
+    ) -> int:
+        """Store rejected items; return how many were stored."""
+        ...
+
+    async def list(
+        self, *, installation_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[RejectedItem]:
+        """Newest first."""
+        ...
+
+    async def delete(self, ids: Sequence[int]) -> int:
+        """Remove items by id; return how many were removed."""
+        ...
+
+    async def count(self, installation_id: str | None = None) -> int:
+        """Items in the dead-letter."""
+        ...
+
+
+class AuditLog(Protocol):
+    """Operator actions."""
+
+    async def record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        installation_id: str | None = None,
+        target: str | None = None,
+        detail: Mapping[str, object] | None = None,
+        client_ip: str | None = None,
+    ) -> int:
+        """Append one entry (its detail redacted); return its id."""
+        ...
+
+    async def list(self, *, limit: int = 100, offset: int = 0) -> list[AuditEntry]:
+        """Newest first."""
+        ...
+
+
+class Store(Protocol):
+    """Everything the sidecar keeps, behind one object."""
+
+    @property
+    def installations(self) -> Installations: ...
+    @property
+    def state(self) -> State: ...
+    @property
+    def webhook_log(self) -> WebhookLog: ...
+    @property
+    def webhook_claims(self) -> WebhookClaims: ...
+    @property
+    def cursors(self) -> Cursors: ...
+    @property
+    def runs(self) -> Runs: ...
+    @property
+    def inbound_events(self) -> InboundEvents: ...
+    @property
+    def dead_letter(self) -> DeadLetter: ...
+    @property
+    def audit(self) -> AuditLog: ...
+
+    async def ping(self) -> None:
+        """Raise StoreError when the store cannot answer a query."""
+        ...
+
+    async def purge_expired(self, policy: RetentionPolicy) -> PurgeCounts:
+        """Remove rows older than the policy allows, in one transaction; return the counts."""
+        ...
+
+    async def schema_version(self) -> int:
+        """The migration version of the store."""
+        ...
+
+    async def aclose(self) -> None:
+        """Finish queued operations and close; later calls raise StoreClosedError."""
+        ...

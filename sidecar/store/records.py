@@ -1,0 +1,191 @@
+"""Rows of the store as frozen values, and the small inputs its operations take."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "AuditEntry",
+    "Cursor",
+    "InboundClaim",
+    "InboundEvent",
+    "InboundStatus",
+    "Installation",
+    "InstallationStatus",
+    "InstallationUpsert",
+    "PurgeCounts",
+    "RejectedItem",
+    "RejectedItemInput",
+    "RetentionPolicy",
+    "RunKind",
+    "RunStatus",
+    "StateEntry",
+    "SyncRun",
+    "WebhookLogEntry",
+]
+
+InstallationStatus = Literal["inactive", "active", "uninstalled"]
+RunKind = Literal["incremental", "full"]
+RunStatus = Literal["running", "ok", "partial", "failed", "cancelled"]
+InboundStatus = Literal["received", "done", "failed"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Installation:
+    """One shop that installed the integration; `installation_id` is opaque (ShopiMind's)."""
+
+    installation_id: str
+    shop_domain: str | None
+    shop_name: str | None
+    external_account_ref: str | None
+    external_account_name: str | None
+    status: InstallationStatus
+    installed_at: str | None
+    activated_at: str | None
+    deactivated_at: str | None
+    uninstalled_at: str | None
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstallationUpsert:
+    """What a lifecycle event knows about an installation; None never overwrites a value."""
+
+    installation_id: str
+    status: InstallationStatus
+    shop_domain: str | None = None
+    shop_name: str | None = None
+    installed_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateEntry:
+    """A state key of an installation, without its value (safe to show to an operator)."""
+
+    key: str
+    encrypted: bool
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookLogEntry:
+    """One webhook as received, logged before processing with its secrets masked."""
+
+    id: int
+    received_at: str
+    event: str | None
+    installation_id: str | None
+    signature_ok: bool
+    payload_json: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cursor:
+    """How far one entity (and source) of an installation has been synced."""
+
+    installation_id: str
+    entity: str
+    source_key: str
+    last_synced_at: str | None
+    last_status: str | None
+    last_error: str | None
+    items: int
+    consecutive_failures: int
+    updated_at: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncRun:
+    """One sync of an installation: `running` until closed as ok, partial, failed or cancelled."""
+
+    id: int
+    installation_id: str
+    kind: RunKind
+    status: RunStatus
+    summary_json: str | None
+    started_at: str
+    finished_at: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundEvent:
+    """One inbound call of the integrator's app, unique per installation and dedup key."""
+
+    id: int
+    installation_id: str
+    dedup_key: str
+    action: str | None
+    status: InboundStatus
+    error: str | None
+    received_at: str
+    processed_at: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundClaim:
+    """The result of claiming an inbound call: `fresh` when this caller must process it."""
+
+    id: int
+    fresh: bool
+    status: InboundStatus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectedItemInput:
+    """An item ShopiMind refused, and why, on its way to the dead-letter."""
+
+    item: object
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectedItem:
+    """A dead-lettered item."""
+
+    id: int
+    installation_id: str
+    run_id: int | None
+    entity: str
+    source_key: str
+    target: str
+    item_json: str
+    reason: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    """One operator action, as recorded in the audit log (never secrets)."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    installation_id: str | None
+    target: str | None
+    detail_json: str
+    client_ip: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionPolicy:
+    """Days to keep each kind of row; 0 keeps it forever (PROTOCOL §7.3)."""
+
+    days: int = 90
+    dead_letter_days: int = 90
+    audit_days: int = 365
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeCounts:
+    """Rows removed by one retention purge, per table."""
+
+    removed: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        """Rows removed in all tables."""
+        return sum(self.removed.values())

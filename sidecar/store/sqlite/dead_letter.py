@@ -1,0 +1,87 @@
+"""The dead-letter: items ShopiMind rejected, kept for inspection and replay."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from sidecar.clock import Clock, format_timestamp
+from sidecar.store.records import RejectedItem, RejectedItemInput
+from sidecar.store.sqlite._rows import page, record, safe_json
+from sidecar.store.sqlite.database import Database
+
+__all__ = ["SqliteDeadLetter"]
+
+
+class SqliteDeadLetter:
+    """`DeadLetter` on SQLite."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def add(
+        self,
+        installation_id: str,
+        *,
+        run_id: int | None,
+        entity: str,
+        source_key: str,
+        target: str,
+        items: Sequence[RejectedItemInput],
+    ) -> int:
+        now = format_timestamp(self._clock())
+        rows = [
+            (installation_id, run_id, entity, source_key, target, safe_json(i.item), i.reason, now)
+            for i in items
+        ]
+
+        def write(connection: sqlite3.Connection) -> int:
+            connection.executemany(
+                "INSERT INTO rejected_items (installation_id, run_id, entity, source_key, target, "
+                "item_json, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            return len(rows)
+
+        return await self._db.write(write)
+
+    async def list(
+        self, *, installation_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[RejectedItem]:
+        limit, offset = page(limit, offset)
+
+        def read(connection: sqlite3.Connection) -> list[RejectedItem]:
+            rows = connection.execute(
+                "SELECT * FROM rejected_items WHERE (:iid IS NULL OR installation_id = :iid) "
+                "ORDER BY id DESC LIMIT :limit OFFSET :offset",
+                {"iid": installation_id, "limit": limit, "offset": offset},
+            )
+            return [record(RejectedItem, row) for row in rows]
+
+        return await self._db.read(read)
+
+    async def delete(self, ids: Sequence[int]) -> int:
+        unique = sorted({int(i) for i in ids})
+
+        def write(connection: sqlite3.Connection) -> int:
+            removed = 0
+            for start in range(0, len(unique), 500):  # stay under SQLite's variable limit
+                chunk = unique[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                removed += connection.execute(
+                    f"DELETE FROM rejected_items WHERE id IN ({marks})", chunk
+                ).rowcount
+            return removed
+
+        return await self._db.write(write)
+
+    async def count(self, installation_id: str | None = None) -> int:
+        return await self._db.read(
+            lambda c: int(
+                c.execute(
+                    "SELECT COUNT(*) FROM rejected_items WHERE (? IS NULL OR installation_id = ?)",
+                    (installation_id, installation_id),
+                ).fetchone()[0]
+            )
+        )

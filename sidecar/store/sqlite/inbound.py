@@ -1,0 +1,59 @@
+"""Inbound calls of the integrator's app, claimed atomically by (installation, dedup key)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sidecar.clock import Clock, format_timestamp
+from sidecar.store.records import InboundClaim, InboundEvent, InboundStatus
+from sidecar.store.sqlite._rows import record
+from sidecar.store.sqlite.database import Database
+
+__all__ = ["SqliteInboundEvents"]
+
+
+class SqliteInboundEvents:
+    """`InboundEvents` on SQLite."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def claim(self, installation_id: str, dedup_key: str, action: str) -> InboundClaim:
+        now = format_timestamp(self._clock())
+
+        def write(connection: sqlite3.Connection) -> InboundClaim:
+            # The INSERT and the SELECT share one transaction: no other writer can slip
+            # between them, so the row read back is the one that won the claim.
+            inserted = connection.execute(
+                "INSERT INTO inbound_events (installation_id, dedup_key, action, status, "
+                "received_at) VALUES (?, ?, ?, 'received', ?) "
+                "ON CONFLICT (installation_id, dedup_key) DO NOTHING",
+                (installation_id, dedup_key, action, now),
+            ).rowcount
+            row = connection.execute(
+                "SELECT id, status FROM inbound_events WHERE installation_id = ? AND dedup_key = ?",
+                (installation_id, dedup_key),
+            ).fetchone()
+            return InboundClaim(id=int(row["id"]), fresh=inserted == 1, status=row["status"])
+
+        return await self._db.write(write)
+
+    async def finish(self, event_id: int, status: InboundStatus, error: str | None = None) -> None:
+        now = format_timestamp(self._clock())
+        await self._db.write(
+            lambda c: c.execute(
+                "UPDATE inbound_events SET status = ?, error = ?, processed_at = ? WHERE id = ?",
+                (status, error, now, event_id),
+            )
+        )
+
+    async def get(self, installation_id: str, dedup_key: str) -> InboundEvent | None:
+        def read(connection: sqlite3.Connection) -> InboundEvent | None:
+            row = connection.execute(
+                "SELECT * FROM inbound_events WHERE installation_id = ? AND dedup_key = ?",
+                (installation_id, dedup_key),
+            ).fetchone()
+            return None if row is None else record(InboundEvent, row)
+
+        return await self._db.read(read)

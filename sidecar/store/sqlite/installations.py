@@ -1,0 +1,113 @@
+"""Installations: one row per shop, upserted without ever erasing a known value."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sidecar.clock import Clock, format_timestamp
+from sidecar.store.records import Installation, InstallationStatus, InstallationUpsert
+from sidecar.store.sqlite._rows import page, record
+from sidecar.store.sqlite.database import Database
+
+__all__ = ["SqliteInstallations"]
+
+_UPSERT = """
+INSERT INTO installations
+    (installation_id, shop_domain, shop_name, status, installed_at, created_at, updated_at)
+VALUES
+    (:installation_id, :shop_domain, :shop_name, :status, :installed_at, :now, :now)
+ON CONFLICT (installation_id) DO UPDATE SET
+    shop_domain  = COALESCE(excluded.shop_domain, shop_domain),
+    shop_name    = COALESCE(excluded.shop_name, shop_name),
+    status       = excluded.status,
+    installed_at = COALESCE(excluded.installed_at, installed_at),
+    updated_at   = excluded.updated_at
+"""
+
+_SET_STATUS = """
+UPDATE installations SET
+    status         = :status,
+    activated_at   = COALESCE(:activated_at, activated_at),
+    deactivated_at = COALESCE(:deactivated_at, deactivated_at),
+    uninstalled_at = COALESCE(:uninstalled_at, uninstalled_at),
+    updated_at     = :now
+WHERE installation_id = :installation_id
+"""
+
+
+class SqliteInstallations:
+    """`Installations` on SQLite."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def upsert(self, upsert: InstallationUpsert) -> None:
+        params = {
+            "installation_id": upsert.installation_id,
+            "shop_domain": upsert.shop_domain,
+            "shop_name": upsert.shop_name,
+            "status": upsert.status,
+            "installed_at": upsert.installed_at,
+            "now": format_timestamp(self._clock()),
+        }
+        await self._db.write(lambda c: c.execute(_UPSERT, params))
+
+    async def set_status(
+        self,
+        installation_id: str,
+        status: InstallationStatus,
+        *,
+        activated_at: str | None = None,
+        deactivated_at: str | None = None,
+        uninstalled_at: str | None = None,
+    ) -> bool:
+        params = {
+            "installation_id": installation_id,
+            "status": status,
+            "activated_at": activated_at,
+            "deactivated_at": deactivated_at,
+            "uninstalled_at": uninstalled_at,
+            "now": format_timestamp(self._clock()),
+        }
+        changed = await self._db.write(lambda c: c.execute(_SET_STATUS, params).rowcount)
+        return changed == 1
+
+    async def set_external_account(
+        self, installation_id: str, ref: str | None, name: str | None = None
+    ) -> bool:
+        now = format_timestamp(self._clock())
+        changed = await self._db.write(
+            lambda c: (
+                c.execute(
+                    "UPDATE installations SET external_account_ref = ?, external_account_name = ?, "
+                    "updated_at = ? WHERE installation_id = ?",
+                    (ref, name, now, installation_id),
+                ).rowcount
+            )
+        )
+        return changed == 1
+
+    async def get(self, installation_id: str) -> Installation | None:
+        def read(connection: sqlite3.Connection) -> Installation | None:
+            row = connection.execute(
+                "SELECT * FROM installations WHERE installation_id = ?", (installation_id,)
+            ).fetchone()
+            return None if row is None else record(Installation, row)
+
+        return await self._db.read(read)
+
+    async def list(
+        self, *, status: InstallationStatus | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Installation]:
+        limit, offset = page(limit, offset)
+
+        def read(connection: sqlite3.Connection) -> list[Installation]:
+            rows = connection.execute(
+                "SELECT * FROM installations WHERE (:status IS NULL OR status = :status) "
+                "ORDER BY created_at, installation_id LIMIT :limit OFFSET :offset",
+                {"status": status, "limit": limit, "offset": offset},
+            )
+            return [record(Installation, row) for row in rows]
+
+        return await self._db.read(read)

@@ -1,0 +1,210 @@
+"""Versioned, append-only schema migrations, recorded in the database file.
+
+Each migration is applied once, in order, inside one transaction with the bookkeeping
+row that records it. A checksum of its statements is recorded too, so editing a
+migration that databases already applied is caught at startup instead of leaving
+databases that disagree on their schema: add a new migration instead.
+Reopening an up-to-date database changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+
+from sidecar.clock import Clock, format_timestamp
+from sidecar.errors import MigrationError
+
+__all__ = ["MIGRATIONS", "Migration", "migrate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema change; `statements` run in order in a single transaction."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 of the statements with white space folded (layout edits are harmless)."""
+        folded = "\n".join(" ".join(statement.split()) for statement in self.statements)
+        return hashlib.sha256(folded.encode("utf-8")).hexdigest()
+
+
+_INITIAL = Migration(
+    1,
+    "initial schema",
+    (
+        """CREATE TABLE installations (
+            installation_id       TEXT PRIMARY KEY,
+            shop_domain           TEXT,
+            shop_name             TEXT,
+            external_account_ref  TEXT,
+            external_account_name TEXT,
+            status                TEXT NOT NULL DEFAULT 'inactive'
+                                  CHECK (status IN ('inactive', 'active', 'uninstalled')),
+            installed_at          TEXT,
+            activated_at          TEXT,
+            deactivated_at        TEXT,
+            uninstalled_at        TEXT,
+            created_at            TEXT NOT NULL,
+            updated_at            TEXT NOT NULL
+        ) STRICT""",
+        "CREATE INDEX installations_status ON installations (status)",
+        """CREATE TABLE installation_state (
+            installation_id TEXT NOT NULL
+                            REFERENCES installations (installation_id) ON DELETE CASCADE,
+            key             TEXT NOT NULL,
+            value           TEXT NOT NULL,
+            encrypted       INTEGER NOT NULL CHECK (encrypted IN (0, 1)),
+            updated_at      TEXT NOT NULL,
+            PRIMARY KEY (installation_id, key)
+        ) STRICT""",
+        """CREATE TABLE webhook_log (
+            id              INTEGER PRIMARY KEY,
+            received_at     TEXT NOT NULL,
+            event           TEXT,
+            installation_id TEXT,
+            signature_ok    INTEGER NOT NULL CHECK (signature_ok IN (0, 1)),
+            payload_json    TEXT NOT NULL
+        ) STRICT""",
+        "CREATE INDEX webhook_log_received_at ON webhook_log (received_at)",
+        "CREATE INDEX webhook_log_installation ON webhook_log (installation_id, id)",
+        """CREATE TABLE webhook_claims (
+            installation_id TEXT NOT NULL,
+            dedup_key       TEXT NOT NULL,
+            claimed_at      TEXT NOT NULL,
+            PRIMARY KEY (installation_id, dedup_key)
+        ) STRICT""",
+        "CREATE INDEX webhook_claims_claimed_at ON webhook_claims (claimed_at)",
+        """CREATE TABLE sync_cursors (
+            installation_id      TEXT NOT NULL
+                                 REFERENCES installations (installation_id) ON DELETE CASCADE,
+            entity               TEXT NOT NULL,
+            source_key           TEXT NOT NULL DEFAULT '',
+            last_synced_at       TEXT,
+            last_status          TEXT,
+            last_error           TEXT,
+            items                INTEGER NOT NULL DEFAULT 0,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            updated_at           TEXT NOT NULL,
+            PRIMARY KEY (installation_id, entity, source_key)
+        ) STRICT""",
+        """CREATE TABLE sync_runs (
+            id              INTEGER PRIMARY KEY,
+            installation_id TEXT NOT NULL
+                            REFERENCES installations (installation_id) ON DELETE CASCADE,
+            kind            TEXT NOT NULL CHECK (kind IN ('incremental', 'full')),
+            status          TEXT NOT NULL
+                            CHECK (status IN ('running', 'ok', 'partial', 'failed', 'cancelled')),
+            summary_json    TEXT,
+            started_at      TEXT NOT NULL,
+            finished_at     TEXT
+        ) STRICT""",
+        "CREATE INDEX sync_runs_installation ON sync_runs (installation_id, id)",
+        "CREATE INDEX sync_runs_started_at ON sync_runs (started_at)",
+        """CREATE TABLE inbound_events (
+            id              INTEGER PRIMARY KEY,
+            installation_id TEXT NOT NULL
+                            REFERENCES installations (installation_id) ON DELETE CASCADE,
+            dedup_key       TEXT NOT NULL,
+            action          TEXT,
+            status          TEXT NOT NULL CHECK (status IN ('received', 'done', 'failed')),
+            error           TEXT,
+            received_at     TEXT NOT NULL,
+            processed_at    TEXT,
+            UNIQUE (installation_id, dedup_key)
+        ) STRICT""",
+        "CREATE INDEX inbound_events_received_at ON inbound_events (received_at)",
+        """CREATE TABLE rejected_items (
+            id              INTEGER PRIMARY KEY,
+            installation_id TEXT NOT NULL
+                            REFERENCES installations (installation_id) ON DELETE CASCADE,
+            run_id          INTEGER REFERENCES sync_runs (id) ON DELETE SET NULL,
+            entity          TEXT NOT NULL,
+            source_key      TEXT NOT NULL DEFAULT '',
+            target          TEXT NOT NULL,
+            item_json       TEXT NOT NULL,
+            reason          TEXT NOT NULL,
+            created_at      TEXT NOT NULL
+        ) STRICT""",
+        "CREATE INDEX rejected_items_installation ON rejected_items (installation_id, id)",
+        "CREATE INDEX rejected_items_created_at ON rejected_items (created_at)",
+        """CREATE TABLE audit_log (
+            id              INTEGER PRIMARY KEY,
+            at              TEXT NOT NULL,
+            actor           TEXT NOT NULL,
+            action          TEXT NOT NULL,
+            installation_id TEXT,
+            target          TEXT,
+            detail_json     TEXT NOT NULL,
+            client_ip       TEXT
+        ) STRICT""",
+        "CREATE INDEX audit_log_at ON audit_log (at)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_INITIAL,)
+"""Every migration ever shipped, in order. Append only; never edit or remove one."""
+
+_BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    checksum   TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+) STRICT"""
+
+
+def _check_applied(applied: dict[int, str], migrations: tuple[Migration, ...]) -> None:
+    known = {migration.version: migration for migration in migrations}
+    for version, checksum in sorted(applied.items()):
+        migration = known.get(version)
+        if migration is None:
+            raise MigrationError(
+                f"the database has schema version {max(applied)}, newer than this build knows "
+                f"({max(known, default=0)}); run a newer shopimind-sidecar or restore a backup"
+            )
+        if migration.checksum != checksum:
+            raise MigrationError(
+                f"migration {version} ({migration.name}) differs from the one this database "
+                "applied; migrations are append-only: restore it and add a new one"
+            )
+
+
+def migrate(
+    connection: sqlite3.Connection,
+    clock: Clock,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+) -> list[int]:
+    """Apply the missing migrations; return the versions applied.
+
+    Runs inside the caller's write transaction, so the schema changes and the rows that
+    record them commit together or not at all (two processes starting at once are safe:
+    the second waits for the write lock, then finds nothing left to do).
+    """
+    for position, migration in enumerate(migrations, start=1):
+        if migration.version != position:
+            raise MigrationError(f"migration versions must run 1, 2, 3…; found {migration.version}")
+    connection.execute(_BOOKKEEPING)
+    applied = {
+        int(row[0]): str(row[1])
+        for row in connection.execute("SELECT version, checksum FROM schema_migrations")
+    }
+    _check_applied(applied, migrations)
+    done: list[int] = []
+    for migration in migrations:
+        if migration.version in applied:
+            continue
+        for statement in migration.statements:
+            connection.execute(statement)
+        connection.execute(
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
+            "VALUES (?, ?, ?, ?)",
+            (migration.version, migration.name, migration.checksum, format_timestamp(clock())),
+        )
+        done.append(migration.version)
+    connection.execute(f"PRAGMA user_version = {len(migrations)}")
+    return done

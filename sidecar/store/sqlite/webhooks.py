@@ -1,0 +1,93 @@
+"""The webhook log and the anti-replay claims of lifecycle webhooks."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sidecar.clock import Clock, format_timestamp
+from sidecar.store.records import WebhookLogEntry
+from sidecar.store.sqlite._rows import page, record
+from sidecar.store.sqlite.database import Database
+
+__all__ = ["SqliteWebhookClaims", "SqliteWebhookLog"]
+
+
+class SqliteWebhookLog:
+    """`WebhookLog` on SQLite."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def append(
+        self,
+        *,
+        event: str | None,
+        installation_id: str | None,
+        signature_ok: bool,
+        payload_json: str,
+    ) -> int:
+        params = (
+            format_timestamp(self._clock()),
+            event,
+            installation_id,
+            int(signature_ok),
+            payload_json,
+        )
+
+        def write(connection: sqlite3.Connection) -> int:
+            cursor = connection.execute(
+                "INSERT INTO webhook_log "
+                "(received_at, event, installation_id, signature_ok, payload_json) "
+                "VALUES (?, ?, ?, ?, ?)",
+                params,
+            )
+            return int(cursor.lastrowid or 0)
+
+        return await self._db.write(write)
+
+    async def list(
+        self, *, installation_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[WebhookLogEntry]:
+        limit, offset = page(limit, offset)
+
+        def read(connection: sqlite3.Connection) -> list[WebhookLogEntry]:
+            rows = connection.execute(
+                "SELECT * FROM webhook_log WHERE (:iid IS NULL OR installation_id = :iid) "
+                "ORDER BY id DESC LIMIT :limit OFFSET :offset",
+                {"iid": installation_id, "limit": limit, "offset": offset},
+            )
+            return [
+                record(WebhookLogEntry, row, signature_ok=bool(row["signature_ok"])) for row in rows
+            ]
+
+        return await self._db.read(read)
+
+
+class SqliteWebhookClaims:
+    """`WebhookClaims` on SQLite: the primary key makes a claim atomic."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def claim(self, installation_id: str, dedup_key: str) -> bool:
+        now = format_timestamp(self._clock())
+        inserted = await self._db.write(
+            lambda c: (
+                c.execute(
+                    "INSERT INTO webhook_claims (installation_id, dedup_key, claimed_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT (installation_id, dedup_key) DO NOTHING",
+                    (installation_id, dedup_key, now),
+                ).rowcount
+            )
+        )
+        return inserted == 1
+
+    async def release(self, installation_id: str, dedup_key: str) -> None:
+        await self._db.write(
+            lambda c: c.execute(
+                "DELETE FROM webhook_claims WHERE installation_id = ? AND dedup_key = ?",
+                (installation_id, dedup_key),
+            )
+        )

@@ -1,0 +1,66 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sidecar.security.cipher import AesGcmCipher
+from sidecar.store.sqlite import SqliteStore, open_sqlite_store
+
+CREDENTIALS_KEY_HEX = "6f" * 16 + "a1" * 16
+WEBHOOK_SECRET = "whsec_primary_5c1d"
+APP_SECRET = "appsec_93b0e7d2"
+
+
+class FakeClock:
+    """A wall clock the test moves by hand (the store stamps rows with it)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def valid_env(tmp_path: Path) -> dict[str, str]:
+    """A complete, valid environment with its files in a temporary folder."""
+    declaration = tmp_path / "integration.toml"
+    declaration.write_text('slug = "demo"\n', encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    return {
+        "INTEGRATION_FILE": str(declaration),
+        "DATABASE_PATH": str(tmp_path / "data" / "sidecar.sqlite"),
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CREDENTIALS_KEY": CREDENTIALS_KEY_HEX,
+        "APP_BASE_URL": "http://127.0.0.1:8000/shopimind",
+        "APP_SECRET": APP_SECRET,
+    }
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def cipher() -> AesGcmCipher:
+    return AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX))
+
+
+@pytest.fixture
+async def store(
+    tmp_path: Path, cipher: AesGcmCipher, clock: FakeClock
+) -> AsyncIterator[SqliteStore]:
+    opened = await open_sqlite_store(tmp_path / "store.sqlite", cipher=cipher, clock=clock)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()

@@ -1,0 +1,94 @@
+"""Versioned, append-only migrations recorded in the file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sidecar.errors import MigrationError
+from sidecar.store.sqlite import MIGRATIONS, Migration, open_sqlite_store
+from sidecar.store.sqlite.migrations import migrate
+from tests.conftest import FakeClock
+
+
+def schema(path: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(path) as connection:
+        return connection.execute(
+            "SELECT type, name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+
+
+async def test_migrating_twice_gives_the_same_schema(tmp_path: Path, cipher) -> None:
+    path = tmp_path / "m.sqlite"
+    store = await open_sqlite_store(path, cipher=cipher)
+    await store.aclose()
+    first = schema(path)
+    store = await open_sqlite_store(path, cipher=cipher)
+    assert await store.schema_version() == len(MIGRATIONS)
+    await store.aclose()
+    assert schema(path) == first
+    tables = {name for kind, name, _ in first if kind == "table"}
+    assert tables >= {
+        "installations",
+        "installation_state",
+        "webhook_log",
+        "webhook_claims",
+        "sync_cursors",
+        "sync_runs",
+        "inbound_events",
+        "rejected_items",
+        "audit_log",
+        "schema_migrations",
+    }
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT version, name FROM schema_migrations").fetchall()
+    assert rows == [(m.version, m.name) for m in MIGRATIONS]
+
+
+def test_versions_are_contiguous_from_one() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
+
+
+def _connection(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def test_an_edited_migration_is_detected(tmp_path: Path) -> None:
+    connection = _connection(tmp_path / "e.sqlite")
+    original = (Migration(1, "one", ("CREATE TABLE a (x INTEGER)",)),)
+    assert migrate(connection, FakeClock(), original) == [1]
+    # Layout changes are harmless…
+    relaid = (Migration(1, "one", ("CREATE TABLE a\n    (x   INTEGER)",)),)
+    assert migrate(connection, FakeClock(), relaid) == []
+    # …but a change of meaning is refused.
+    edited = (Migration(1, "one", ("CREATE TABLE a (x TEXT)",)),)
+    with pytest.raises(MigrationError, match="append-only"):
+        migrate(connection, FakeClock(), edited)
+
+
+def test_a_newer_database_is_refused(tmp_path: Path) -> None:
+    connection = _connection(tmp_path / "n.sqlite")
+    two = (
+        Migration(1, "one", ("CREATE TABLE a (x INTEGER)",)),
+        Migration(2, "two", ("CREATE TABLE b (x INTEGER)",)),
+    )
+    migrate(connection, FakeClock(), two)
+    with pytest.raises(MigrationError, match="newer than this build knows"):
+        migrate(connection, FakeClock(), two[:1])
+
+
+def test_new_migrations_apply_in_order(tmp_path: Path) -> None:
+    connection = _connection(tmp_path / "o.sqlite")
+    one = (Migration(1, "one", ("CREATE TABLE a (x INTEGER)",)),)
+    migrate(connection, FakeClock(), one)
+    two = (*one, Migration(2, "two", ("ALTER TABLE a ADD COLUMN y TEXT",)))
+    assert migrate(connection, FakeClock(), two) == [2]
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_gaps_in_versions_are_a_programming_error(tmp_path: Path) -> None:
+    connection = _connection(tmp_path / "g.sqlite")
+    with pytest.raises(MigrationError, match="1, 2, 3"):
+        migrate(connection, FakeClock(), (Migration(2, "two", ("SELECT 1",)),))

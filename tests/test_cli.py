@@ -1,0 +1,107 @@
+"""The command line, run as a real subprocess: `python -m sidecar …`."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from sidecar import __version__
+from tests.conftest import APP_SECRET, CREDENTIALS_KEY_HEX, WEBHOOK_SECRET
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in env and not k.endswith("_SECRET")}
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar", *args],
+        env=clean | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_valid_environment_exits_0(valid_env: dict[str, str]) -> None:
+    result = run(valid_env, "check")
+    assert result.returncode == 0, result.stderr
+    assert "configuration OK" in result.stdout
+    for secret in (WEBHOOK_SECRET, APP_SECRET, CREDENTIALS_KEY_HEX):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_check_reports_each_problem_on_its_own_line(
+    valid_env: dict[str, str], tmp_path: Path
+) -> None:
+    readonly = Path("/proc/sidecar.sqlite")  # a folder nobody can create files in
+    impostor = tmp_path / "data" / "sidecar.sqlite"
+    impostor.write_text("not a database", encoding="utf-8")
+    cases = {
+        "CREDENTIALS_KEY": {"CREDENTIALS_KEY": "ab" * 31},
+        "WEBHOOK_SECRET": {"WEBHOOK_SECRET": ",,"},
+        "PORT": {"PORT": "eighty"},
+        "DATABASE_PATH": {"DATABASE_PATH": str(readonly)},
+        "APP_SECRET_FILE": {"APP_SECRET_FILE": str(tmp_path / "absent")},
+    }
+    env = valid_env.copy()
+    del env["APP_SECRET"]
+    for change in cases.values():
+        env |= change
+    result = run(env, "check")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert sorted(line.split(":")[0] for line in lines) == sorted(cases)
+    assert result.stdout == ""
+
+
+def test_check_names_a_file_that_is_not_sqlite(valid_env: dict[str, str]) -> None:
+    impostor = Path(valid_env["DATABASE_PATH"])
+    impostor.write_text("not a database", encoding="utf-8")
+    result = run(valid_env, "check")
+    assert result.returncode == 2
+    assert result.stderr.startswith("DATABASE_PATH: ")
+    assert "not an SQLite database" in result.stderr
+    assert impostor.read_text(encoding="utf-8") == "not a database"
+
+
+def test_plaintext_mode_warns_loudly(valid_env: dict[str, str]) -> None:
+    env = valid_env | {"CREDENTIALS_KEY": "", "ALLOW_PLAINTEXT_SECRETS": "yes"}
+    result = run(env, "check")
+    assert result.returncode == 0
+    assert "UNENCRYPTED" in result.stderr
+
+
+def test_migrate_creates_the_schema_and_is_idempotent(valid_env: dict[str, str]) -> None:
+    first = run(valid_env, "migrate")
+    assert first.returncode == 0, first.stderr
+    assert "schema version 1" in first.stdout
+    assert '"database migrated"' in first.stderr  # JSON log line on stderr
+    second = run(valid_env, "migrate")
+    assert second.returncode == 0
+    assert "database migrated" not in second.stderr
+    path = Path(valid_env["DATABASE_PATH"])
+    assert path.stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_migrate_refuses_a_file_that_is_not_sqlite_even_without_check(
+    valid_env: dict[str, str],
+) -> None:
+    impostor = Path(valid_env["DATABASE_PATH"])
+    impostor.write_bytes(b"\x00" * 100)
+    result = run(valid_env, "migrate")
+    assert result.returncode == 2
+    assert impostor.read_bytes() == b"\x00" * 100
+
+
+def test_version_and_usage() -> None:
+    version = run({}, "--version")
+    assert version.returncode == 0
+    assert __version__ in version.stdout
+    assert "SQLite" in version.stdout
+    usage = run({}, "frobnicate")
+    assert usage.returncode == 2
+    assert "invalid choice" in usage.stderr
