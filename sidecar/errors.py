@@ -2,12 +2,16 @@
 
     SidecarError
     ├── ConfigError          the environment is wrong; carries one problem per variable
+    ├── DeclarationError     integration.toml is wrong; carries one problem per path
     ├── SecurityError
     │   └── CipherError      a stored secret cannot be decrypted or is in the wrong format
     └── StoreError           the SQLite store failed or refused an operation
         ├── NotADatabaseError  DATABASE_PATH holds a file that is not SQLite
         ├── MigrationError     the schema in the file does not match this build
         └── StoreClosedError   the store was used after it was closed
+    └── UpstreamError        a peer failed: unreachable, timed out, or answered badly
+        ├── ShopimindError     the ShopiMind REST API (carries the HTTP status and message)
+        └── BridgeError        the vendor's app, called through the app bridge
 
 Library errors are translated at the edge (`raise StoreError(...) from exc`) so callers
 catch the sidecar's own classes and messages say what rule was broken and how to fix it.
@@ -19,15 +23,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "BridgeError",
     "CipherError",
     "ConfigError",
     "ConfigProblem",
+    "DeclarationError",
+    "DeclarationProblem",
     "MigrationError",
     "NotADatabaseError",
     "SecurityError",
+    "ShopimindError",
     "SidecarError",
     "StoreClosedError",
     "StoreError",
+    "UpstreamError",
 ]
 
 
@@ -54,6 +63,27 @@ class ConfigError(SidecarError):
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
+@dataclass(frozen=True, slots=True)
+class DeclarationProblem:
+    """One thing wrong with the declaration file: where (`file: dotted.path`) and why."""
+
+    file: str
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.path}" if self.path else self.file
+        return f"{where}: {self.reason}"
+
+
+class DeclarationError(SidecarError):
+    """The declaration is invalid. `problems` lists every problem found, not just the first."""
+
+    def __init__(self, problems: Sequence[DeclarationProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
 class SecurityError(SidecarError):
     """A security primitive refused its input."""
 
@@ -76,3 +106,23 @@ class MigrationError(StoreError):
 
 class StoreClosedError(StoreError):
     """The store was used after `aclose()`."""
+
+
+class UpstreamError(SidecarError):
+    """A peer (ShopiMind, the vendor's app) failed or answered badly. Messages hold no secret."""
+
+
+class ShopimindError(UpstreamError):
+    """The ShopiMind API failed. `status` is the HTTP status (None for a network failure)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class BridgeError(UpstreamError):
+    """The vendor's app failed or answered something that is not the bridge contract."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)

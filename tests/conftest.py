@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
 
 from sidecar.security.cipher import AesGcmCipher
 from sidecar.store.sqlite import SqliteStore, open_sqlite_store
@@ -27,6 +29,17 @@ class FakeClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def mock_clock() -> trio.testing.MockClock:
+    """trio's virtual clock for tests with timeouts, backoff or schedules.
+
+    It jumps ahead when every task has been blocked for 10 ms of real time, so I/O on
+    loopback settles first. Work in threads (the store) may still let it jump: assert on
+    what happened, not on exact virtual durations around store calls.
+    """
+    return trio.testing.MockClock(autojump_threshold=0.01)
 
 
 @pytest.fixture

@@ -1,0 +1,47 @@
+"""Facts about ShopiMind's bulk endpoints (PROTOCOL §6): paths, chunk sizes, delete keys.
+
+A leaf module: the declaration validates sync and inbound targets against it, and the
+API client chunks pushes with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["BULK_RESOURCES", "CUSTOM_DATA_CHUNK", "CUSTOM_DATA_PREFIX", "BulkResource"]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResource:
+    """A bulk endpoint: POST saves, PUT updates, POST `<path>/bulk-delete` deletes."""
+
+    path: str
+    chunk_size: int
+    delete_key: str | None = None
+    """The id list's name in a bulk-delete body (e.g. `customer_ids`); None when unsupported."""
+
+
+CUSTOM_DATA_PREFIX: Final = "custom_data:"
+CUSTOM_DATA_CHUNK: Final = 20
+"""`custom-data-records/{id_definition}` takes 20 records a request."""
+
+BULK_RESOURCES: Final[dict[str, BulkResource]] = {
+    resource.path: resource
+    for resource in (
+        BulkResource("customers", 50, "customer_ids"),
+        BulkResource("customers/addresses/bulk", 50),
+        BulkResource("customers-groups", 100, "customer_group_ids"),
+        BulkResource("newsletter-subscribers", 50, "newsletter_subscriber_ids"),
+        BulkResource("products", 50, "product_ids"),
+        BulkResource("products/images/bulk", 50),
+        BulkResource("products/variations/bulk", 50),
+        BulkResource("products-categories", 100, "product_category_ids"),
+        BulkResource("products-manufacturers", 100, "product_manufacturer_ids"),
+        BulkResource("orders", 50, "order_ids"),
+        BulkResource("orders-carriers", 100, "order_carrier_ids"),
+        BulkResource("orders-statuses", 100, "order_status_ids"),
+        BulkResource("vouchers", 50, "voucher_ids"),
+    )
+}
+"""Bulk resources a sync step or an inbound action may target, by path."""
