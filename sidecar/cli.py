@@ -6,17 +6,29 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import os
 import sqlite3
 import sys
+import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import trio
 
 from sidecar import __version__
-from sidecar.config import LoadedSettings, Settings, load_settings
-from sidecar.errors import ConfigError, NotADatabaseError, SidecarError
+from sidecar._env import EnvReader
+from sidecar.config import DEFAULT_INTEGRATION_FILE, LoadedSettings, Settings, load_settings
+from sidecar.declaration import (
+    Declaration,
+    build_manifest,
+    declaration_json_schema,
+    load_declaration,
+)
+from sidecar.errors import ConfigError, DeclarationError, NotADatabaseError, SidecarError
 from sidecar.logs import configure_logging, get_logger
+from sidecar.runtime import run_sidecar
 from sidecar.security.cipher import make_cipher
 from sidecar.store import open_store
 
@@ -33,6 +45,15 @@ def _load(environ: dict[str, str] | None = None) -> LoadedSettings:
     return load_settings(os.environ if environ is None else environ)
 
 
+def _integration_file() -> Path:
+    """INTEGRATION_FILE alone: commands that only read the declaration need nothing else."""
+    return Path(EnvReader(os.environ).text("INTEGRATION_FILE", DEFAULT_INTEGRATION_FILE))
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
 def _start_logging(loaded: LoadedSettings) -> None:
     settings = loaded.settings
     configure_logging(level=settings.log_level, fmt=settings.log_format)
@@ -40,7 +61,7 @@ def _start_logging(loaded: LoadedSettings) -> None:
         _log.warning(warning)
 
 
-def _summary(settings: Settings) -> list[str]:
+def _summary(settings: Settings, declaration: Declaration) -> list[str]:
     key = "set (AES-256-GCM)" if settings.credentials_key else "NOT SET (plaintext, development)"
     admin = (
         "disabled (no ADMIN_TOKEN)"
@@ -50,7 +71,9 @@ def _summary(settings: Settings) -> list[str]:
         else "on the public listener"
     )
     return [
-        f"declaration      {settings.integration_file}",
+        f"declaration      {settings.integration_file} ({declaration.slug} "
+        f"{declaration.meta.version}: {len(declaration.sync)} sync steps, "
+        f"{len(declaration.inbound)} inbound actions)",
         f"database         {settings.database_path}",
         f"listen           {settings.host}:{settings.port}",
         f"admin            {admin}",
@@ -62,12 +85,38 @@ def _summary(settings: Settings) -> list[str]:
 
 
 def _command_check(args: argparse.Namespace) -> int:
-    loaded = _load()
+    problems: list[str] = []
+    loaded: LoadedSettings | None = None
+    try:
+        loaded = _load()
+    except ConfigError as exc:
+        problems += [str(problem) for problem in exc.problems]
+    path = loaded.settings.integration_file if loaded is not None else _integration_file()
+    declaration: Declaration | None = None
+    if path.is_file():  # otherwise INTEGRATION_FILE's problem is already reported
+        try:
+            declaration = load_declaration(path)
+        except DeclarationError as exc:
+            problems += [str(problem) for problem in exc.problems]
+    if problems or loaded is None or declaration is None:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print("configuration OK")
-    for line in _summary(loaded.settings):
+    for line in _summary(loaded.settings, declaration):
         print(f"  {line}")
+    return EXIT_OK
+
+
+def _command_schema(args: argparse.Namespace) -> int:
+    _print_json(declaration_json_schema())
+    return EXIT_OK
+
+
+def _command_manifest(args: argparse.Namespace) -> int:
+    _print_json(build_manifest(load_declaration(_integration_file())))
     return EXIT_OK
 
 
@@ -78,6 +127,14 @@ async def _migrate(settings: Settings) -> int:
         return await store.schema_version()
     finally:
         await store.aclose()
+
+
+def _command_serve(args: argparse.Namespace) -> int:
+    loaded = _load()
+    declaration = load_declaration(loaded.settings.integration_file)
+    _start_logging(loaded)
+    trio.run(functools.partial(run_sidecar, loaded.settings, declaration))
+    return EXIT_OK
 
 
 def _command_migrate(args: argparse.Namespace) -> int:
@@ -100,31 +157,65 @@ def _parser() -> argparse.ArgumentParser:
         version=f"shopimind-sidecar {__version__} "
         f"(Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version})",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the sidecar (the default command)")
+    serve.set_defaults(run=_command_serve)
     check = commands.add_parser(
-        "check", help="validate the environment and exit (0 fine, 2 problems)"
+        "check",
+        help="validate the environment and the declaration file, then exit (0 fine, 2 problems)",
     )
     check.set_defaults(run=_command_check)
+    schema = commands.add_parser(
+        "schema", help="print the JSON Schema of the declaration file (for editors)"
+    )
+    schema.set_defaults(run=_command_schema)
+    manifest = commands.add_parser(
+        "manifest", help="print the manifest ShopiMind reads, derived from INTEGRATION_FILE"
+    )
+    manifest.set_defaults(run=_command_manifest)
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema and exit")
     migrate.set_defaults(run=_command_migrate)
     return parser
 
 
+def _leaves(error: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, as trio's nurseries raise them."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
+def _exit_code(error: BaseException) -> int:
+    """Report a failure the way an operator needs it: one line each, never a traceback."""
+    leaves = _leaves(error)
+    if all(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+        return 130
+    code = EXIT_FAILURE
+    for leaf in leaves:
+        if isinstance(leaf, ConfigError | DeclarationError):
+            for problem in leaf.problems:
+                print(problem, file=sys.stderr)
+            code = EXIT_USAGE
+        elif isinstance(leaf, NotADatabaseError):
+            print(leaf, file=sys.stderr)
+            code = EXIT_USAGE
+        elif isinstance(leaf, SidecarError):
+            print(f"error: {leaf}", file=sys.stderr)
+        elif not isinstance(leaf, KeyboardInterrupt):
+            _log.error(
+                "unexpected failure",
+                error=f"{type(leaf).__name__}: {leaf}",
+                traceback="".join(traceback.format_exception(leaf)),
+            )
+            print(f"error: unexpected {type(leaf).__name__}; see the log above", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     args = _parser().parse_args(argv)
-    run: Callable[[argparse.Namespace], int] = args.run
+    run: Callable[[argparse.Namespace], int] = getattr(args, "run", _command_serve)
     try:
         return run(args)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_USAGE
-    except NotADatabaseError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
-    except SidecarError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        return 130
+    except (Exception, KeyboardInterrupt, BaseExceptionGroup) as error:  # noqa: BLE001
+        return _exit_code(error)

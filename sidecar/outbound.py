@@ -121,8 +121,14 @@ async def _send_once(
     max_body_bytes: int,
 ) -> HttpResponse:
     with trio.move_on_after(timeout_seconds) as deadline:
+        # follow_redirects=False here too: the policy must hold whatever client is passed in.
         async with client.stream(
-            method, url, headers=headers, content=content, timeout=timeout_seconds
+            method,
+            url,
+            headers=headers,
+            content=content,
+            timeout=timeout_seconds,
+            follow_redirects=False,
         ) as response:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_body_bytes:
@@ -149,7 +155,7 @@ async def send(
     method: str,
     url: str,
     *,
-    headers: Mapping[str, str],
+    headers: Mapping[str, str] | Callable[[], Mapping[str, str]],
     content: bytes | None = None,
     replayable: bool,
     policy: RetryPolicy,
@@ -160,6 +166,8 @@ async def send(
 ) -> HttpResponse:
     """Send one request, retrying transient failures as the policy allows.
 
+    `headers` may be a function, called for each attempt: a signed request carries a fresh
+    timestamp on every retry instead of one that ages past the peer's tolerance.
     Returns the last answer, even a failing one (the caller decides what a 4xx means).
     Raises the last `httpx.TransportError` when no answer could be had. `log` lines name
     the method, URL and status, never headers or bodies (they hold keys and customer data).
@@ -171,7 +179,7 @@ async def send(
                 client,
                 method,
                 url,
-                headers=headers,
+                headers=headers() if callable(headers) else headers,
                 content=content,
                 timeout_seconds=timeout_seconds,
                 max_body_bytes=max_body_bytes,

@@ -46,7 +46,9 @@ def mock_clock() -> trio.testing.MockClock:
 def valid_env(tmp_path: Path) -> dict[str, str]:
     """A complete, valid environment with its files in a temporary folder."""
     declaration = tmp_path / "integration.toml"
-    declaration.write_text('slug = "demo"\n', encoding="utf-8")
+    declaration.write_text(  # the smallest valid declaration
+        'slug = "demo"\n\n[meta]\nname = "Demo"\nversion = "0.1.0"\n', encoding="utf-8"
+    )
     (tmp_path / "data").mkdir()
     return {
         "INTEGRATION_FILE": str(declaration),

@@ -49,6 +49,7 @@ __all__ = [
     "WidgetConfigField",
     "WidgetConfigSchema",
     "WidgetVisibility",
+    "custom_data_key",
 ]
 
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
@@ -310,6 +311,11 @@ class RelationshipSpec:
     target_schema: str
     """A system schema name, or the `name` of a custom definition (a sibling in the plan)."""
     target_field: str | None = None
+
+
+def custom_data_key(name: str) -> str:
+    """How custom data definitions are told apart: by trimmed, case-insensitive name."""
+    return name.strip().casefold()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,10 +6,19 @@ API client chunks pushes with it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import quote
 
-__all__ = ["BULK_RESOURCES", "CUSTOM_DATA_CHUNK", "CUSTOM_DATA_PREFIX", "BulkResource"]
+__all__ = [
+    "BULK_RESOURCES",
+    "CUSTOM_DATA_CHUNK",
+    "CUSTOM_DATA_PREFIX",
+    "BulkResource",
+    "chunk_size_for",
+    "custom_records_path",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +54,28 @@ BULK_RESOURCES: Final[dict[str, BulkResource]] = {
     )
 }
 """Bulk resources a sync step or an inbound action may target, by path."""
+
+_PER_PARENT_CHUNKS: Final = (
+    (re.compile(r"customers/[^/]+/addresses"), 50),
+    (re.compile(r"products/[^/]+/images"), 50),
+    (re.compile(r"products/[^/]+/variations"), 50),
+    (re.compile(r"custom-data-records/[^/]+"), CUSTOM_DATA_CHUNK),
+)
+"""Bulk endpoints under one parent (`customers/{id}/addresses`...), whose paths hold an id."""
+
+
+def chunk_size_for(path: str) -> int | None:
+    """Items per request for the bulk endpoint at `path` (no `/v1/` prefix), or None if unknown."""
+    path = path.strip("/")
+    known = BULK_RESOURCES.get(path)
+    if known is not None:
+        return known.chunk_size
+    for pattern, size in _PER_PARENT_CHUNKS:
+        if pattern.fullmatch(path):
+            return size
+    return None
+
+
+def custom_records_path(definition_id: str | int) -> str:
+    """The bulk endpoint of one custom data definition's records."""
+    return f"custom-data-records/{quote(str(definition_id), safe='')}"

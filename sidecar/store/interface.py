@@ -6,7 +6,7 @@ Every operation is one transaction. Timestamps are ISO-8601 UTC strings (`sideca
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
 from sidecar.store.records import (
@@ -78,6 +78,10 @@ class Installations(Protocol):
         """Installations in creation order, optionally of one status."""
         ...
 
+    async def count(self, *, status: InstallationStatus | None = None) -> int:
+        """How many installations there are, optionally of one status."""
+        ...
+
 
 class State(Protocol):
     """Per-installation key/value state; secrets are encrypted, bound to their row."""
@@ -92,6 +96,17 @@ class State(Protocol):
 
     async def set_secret(self, installation_id: str, key: str, value: str) -> None:
         """Store a value encrypted at rest."""
+        ...
+
+    async def write_many(
+        self,
+        installation_id: str,
+        *,
+        values: Mapping[str, str] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        delete: Collection[str] = (),
+    ) -> None:
+        """Set plain values, set secrets and delete keys, all in one transaction."""
         ...
 
     async def setdefault_secret(

@@ -22,7 +22,9 @@ async def running(app: Any) -> AsyncIterator[str]:
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         bound: list[str] = await nursery.start(
-            lambda task_status: serve(app, config, shutdown_trigger=stop.wait, task_status=task_status)
+            lambda task_status: serve(
+                app, config, shutdown_trigger=stop.wait, task_status=task_status
+            )
         )
         try:
             yield bound[0]

@@ -75,6 +75,9 @@ async def test_list_filters_and_pages(store: SqliteStore, clock: FakeClock) -> N
         "i4",
     ]
     assert [i.installation_id for i in await store.installations.list(status="active")] == ["i3"]
+    assert await store.installations.count() == 5
+    assert await store.installations.count(status="active") == 1
+    assert await store.installations.count(status="uninstalled") == 0
     assert [i.installation_id for i in await store.installations.list(limit=2, offset=1)] == [
         "i1",
         "i2",

@@ -144,3 +144,20 @@ async def test_setdefault_secret_first_caller_wins(store: SqliteStore) -> None:
     assert await store.state.get("i", "inbound_secret") == results[0]
     (entry,) = await store.state.keys("i")
     assert entry.encrypted
+
+
+async def test_write_many_is_one_transaction(store: SqliteStore) -> None:
+    await _installed(store, "i")
+    await store.state.set_secret("i", "config.secret.old", "x")
+    await store.state.write_many(
+        "i",
+        values={"config": '{"a": 1}'},
+        secrets={"config.secret.api_key": "k-1"},
+        delete=["config.secret.old", "absent"],
+    )
+    entries = {(e.key, e.encrypted) for e in await store.state.keys("i")}
+    assert entries == {("config", False), ("config.secret.api_key", True)}
+    assert await store.state.get("i", "config.secret.api_key") == "k-1"
+    with pytest.raises(StoreError, match="no installation 'ghost'"):
+        await store.state.write_many("ghost", values={"a": "1"}, secrets={"b": "2"})
+    assert await store.state.keys("ghost") == []

@@ -111,3 +111,14 @@ class SqliteInstallations:
             return [record(Installation, row) for row in rows]
 
         return await self._db.read(read)
+
+    async def count(self, *, status: InstallationStatus | None = None) -> int:
+        return await self._db.read(
+            lambda c: int(
+                c.execute(
+                    "SELECT COUNT(*) FROM installations "
+                    "WHERE (:status IS NULL OR status = :status)",
+                    {"status": status},
+                ).fetchone()[0]
+            )
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from sidecar.clock import Clock, format_timestamp
 from sidecar.errors import StoreError
@@ -91,6 +91,31 @@ class SqliteState:
         def write(connection: sqlite3.Connection) -> None:
             sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
             self._write(connection, installation_id, key, sealed, True)
+
+        await self._db.write(write)
+
+    async def write_many(
+        self,
+        installation_id: str,
+        *,
+        values: Mapping[str, str] | None = None,
+        secrets: Mapping[str, str] | None = None,
+        delete: Collection[str] = (),
+    ) -> None:
+        plain = dict(values or {})
+        sealed_later = dict(secrets or {})
+        doomed = tuple(delete)
+
+        def write(connection: sqlite3.Connection) -> None:
+            for key, value in plain.items():
+                self._write(connection, installation_id, key, value, False)
+            for key, value in sealed_later.items():
+                sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
+                self._write(connection, installation_id, key, sealed, True)
+            connection.executemany(
+                "DELETE FROM installation_state WHERE installation_id = ? AND key = ?",
+                [(installation_id, key) for key in doomed],
+            )
 
         await self._db.write(write)
 

@@ -1,0 +1,31 @@
+"""What the sidecar answers ShopiMind: a status code and a JSON body (PROTOCOL §1.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["Answer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP status and the JSON body to send."""
+
+    status: int
+    body: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        """ShopiMind counts only `success: true` as success."""
+        return self.body.get("success") is True
+
+    @classmethod
+    def ok(cls, **extra: object) -> Answer:
+        """`200 {"success": true}`."""
+        return cls(200, {"success": True, **extra})
+
+    @classmethod
+    def failure(cls, error: str, status: int = 200) -> Answer:
+        """`{"success": false, "error": error}` (200 by default, as ShopiMind expects)."""
+        return cls(status, {"success": False, "error": error})

@@ -1,0 +1,26 @@
+"""What the lifecycle rules work with: the store, the declaration and the two peers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sidecar.bridge import AppBridge
+from sidecar.clock import Clock, system_clock
+from sidecar.declaration.model import Declaration
+from sidecar.shopimind.client import ShopimindClient
+from sidecar.store.interface import Store
+from sidecar.sync.requests import SyncRequests
+
+__all__ = ["LifecycleDeps"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LifecycleDeps:
+    """Everything a lifecycle rule may touch, passed in explicitly."""
+
+    store: Store
+    declaration: Declaration
+    bridge: AppBridge
+    shopimind: ShopimindClient
+    sync_requests: SyncRequests
+    clock: Clock = system_clock

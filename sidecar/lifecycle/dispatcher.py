@@ -1,0 +1,308 @@
+"""The lifecycle state machine (PROTOCOL §1.3): one handler per event, behind anti-replay.
+
+After the signature passed, the pair (installation id, signature) is claimed atomically:
+a replay of a webhook already processed is answered `success: true` without running it
+again. A failed run — an error answer, an exception, even a cancellation — releases the
+claim, so ShopiMind's resend is processed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+
+import trio
+
+from sidecar.clock import format_timestamp, parse_timestamp
+from sidecar.declaration.model import LifecycleEvent
+from sidecar.errors import BridgeError
+from sidecar.lifecycle.answers import Answer
+from sidecar.lifecycle.deps import LifecycleDeps
+from sidecar.lifecycle.merchant_config import load_settings, save_configs
+from sidecar.lifecycle.provisioning import NoAccessTokenError, provision_installation
+from sidecar.logs import BoundLogger, get_logger
+from sidecar.state_keys import ACCESS_TOKEN, INBOUND_SECRET, new_inbound_secret
+from sidecar.store.records import Installation, InstallationUpsert
+
+__all__ = ["LifecycleDispatcher"]
+
+_log = get_logger("lifecycle")
+_RELEASE_TIMEOUT_SECONDS = 10.0
+
+Handler = Callable[[str | None, Mapping[str, object], BoundLogger], Awaitable[Answer]]
+
+
+def _text(payload: Mapping[str, object], key: str) -> str | None:
+    value = payload.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+class LifecycleDispatcher:
+    """Runs lifecycle webhooks whose signature and shape were already checked."""
+
+    def __init__(self, deps: LifecycleDeps) -> None:
+        self._deps = deps
+        self._handlers: dict[str, tuple[LifecycleEvent, Handler]] = {
+            "integration.installed": ("installed", self._installed),
+            "integration.activated": ("activated", self._activated),
+            "integration.deactivated": ("deactivated", self._deactivated),
+            "integration.uninstalled": ("uninstalled", self._uninstalled),
+            "integration.config_updated": ("config_updated", self._config_updated),
+        }
+
+    def knows(self, event: str) -> bool:
+        """True for the five lifecycle events."""
+        return event in self._handlers
+
+    async def dispatch(
+        self,
+        event: str,
+        installation_id: str | None,
+        payload: Mapping[str, object],
+        *,
+        signature: str,
+    ) -> Answer:
+        """Process one webhook exactly once; the answer ShopiMind gets."""
+        if event not in self._handlers:
+            return Answer.failure("unknown_event")
+        name, handler = self._handlers[event]
+        log = _log.bind(installation_id=installation_id, event=name)
+        if installation_id is None:
+            return await self._run(handler, None, payload, log)
+        claims = self._deps.store.webhook_claims
+        if not await claims.claim(installation_id, signature):
+            log.info("webhook replayed; already processed")
+            return Answer.ok()
+        answer: Answer | None = None
+        try:
+            answer = await self._run(handler, installation_id, payload, log)
+            return answer
+        finally:
+            if answer is None or not answer.success:
+                # Shielded: a cancelled or failed run must not leave the claim behind, or
+                # ShopiMind's resend would be acknowledged without being processed.
+                with trio.CancelScope(shield=True), trio.move_on_after(_RELEASE_TIMEOUT_SECONDS):
+                    await claims.release(installation_id, signature)
+
+    async def _run(
+        self,
+        handler: Handler,
+        installation_id: str | None,
+        payload: Mapping[str, object],
+        log: BoundLogger,
+    ) -> Answer:
+        try:
+            answer = await handler(installation_id, payload, log)
+        except Exception:
+            log.exception("lifecycle webhook failed")
+            return Answer.failure("internal_error")
+        if not answer.success:
+            log.warning("lifecycle webhook refused", error=answer.body.get("error"))
+        return answer
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _stamp(self, payload: Mapping[str, object], key: str) -> str:
+        """ShopiMind's timestamp for the event, normalized; now when absent or unreadable."""
+        text = _text(payload, key)
+        if text is not None:
+            try:
+                return format_timestamp(parse_timestamp(text))
+            except ValueError:
+                pass
+        return format_timestamp(self._now())
+
+    def _now(self) -> datetime:
+        return self._deps.clock()
+
+    async def _record(self, installation_id: str, payload: Mapping[str, object]) -> None:
+        """Upsert the installation as inactive, then store its token and configs if sent."""
+        deps = self._deps
+        await deps.store.installations.upsert(
+            InstallationUpsert(
+                installation_id=installation_id,
+                status="inactive",
+                shop_domain=_text(payload, "shop_domain"),
+                shop_name=_text(payload, "shop_name"),
+                installed_at=self._stamp(payload, "installed_at")
+                if "installed_at" in payload
+                else None,
+            )
+        )
+        token = _text(payload, "access_token")
+        if token is not None:
+            await deps.store.state.set_secret(installation_id, ACCESS_TOKEN, token)
+        configs = payload.get("configs")
+        if isinstance(configs, Mapping):
+            await save_configs(
+                deps.store.state, deps.declaration.config_schema, installation_id, configs
+            )
+
+    async def _forward(
+        self, event: LifecycleEvent, installation: Installation, settings: Mapping[str, object]
+    ) -> None:
+        """Tell the app (when the declaration forwards `event`); raise BridgeError on failure."""
+        deps = self._deps
+        if event not in deps.declaration.hooks.forward:
+            return
+        iid = installation.installation_id
+        inbound_secret = (
+            await deps.store.state.setdefault_secret(iid, INBOUND_SECRET, new_inbound_secret)
+            if event == "activated"
+            else None
+        )
+        answer = await deps.bridge.lifecycle(
+            event,
+            installation_id=iid,
+            settings=settings,
+            shop_domain=installation.shop_domain,
+            shop_name=installation.shop_name,
+            inbound_secret=inbound_secret,
+        )
+        if not answer.ok:
+            raise BridgeError(f"the app refused /lifecycle/{event}: {answer.error or 'no reason'}")
+        if answer.external_account is not None:
+            await deps.store.installations.set_external_account(
+                iid, answer.external_account.id, answer.external_account.name
+            )
+
+    async def _forward_best_effort(
+        self,
+        event: LifecycleEvent,
+        installation: Installation,
+        settings: Mapping[str, object],
+        log: BoundLogger,
+    ) -> None:
+        try:
+            await self._forward(event, installation, settings)
+        except BridgeError as exc:
+            log.error("lifecycle hook failed; ignored", error=str(exc))
+
+    async def _installation(self, installation_id: str) -> Installation:
+        found = await self._deps.store.installations.get(installation_id)
+        if found is None:  # pragma: no cover - every caller recorded it first
+            raise LookupError(installation_id)
+        return found
+
+    # --- the five events ----------------------------------------------------------------
+
+    async def _installed(
+        self, installation_id: str | None, payload: Mapping[str, object], log: BoundLogger
+    ) -> Answer:
+        if installation_id is None:
+            return Answer.ok()
+        await self._record(installation_id, payload)
+        account = payload.get("external_account_id")
+        if isinstance(account, str | int) and not isinstance(account, bool) and str(account):
+            await self._deps.store.installations.set_external_account(
+                installation_id, str(account), _text(payload, "external_account_name")
+            )
+        installation = await self._installation(installation_id)
+        settings = await load_settings(self._deps.store.state, installation_id)
+        await self._forward_best_effort("installed", installation, settings, log)
+        log.info("installation recorded")
+        return Answer.ok()
+
+    async def _activated(
+        self, installation_id: str | None, payload: Mapping[str, object], log: BoundLogger
+    ) -> Answer:
+        deps = self._deps
+        if installation_id is None:
+            return Answer.failure("missing_installation_id")
+        await self._record(installation_id, payload)
+        settings = await load_settings(deps.store.state, installation_id)
+        try:
+            check = await deps.bridge.test_connection(settings)
+        except BridgeError as exc:
+            log.warning("connection test failed: the app did not answer", error=str(exc))
+            return Answer.failure("connection_failed")
+        if not check.ok:
+            log.warning("connection test failed", error=check.error)
+            return Answer.failure("connection_failed")
+        try:
+            outcome = await provision_installation(deps, installation_id, settings)
+        except NoAccessTokenError:
+            return Answer.failure("provisioning_failed: no access token for this installation")
+        if outcome.errors and outcome.provisioned == 0:
+            return Answer.failure(f"provisioning_failed: {outcome.errors[0]}")
+        installation = await self._installation(installation_id)
+        try:
+            await self._forward("activated", installation, settings)
+        except BridgeError as exc:
+            log.error("activation hook failed", error=str(exc))
+            return Answer.failure("internal_error")
+        await deps.store.installations.set_status(
+            installation_id, "active", activated_at=self._stamp(payload, "activated_at")
+        )
+        # The backfill runs on its own; the webhook does not wait for it.
+        await deps.sync_requests.request(installation_id, full=True)
+        log.info("installation activated", provisioned=outcome.provisioned)
+        return Answer.ok()
+
+    async def _deactivated(
+        self, installation_id: str | None, payload: Mapping[str, object], log: BoundLogger
+    ) -> Answer:
+        if installation_id is None:
+            return Answer.ok()
+        installation = await self._deps.store.installations.get(installation_id)
+        if installation is None or installation.status != "active":
+            log.info("already inactive; nothing to do")
+            return Answer.ok()
+        await self._deps.store.installations.set_status(
+            installation_id, "inactive", deactivated_at=self._stamp(payload, "deactivated_at")
+        )
+        settings = await load_settings(self._deps.store.state, installation_id)
+        await self._forward_best_effort("deactivated", installation, settings, log)
+        log.info("installation deactivated")
+        return Answer.ok()
+
+    async def _uninstalled(
+        self, installation_id: str | None, payload: Mapping[str, object], log: BoundLogger
+    ) -> Answer:
+        if installation_id is None:
+            return Answer.ok()
+        store = self._deps.store
+        installation = await store.installations.get(installation_id)
+        if installation is None or installation.status == "uninstalled":
+            log.info("already uninstalled; nothing to do")
+            return Answer.ok()
+        await store.installations.set_status(
+            installation_id, "uninstalled", uninstalled_at=self._stamp(payload, "uninstalled_at")
+        )
+        settings = await load_settings(store.state, installation_id)
+        await self._forward_best_effort("uninstalled", installation, settings, log)
+        # A revoked shop's credentials are of no use and of some danger: drop them.
+        await store.state.write_many(installation_id, delete=[ACCESS_TOKEN, INBOUND_SECRET])
+        log.info("installation uninstalled")
+        return Answer.ok()
+
+    async def _config_updated(
+        self, installation_id: str | None, payload: Mapping[str, object], log: BoundLogger
+    ) -> Answer:
+        deps = self._deps
+        if installation_id is None:
+            return Answer.ok()
+        configs = payload.get("configs")
+        if await deps.store.installations.get(installation_id) is None:
+            await deps.store.installations.upsert(
+                InstallationUpsert(installation_id=installation_id, status="inactive")
+            )
+        if isinstance(configs, Mapping):
+            await save_configs(
+                deps.store.state, deps.declaration.config_schema, installation_id, configs
+            )
+        settings = await load_settings(deps.store.state, installation_id)
+        try:
+            outcome = await provision_installation(deps, installation_id, settings)
+            for error in outcome.errors:
+                log.error("reprovisioning after a config update failed", error=error)
+        except NoAccessTokenError:
+            log.info("no access token yet; provisioning waits for the activation")
+        except Exception as exc:  # noqa: BLE001 - best effort by contract, logged at error level
+            log.error(
+                "reprovisioning after a config update failed", error=f"{type(exc).__name__}: {exc}"
+            )
+        installation = await self._installation(installation_id)
+        await self._forward_best_effort("config_updated", installation, settings, log)
+        log.info("configuration updated")
+        return Answer.ok()

@@ -1,0 +1,1 @@
+"""Syncing the vendor's data to ShopiMind: requests, windows, cursor rules, engine, scheduler."""

@@ -1,0 +1,144 @@
+"""The public listener's routes: what ShopiMind calls (PROTOCOL §1), plus health and manifest.
+
+Routes are thin: limit, read, verify, hand over to one function of the rules, format.
+The order matters: the per-IP rate limit runs before anything costs CPU (HMAC), and the
+body is read raw because signatures cover its exact bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import trio
+from quart import Response, g, request
+from quart_trio import QuartTrio
+
+from sidecar.health import check_health
+from sidecar.lifecycle.answers import Answer
+from sidecar.lifecycle.webhooks import WebhookReceiver
+from sidecar.lifecycle.wizard import ConfigWizard
+from sidecar.logs import get_logger
+from sidecar.security.signature import Verification, verify
+from sidecar.store.interface import Store
+from sidecar.web.rate_limit import RateLimiter
+from sidecar.web.requests import KIB, MIB, client_ip, read_json_body
+from sidecar.web.responses import install_error_handlers, json_error, json_response
+
+__all__ = ["PUBLIC_RATE_BURST", "PUBLIC_RATE_PER_SECOND", "PublicContext", "create_public_app"]
+
+PUBLIC_RATE_BURST = 60
+PUBLIC_RATE_PER_SECOND = 10.0
+_WEBHOOK_LIMIT = 1 * MIB
+_WIZARD_LIMIT = 64 * KIB
+
+_access = get_logger("access")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublicContext:
+    """What the public routes call."""
+
+    store: Store
+    receiver: WebhookReceiver
+    wizard: ConfigWizard
+    manifest: Mapping[str, object]
+    webhook_secrets: Callable[[], Sequence[str]]
+    """Read at each request, so a SIGHUP rotation takes effect at once."""
+    tolerance_seconds: int
+    limiter: RateLimiter
+
+
+def _respond(answer: Answer) -> Response:
+    return json_response(answer.body, answer.status)
+
+
+def install_access_log(app: QuartTrio) -> None:
+    """One structured line per request: method, path, status, duration, client."""
+
+    @app.before_request
+    async def _start() -> None:
+        g.sidecar_started = trio.current_time()
+
+    @app.after_request
+    async def _log(response: Response) -> Response:
+        started = float(getattr(g, "sidecar_started", trio.current_time()))
+        _access.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            duration_ms=round((trio.current_time() - started) * 1000, 2),
+            client=client_ip(request),
+        )
+        return response
+
+
+def create_public_app(context: PublicContext) -> QuartTrio:
+    """The quart-trio app served on HOST:PORT."""
+    app = QuartTrio("shopimind-sidecar")
+    app.config["MAX_CONTENT_LENGTH"] = _WEBHOOK_LIMIT
+    install_error_handlers(app)
+    install_access_log(app)
+
+    def limited() -> Response | None:
+        ip = client_ip(request)
+        if context.limiter.allow(ip):
+            return None
+        response = json_error(429, "rate_limited")
+        response.headers["Retry-After"] = str(
+            max(1, round(context.limiter.retry_after_seconds(ip)))
+        )
+        return response
+
+    async def signed_body(limit: int) -> tuple[bytes, Verification]:
+        raw = await read_json_body(request, limit=limit)
+        verification = verify(
+            secrets=context.webhook_secrets(),
+            timestamp=request.headers.get("x-shopimind-timestamp"),
+            signature=request.headers.get("x-shopimind-signature"),
+            body=raw,
+            tolerance_seconds=context.tolerance_seconds,
+        )
+        return raw, verification
+
+    @app.post("/webhook/receive")
+    async def receive() -> Response:
+        if (refused := limited()) is not None:
+            return refused
+        raw, verification = await signed_body(_WEBHOOK_LIMIT)
+        signature = request.headers.get("x-shopimind-signature", "")
+        return _respond(await context.receiver.receive(raw, verification, signature=signature))
+
+    @app.post("/webhook/test-connection")
+    async def test_connection() -> Response:
+        if (refused := limited()) is not None:
+            return refused
+        raw, verification = await signed_body(_WIZARD_LIMIT)
+        admitted = await context.receiver.admit(raw, verification, route="test_connection")
+        if isinstance(admitted, Answer):
+            return _respond(admitted)
+        return _respond(await context.wizard.test_connection(admitted.payload))
+
+    @app.post("/webhook/remote-data/<resource>")
+    async def remote_data(resource: str) -> Response:
+        if (refused := limited()) is not None:
+            return refused
+        raw, verification = await signed_body(_WIZARD_LIMIT)
+        admitted = await context.receiver.admit(
+            raw, verification, route=f"remote_data:{resource[:64]}"
+        )
+        if isinstance(admitted, Answer):
+            return _respond(admitted)
+        return _respond(await context.wizard.remote_data(resource, admitted.payload))
+
+    @app.get("/health")
+    async def health() -> Response:
+        report = await check_health(context.store)
+        return json_response(report.body, 200 if report.healthy else 503)
+
+    @app.get("/manifest")
+    async def manifest() -> Response:
+        return json_response(context.manifest)
+
+    return app

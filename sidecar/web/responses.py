@@ -1,0 +1,65 @@
+"""JSON answers, and JSON for every error quart or werkzeug would answer in HTML.
+
+Callers always get `{"success": false, "error": "<code>"}` with the right status: never
+a traceback, never an HTML page, never a detail that helps an attacker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from quart import Quart, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from sidecar.logs import get_logger
+
+__all__ = ["install_error_handlers", "json_error", "json_response"]
+
+_log = get_logger("web")
+
+_CODES: Final = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    411: "length_required",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def json_response(body: Mapping[str, object], status: int = 200) -> Response:
+    """`body` as a JSON response."""
+    response = jsonify(dict(body))
+    response.status_code = status
+    return response
+
+
+def json_error(status: int, code: str | None = None, **extra: object) -> Response:
+    """`{"success": false, "error": code}` with `status`."""
+    return json_response(
+        {"success": False, "error": code or _CODES.get(status, "error"), **extra}, status
+    )
+
+
+def install_error_handlers(app: Quart) -> None:
+    """Answer every HTTP error and unexpected exception of `app` in JSON."""
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        response = json_error(status)
+        if status == 405 and error.get_response().headers.get("Allow"):
+            response.headers["Allow"] = error.get_response().headers["Allow"]
+        return response
+
+    @app.errorhandler(Exception)
+    async def _unexpected(error: Exception) -> Response:
+        _log.error("unhandled error in a route", error=f"{type(error).__name__}: {error}")
+        return json_error(500)
