@@ -31,7 +31,7 @@ from sidecar.lifecycle.dispatcher import LifecycleDispatcher
 from sidecar.lifecycle.webhooks import WebhookReceiver
 from sidecar.lifecycle.wizard import ConfigWizard
 from sidecar.logs import get_logger
-from sidecar.outbound import new_http_client
+from sidecar.outbound import RetryPolicy, new_http_client
 from sidecar.security.cipher import make_cipher
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.store import open_store
@@ -48,6 +48,9 @@ from sidecar.web.server import hypercorn_config, serve_app
 __all__ = ["ListenError", "Running", "WebhookSecrets", "run_sidecar"]
 
 _log = get_logger("runtime")
+
+INTERACTIVE_POLICY = RetryPolicy(max_retries=1, base_seconds=0.2, cap_seconds=0.5)
+INTERACTIVE_TIMEOUT_SECONDS = 10.0
 
 
 class ListenError(SidecarError):
@@ -137,6 +140,16 @@ async def run_sidecar(
                 http=app_http,
                 clock=clock,
             )
+            # The config wizard is interactive: ShopiMind waits on it while the merchant
+            # watches a spinner, so it gets one quick retry and a short timeout.
+            wizard_bridge = AppBridge(
+                base_url=settings.app_base_url,
+                secret=settings.app_secret.reveal(),
+                http=app_http,
+                clock=clock,
+                policy=INTERACTIVE_POLICY,
+                timeout_seconds=INTERACTIVE_TIMEOUT_SECONDS,
+            )
             deps = LifecycleDeps(
                 store=store,
                 declaration=declaration,
@@ -152,7 +165,7 @@ async def run_sidecar(
                     receiver=WebhookReceiver(
                         store=store, declaration=declaration, dispatcher=LifecycleDispatcher(deps)
                     ),
-                    wizard=ConfigWizard(bridge=bridge, declaration=declaration),
+                    wizard=ConfigWizard(bridge=wizard_bridge, declaration=declaration),
                     manifest=build_manifest(declaration),
                     webhook_secrets=secrets,
                     tolerance_seconds=settings.signature_tolerance_seconds,

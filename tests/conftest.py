@@ -35,6 +35,9 @@ class FakeClock:
 def mock_clock() -> trio.testing.MockClock:
     """trio's virtual clock for tests with timeouts, backoff or schedules.
 
+    Overrides pytest-trio's fixture of the same name (which never jumps). pytest-trio
+    runs a test on a clock only when the test function itself takes this fixture.
+
     It jumps ahead when every task has been blocked for 10 ms of real time, so I/O on
     loopback settles first. Work in threads (the store) may still let it jump: assert on
     what happened, not on exact virtual durations around store calls.

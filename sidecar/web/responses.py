@@ -6,6 +6,7 @@ a traceback, never an HTML page, never a detail that helps an attacker.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping
 from typing import Final
 
@@ -61,5 +62,10 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:
-        _log.error("unhandled error in a route", error=f"{type(error).__name__}: {error}")
+        # The traceback goes to the server log; the caller learns nothing but the status.
+        _log.error(
+            "unhandled error in a route",
+            error=f"{type(error).__name__}: {error}",
+            traceback="".join(traceback.format_exception(error)),
+        )
         return json_error(500)

@@ -13,6 +13,7 @@ from sidecar.errors import CipherError, StoreError
 from sidecar.security.cipher import AesGcmCipher, PlaintextCipher
 from sidecar.store import InstallationUpsert
 from sidecar.store.sqlite import SqliteStore, open_sqlite_store
+from tests.harness import raw_database_bytes
 
 TOKEN = "int_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 
@@ -39,20 +40,14 @@ async def test_plain_and_secret_values(store: SqliteStore) -> None:
     assert not await store.state.delete("i", "plan")
 
 
-def raw_bytes(path: Path) -> bytes:
-    """The database file and its WAL, as they are on disk."""
-    files = [path, path.with_name(path.name + "-wal")]
-    return b"".join(file.read_bytes() for file in files if file.exists())
-
-
 async def test_raw_database_bytes_hold_no_plaintext_secret(store: SqliteStore) -> None:
     await _installed(store, "inst_raw")
     await store.state.set_secret("inst_raw", "access_token", TOKEN)
     await store.state.set_secret("inst_raw", "config.api_password", "pa55-w0rd-Ünïcode")
-    for blob in (raw_bytes(store.path), b""):
+    for blob in (raw_database_bytes(store.path), b""):
         if not blob:  # and once more after closing, when the WAL is folded into the file
             await store.aclose()
-            blob = raw_bytes(store.path)
+            blob = raw_database_bytes(store.path)
         assert b"inst_raw" in blob  # the rows are there…
         for secret in (TOKEN, "pa55-w0rd-Ünïcode"):
             assert secret.encode() not in blob  # …their secrets are not
@@ -87,7 +82,7 @@ async def test_plaintext_secrets_are_refused_once_a_key_is_set(tmp_path: Path) -
     await _installed(dev, "i")
     await dev.state.set_secret("i", "access_token", TOKEN)
     await dev.aclose()
-    assert TOKEN.encode() in raw_bytes(path)  # development mode really is plaintext
+    assert TOKEN.encode() in raw_database_bytes(path)  # development mode really is plaintext
     prod = await open_sqlite_store(path, cipher=AesGcmCipher(secrets.token_bytes(32)))
     with pytest.raises(CipherError, match="refusing a plaintext secret"):
         await prod.state.get("i", "access_token")
