@@ -76,7 +76,7 @@ def test_plaintext_mode_warns_loudly(valid_env: dict[str, str]) -> None:
 def test_migrate_creates_the_schema_and_is_idempotent(valid_env: dict[str, str]) -> None:
     first = run(valid_env, "migrate")
     assert first.returncode == 0, first.stderr
-    assert "schema version 1" in first.stdout
+    assert "schema version 2" in first.stdout
     assert '"database migrated"' in first.stderr  # JSON log line on stderr
     second = run(valid_env, "migrate")
     assert second.returncode == 0

@@ -6,6 +6,7 @@ Every operation is one transaction. Timestamps are ISO-8601 UTC strings (`sideca
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Protocol
 
@@ -18,9 +19,11 @@ from sidecar.store.records import (
     Installation,
     InstallationStatus,
     InstallationUpsert,
+    Lease,
     PurgeCounts,
     RejectedItem,
     RejectedItemInput,
+    ResumePoint,
     RetentionPolicy,
     RunKind,
     RunStatus,
@@ -35,6 +38,7 @@ __all__ = [
     "DeadLetter",
     "InboundEvents",
     "Installations",
+    "Leases",
     "Runs",
     "State",
     "Store",
@@ -175,7 +179,8 @@ class WebhookClaims(Protocol):
 
 
 class Cursors(Protocol):
-    """Sync cursors per (installation, entity, source key)."""
+    """Sync cursors per (installation, entity, source key), and the resume points of the
+    windows in progress. Moving a cursor and dropping its resume point is one transaction."""
 
     async def get(self, installation_id: str, entity: str, source_key: str = "") -> Cursor | None:
         """One cursor, or None before its first sync."""
@@ -194,25 +199,50 @@ class Cursors(Protocol):
         synced_at: str,
         items: int,
     ) -> None:
-        """Move the cursor to `synced_at` and reset its failure count."""
+        """Move the cursor to `synced_at`, reset its failure count, drop its resume point."""
         ...
 
     async def record_failure(
-        self, installation_id: str, entity: str, source_key: str, *, error: str, items: int
+        self,
+        installation_id: str,
+        entity: str,
+        source_key: str,
+        *,
+        error: str,
+        items: int,
+        keep_resume_point: bool = True,
     ) -> int:
-        """Keep the cursor where it is, note the error; return the consecutive failure count."""
+        """Keep the cursor where it is, note the error; return the consecutive failure count.
+
+        With `keep_resume_point=False` the window's progress is dropped too, so the whole
+        window is replayed (e.g. after rejections that must not be skipped).
+        """
         ...
 
     async def count_in_error(self) -> int:
         """Cursors whose last step failed, over all installations."""
         ...
 
+    async def resume_point(
+        self, installation_id: str, entity: str, source_key: str = ""
+    ) -> ResumePoint | None:
+        """Where the unfinished window of this cursor stands, or None."""
+        ...
+
+    async def save_resume_point(self, point: ResumePoint) -> None:
+        """Record the progress of a window (after an acknowledged page)."""
+        ...
+
+    async def resume_points(self, installation_id: str | None = None) -> builtins.list[ResumePoint]:
+        """Windows in progress, of one installation or all."""
+        ...
+
 
 class Runs(Protocol):
     """Sync runs: `running`, then closed with a JSON summary."""
 
-    async def start(self, installation_id: str, kind: RunKind) -> int:
-        """Open a run; return its id."""
+    async def start(self, installation_id: str, kind: RunKind, *, owner: str | None = None) -> int:
+        """Open a run; return its id. `owner` names the process (lease owner) running it."""
         ...
 
     async def finish(self, run_id: int, status: RunStatus, summary: Mapping[str, object]) -> None:
@@ -225,6 +255,14 @@ class Runs(Protocol):
 
     async def recent(self, installation_id: str, limit: int = 10) -> list[SyncRun]:
         """The installation's runs, newest first."""
+        ...
+
+    async def latest(self) -> dict[str, SyncRun]:
+        """The newest run of each installation that ever ran."""
+        ...
+
+    async def close_orphans(self, is_alive: Callable[[str | None], bool], reason: str) -> int:
+        """Close as `failed` every `running` run whose owner is no longer alive; return how many."""
         ...
 
 
@@ -296,6 +334,34 @@ class AuditLog(Protocol):
         ...
 
 
+class Leases(Protocol):
+    """Named, expiring, exclusive ownership shared by every process on the database."""
+
+    async def acquire(
+        self,
+        name: str,
+        owner: str,
+        *,
+        ttl_seconds: float,
+        takeover: Callable[[str], bool] | None = None,
+    ) -> bool:
+        """Take `name` for `ttl_seconds` if it is free, expired, already ours, or held by an
+        owner `takeover` declares dead. True when `owner` now holds it."""
+        ...
+
+    async def renew(self, name: str, owner: str, *, ttl_seconds: float) -> bool:
+        """Extend our hold; False when we no longer hold it."""
+        ...
+
+    async def release(self, name: str, owner: str) -> None:
+        """Give `name` up (only if we hold it)."""
+        ...
+
+    async def get(self, name: str) -> Lease | None:
+        """The current holder, expired or not, or None."""
+        ...
+
+
 class Store(Protocol):
     """Everything the sidecar keeps, behind one object."""
 
@@ -317,6 +383,8 @@ class Store(Protocol):
     def dead_letter(self) -> DeadLetter: ...
     @property
     def audit(self) -> AuditLog: ...
+    @property
+    def leases(self) -> Leases: ...
 
     async def ping(self) -> None:
         """Raise StoreError when the store cannot answer a query."""

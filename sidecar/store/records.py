@@ -15,9 +15,11 @@ __all__ = [
     "Installation",
     "InstallationStatus",
     "InstallationUpsert",
+    "Lease",
     "PurgeCounts",
     "RejectedItem",
     "RejectedItemInput",
+    "ResumePoint",
     "RetentionPolicy",
     "RunKind",
     "RunStatus",
@@ -98,6 +100,25 @@ class Cursor:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ResumePoint:
+    """How far an unfinished sync window got: the next page to ask for, and the counts so far."""
+
+    installation_id: str
+    entity: str
+    source_key: str
+    run_kind: RunKind
+    window_since: str
+    window_until: str
+    next_token: str | None
+    """The app's token for the next page; None to start the window from its beginning."""
+    pages: int = 0
+    items: int = 0
+    sent: int = 0
+    rejected: int = 0
+    updated_at: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SyncRun:
     """One sync of an installation: `running` until closed as ok, partial, failed or cancelled."""
 
@@ -108,6 +129,18 @@ class SyncRun:
     summary_json: str | None
     started_at: str
     finished_at: str | None
+    owner: str | None = None
+    """Who ran it (a lease owner), so a run orphaned by a dead process can be closed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    """Exclusive ownership of a named piece of work until `expires_at`."""
+
+    name: str
+    owner: str
+    acquired_at: str
+    expires_at: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -147,7 +147,43 @@ _INITIAL = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL,)
+_SYNC_PROGRESS = Migration(
+    2,
+    "sync resume points, leases, run owners",
+    (
+        # Where an unfinished window stands: the app's token for the next page and what was
+        # acknowledged so far. Written after each acknowledged page; dropped, in the same
+        # transaction, when the cursor moves at the end of the window.
+        """CREATE TABLE sync_resume_points (
+            installation_id TEXT NOT NULL
+                            REFERENCES installations (installation_id) ON DELETE CASCADE,
+            entity          TEXT NOT NULL,
+            source_key      TEXT NOT NULL DEFAULT '',
+            run_kind        TEXT NOT NULL CHECK (run_kind IN ('incremental', 'full')),
+            window_since    TEXT NOT NULL,
+            window_until    TEXT NOT NULL,
+            next_token      TEXT,
+            pages           INTEGER NOT NULL DEFAULT 0,
+            items           INTEGER NOT NULL DEFAULT 0,
+            sent            INTEGER NOT NULL DEFAULT 0,
+            rejected        INTEGER NOT NULL DEFAULT 0,
+            updated_at      TEXT NOT NULL,
+            PRIMARY KEY (installation_id, entity, source_key)
+        ) STRICT""",
+        # Exclusive, expiring ownership of a named piece of work (e.g. one installation's
+        # sync), across processes sharing the database.
+        """CREATE TABLE leases (
+            name        TEXT PRIMARY KEY,
+            owner       TEXT NOT NULL,
+            acquired_at TEXT NOT NULL,
+            expires_at  TEXT NOT NULL
+        ) STRICT""",
+        "ALTER TABLE sync_runs ADD COLUMN owner TEXT",
+        "CREATE INDEX sync_runs_status ON sync_runs (status)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _SYNC_PROGRESS)
 """Every migration ever shipped, in order. Append only; never edit or remove one."""
 
 _BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (

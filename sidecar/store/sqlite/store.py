@@ -11,14 +11,16 @@ from sidecar.logs import get_logger
 from sidecar.security.cipher import SecretCipher
 from sidecar.store.records import PurgeCounts, RetentionPolicy
 from sidecar.store.sqlite.audit import SqliteAuditLog
+from sidecar.store.sqlite.cursors import SqliteCursors
 from sidecar.store.sqlite.database import Database, open_database
 from sidecar.store.sqlite.dead_letter import SqliteDeadLetter
 from sidecar.store.sqlite.inbound import SqliteInboundEvents
 from sidecar.store.sqlite.installations import SqliteInstallations
+from sidecar.store.sqlite.leases import SqliteLeases
 from sidecar.store.sqlite.migrations import migrate
 from sidecar.store.sqlite.retention import purge_expired
+from sidecar.store.sqlite.runs import SqliteRuns
 from sidecar.store.sqlite.state import SqliteState
-from sidecar.store.sqlite.sync import SqliteCursors, SqliteRuns
 from sidecar.store.sqlite.webhooks import SqliteWebhookClaims, SqliteWebhookLog
 
 __all__ = ["SqliteStore", "open_sqlite_store"]
@@ -41,6 +43,7 @@ class SqliteStore:
         self._inbound_events = SqliteInboundEvents(db, clock)
         self._dead_letter = SqliteDeadLetter(db, clock)
         self._audit = SqliteAuditLog(db, clock)
+        self._leases = SqliteLeases(db, clock)
 
     @property
     def path(self) -> Path:
@@ -82,6 +85,10 @@ class SqliteStore:
     @property
     def audit(self) -> SqliteAuditLog:
         return self._audit
+
+    @property
+    def leases(self) -> SqliteLeases:
+        return self._leases
 
     async def ping(self) -> None:
         await self.db.read(lambda c: c.execute("SELECT 1").fetchone())

@@ -1,0 +1,99 @@
+"""Sync runs: opened `running`, always closed, and orphans of dead processes closed too."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Mapping
+
+from sidecar.clock import Clock, format_timestamp
+from sidecar.store.records import RunKind, RunStatus, SyncRun
+from sidecar.store.sqlite._rows import page, record, safe_json
+from sidecar.store.sqlite.database import Database
+
+__all__ = ["SqliteRuns"]
+
+_CLOSED_STATUSES = frozenset({"ok", "partial", "failed", "cancelled"})
+
+
+class SqliteRuns:
+    """`Runs` on SQLite."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def start(self, installation_id: str, kind: RunKind, *, owner: str | None = None) -> int:
+        now = format_timestamp(self._clock())
+
+        def write(connection: sqlite3.Connection) -> int:
+            cursor = connection.execute(
+                "INSERT INTO sync_runs (installation_id, kind, status, started_at, owner) "
+                "VALUES (?, ?, 'running', ?, ?)",
+                (installation_id, kind, now, owner),
+            )
+            return int(cursor.lastrowid or 0)
+
+        return await self._db.write(write)
+
+    async def finish(self, run_id: int, status: RunStatus, summary: Mapping[str, object]) -> None:
+        if status not in _CLOSED_STATUSES:
+            raise ValueError(
+                f"a run is closed as one of {sorted(_CLOSED_STATUSES)}; got {status!r}"
+            )
+        # safe_json never raises: an odd summary must not leave the run `running` forever.
+        summary_json = safe_json(summary)
+        now = format_timestamp(self._clock())
+        await self._db.write(
+            lambda c: c.execute(
+                "UPDATE sync_runs SET status = ?, summary_json = ?, finished_at = ? WHERE id = ?",
+                (status, summary_json, now, run_id),
+            )
+        )
+
+    async def get(self, run_id: int) -> SyncRun | None:
+        def read(connection: sqlite3.Connection) -> SyncRun | None:
+            row = connection.execute("SELECT * FROM sync_runs WHERE id = ?", (run_id,)).fetchone()
+            return None if row is None else record(SyncRun, row)
+
+        return await self._db.read(read)
+
+    async def recent(self, installation_id: str, limit: int = 10) -> list[SyncRun]:
+        limit, _ = page(limit, 0)
+
+        def read(connection: sqlite3.Connection) -> list[SyncRun]:
+            rows = connection.execute(
+                "SELECT * FROM sync_runs WHERE installation_id = ? ORDER BY id DESC LIMIT ?",
+                (installation_id, limit),
+            )
+            return [record(SyncRun, row) for row in rows]
+
+        return await self._db.read(read)
+
+    async def latest(self) -> dict[str, SyncRun]:
+        def read(connection: sqlite3.Connection) -> dict[str, SyncRun]:
+            rows = connection.execute(
+                "SELECT * FROM sync_runs WHERE id IN "
+                "(SELECT MAX(id) FROM sync_runs GROUP BY installation_id)"
+            )
+            return {str(row["installation_id"]): record(SyncRun, row) for row in rows}
+
+        return await self._db.read(read)
+
+    async def close_orphans(self, is_alive: Callable[[str | None], bool], reason: str) -> int:
+        now = format_timestamp(self._clock())
+        summary = json.dumps({"error": reason})
+
+        def write(connection: sqlite3.Connection) -> int:
+            running = connection.execute(
+                "SELECT id, owner FROM sync_runs WHERE status = 'running'"
+            ).fetchall()
+            orphans = [(summary, now, row["id"]) for row in running if not is_alive(row["owner"])]
+            connection.executemany(
+                "UPDATE sync_runs SET status = 'failed', summary_json = ?, finished_at = ? "
+                "WHERE id = ?",
+                orphans,
+            )
+            return len(orphans)
+
+        return await self._db.write(write)
