@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -28,6 +29,7 @@ from sidecar.declaration import (
 )
 from sidecar.errors import ConfigError, DeclarationError, NotADatabaseError, SidecarError
 from sidecar.logs import configure_logging, get_logger
+from sidecar.overview import InstallationOverview, installation_overviews
 from sidecar.runtime import run_sidecar
 from sidecar.security.cipher import make_cipher
 from sidecar.store import open_store
@@ -145,6 +147,56 @@ def _command_migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _installation_lines(overview: InstallationOverview) -> list[str]:
+    installation = overview.installation
+    run = overview.last_run
+    last = f"last run {run.status} ({run.kind}) at {run.started_at}" if run else "never synced"
+    lines = [
+        f"{installation.installation_id}  {installation.status:<11} "
+        f"{installation.shop_domain or '-'}  {last}"
+    ]
+    for cursor in overview.cursors:
+        name = cursor.entity + (f"[{cursor.source_key}]" if cursor.source_key else "")
+        state = cursor.last_status or "-"
+        if cursor.consecutive_failures:
+            state += f" x{cursor.consecutive_failures}: {cursor.last_error or ''}"
+        lines.append(f"    {name:<28} synced to {cursor.last_synced_at or '-':<24} {state}")
+    for point in overview.resume_points:
+        name = point.entity + (f"[{point.source_key}]" if point.source_key else "")
+        lines.append(
+            f"    {name:<28} in progress: {point.items} items in {point.pages} pages of the "
+            f"window {point.window_since} → {point.window_until}"
+        )
+    return lines
+
+
+async def _installations(settings: Settings, args: argparse.Namespace) -> int:
+    key = settings.credentials_key.reveal() if settings.credentials_key else None
+    store = await open_store(settings.database_path, cipher=make_cipher(key))
+    try:
+        overviews = await installation_overviews(store, installation_id=args.installation_id)
+    finally:
+        await store.aclose()
+    if args.installation_id is not None and not overviews:
+        print(f"error: no installation {args.installation_id!r}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        _print_json([dataclasses.asdict(overview) for overview in overviews])
+        return EXIT_OK
+    if not overviews:
+        print("no installations yet")
+    for overview in overviews:
+        for line in _installation_lines(overview):
+            print(line)
+    return EXIT_OK
+
+
+def _command_installations(args: argparse.Namespace) -> int:
+    loaded = _load()
+    _start_logging(loaded)
+    return trio.run(_installations, loaded.settings, args)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shopimind-sidecar",
@@ -175,6 +227,12 @@ def _parser() -> argparse.ArgumentParser:
     manifest.set_defaults(run=_command_manifest)
     migrate = commands.add_parser("migrate", help="create or upgrade the database schema and exit")
     migrate.set_defaults(run=_command_migrate)
+    installations = commands.add_parser(
+        "installations", help="list installations with their cursors and last run"
+    )
+    installations.add_argument("installation_id", nargs="?", help="show only this installation")
+    installations.add_argument("--json", action="store_true", help="print JSON")
+    installations.set_defaults(run=_command_installations)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -105,3 +106,53 @@ def test_version_and_usage() -> None:
     usage = run({}, "frobnicate")
     assert usage.returncode == 2
     assert "invalid choice" in usage.stderr
+
+
+async def test_installations_lists_cursors_and_last_run(valid_env: dict[str, str]) -> None:
+    from sidecar.security.cipher import AesGcmCipher
+    from sidecar.store import InstallationUpsert
+    from sidecar.store.records import ResumePoint
+    from sidecar.store.sqlite import open_sqlite_store
+
+    store = await open_sqlite_store(
+        Path(valid_env["DATABASE_PATH"]), cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX))
+    )
+    await store.installations.upsert(
+        InstallationUpsert(installation_id="inst_7", status="active", shop_domain="shop.example")
+    )
+    await store.cursors.record_success(
+        "inst_7", "customers", "", synced_at="2026-11-26T08:00:00.000Z", items=12
+    )
+    await store.cursors.record_failure("inst_7", "orders", "store-1", error="app down", items=0)
+    await store.cursors.save_resume_point(
+        ResumePoint(
+            installation_id="inst_7",
+            entity="orders",
+            source_key="store-1",
+            run_kind="full",
+            window_since="a",
+            window_until="b",
+            next_token="t",
+            pages=3,
+            items=1500,
+        )
+    )
+    run_id = await store.runs.start("inst_7", "full")
+    await store.runs.finish(run_id, "partial", {})
+    await store.aclose()
+
+    listing = run(valid_env, "installations")
+    assert listing.returncode == 0, listing.stderr
+    text = listing.stdout
+    assert "inst_7  active" in text
+    assert "shop.example  last run partial (full)" in text
+    assert "customers" in text
+    assert "synced to 2026-11-26T08:00:00.000Z" in text
+    assert "orders[store-1]" in text
+    assert "error x1: app down" in text
+    assert "in progress: 1500 items in 3 pages" in text
+    as_json = run(valid_env, "installations", "inst_7", "--json")
+    assert json.loads(as_json.stdout)[0]["installation"]["installation_id"] == "inst_7"
+    missing = run(valid_env, "installations", "ghost")
+    assert missing.returncode == 1
+    assert "no installation 'ghost'" in missing.stderr
