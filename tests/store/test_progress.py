@@ -115,8 +115,9 @@ async def test_orphaned_runs_are_closed(installed: SqliteStore) -> None:
     closed = await installed.runs.close_orphans(lambda owner: owner == "alive", "process died")
     assert closed == 2
     statuses = {run_id: (await installed.runs.get(run_id)) for run_id in (live, dead, legacy)}
-    assert statuses[live] is not None
-    assert statuses[live].status == "running"
+    still_running = statuses[live]
+    assert still_running is not None
+    assert still_running.status == "running"
     for run_id in (dead, legacy):
         run = statuses[run_id]
         assert run is not None
