@@ -173,12 +173,12 @@ async def run_sidecar(
                 )
             )
             stop = trio.Event()
+            config = hypercorn_config(
+                host=settings.host,
+                port=settings.port,
+                graceful_timeout_seconds=settings.drain_timeout_seconds,
+            )
             async with trio.open_nursery() as nursery:
-                config = hypercorn_config(
-                    host=settings.host,
-                    port=settings.port,
-                    graceful_timeout_seconds=settings.drain_timeout_seconds,
-                )
                 try:
                     public_urls: list[str] = await nursery.start(serve_app, app, config, stop)
                 except* OSError as failed:
@@ -187,23 +187,27 @@ async def run_sidecar(
                         f"cannot listen on {settings.host}:{settings.port}: {reason} "
                         "(set HOST and PORT to a free address)"
                     ) from None
-                background = trio.CancelScope()
-
-                async def watch() -> None:
-                    with background:
-                        await _watch_signals(
-                            stop,
-                            nursery.cancel_scope.cancel,
-                            secrets,
-                            os.environ if environ is None else environ,
-                        )
-
-                if handle_signals:
-                    nursery.start_soon(watch)
-                _log.info("sidecar ready", listen=public_urls, integration=declaration.slug)
-                task_status.started(Running(public_urls=tuple(public_urls), stop=stop.set))
-                await stop.wait()
-                background.cancel()
+                # Parts that finish their current work once `stop` is set, then return; they
+                # get DRAIN_TIMEOUT_SECONDS before being cancelled (each records what it was
+                # doing as interrupted). Start each with `await draining.start(run, ..., stop)`.
+                async with trio.open_nursery() as draining:
+                    # Parts that simply end when the sidecar stops.
+                    async with trio.open_nursery() as background:
+                        if handle_signals:
+                            background.start_soon(
+                                _watch_signals,
+                                stop,
+                                nursery.cancel_scope.cancel,
+                                secrets,
+                                os.environ if environ is None else environ,
+                            )
+                        _log.info("sidecar ready", listen=public_urls, integration=declaration.slug)
+                        task_status.started(Running(public_urls=tuple(public_urls), stop=stop.set))
+                        await stop.wait()
+                        background.cancel_scope.cancel()
+                    draining.cancel_scope.deadline = (
+                        trio.current_time() + settings.drain_timeout_seconds
+                    )
             _log.info("sidecar stopped")
     finally:
         with trio.CancelScope(shield=True):
