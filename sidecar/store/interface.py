@@ -20,6 +20,10 @@ from sidecar.store.records import (
     InstallationStatus,
     InstallationUpsert,
     Lease,
+    OutboxClaim,
+    OutboxEntry,
+    OutboxEvent,
+    OutboxStatus,
     PurgeCounts,
     RejectedItem,
     RejectedItemInput,
@@ -39,6 +43,7 @@ __all__ = [
     "InboundEvents",
     "Installations",
     "Leases",
+    "Outbox",
     "Runs",
     "State",
     "Store",
@@ -121,6 +126,10 @@ class State(Protocol):
 
     async def delete(self, installation_id: str, key: str) -> bool:
         """Remove a key; False when it was absent."""
+        ...
+
+    async def take(self, installation_id: str, key: str) -> str | None:
+        """Read and remove a plain value in one transaction (None when absent)."""
         ...
 
     async def get_json(self, installation_id: str, key: str) -> object | None:
@@ -273,12 +282,68 @@ class InboundEvents(Protocol):
         """Claim atomically: `fresh` for the first caller, else the existing row's status."""
         ...
 
+    async def retake(self, event_id: int) -> bool:
+        """Take a `failed` event back to `received` so an identical retry runs it again;
+        True for the one caller that did (its status was still `failed`)."""
+        ...
+
     async def finish(self, event_id: int, status: InboundStatus, error: str | None = None) -> None:
         """Record the outcome of processing."""
         ...
 
     async def get(self, installation_id: str, dedup_key: str) -> InboundEvent | None:
         """One event, or None."""
+        ...
+
+
+class Outbox(Protocol):
+    """Queued inbound events on their way to ShopiMind, and their delivery state.
+
+    Every step is one transaction, and a step after the first applies only while the event
+    is still pending (`queued` or `failed`): an outcome recorded twice changes nothing.
+    """
+
+    async def enqueue(self, entry: OutboxEntry) -> OutboxClaim:
+        """Claim the entry's dedup key and queue it, in one transaction. A key already
+        claimed is a replay (`fresh` False), unless its earlier call failed."""
+        ...
+
+    async def get(self, event_id: int) -> OutboxEvent | None:
+        """One queued event, or None."""
+        ...
+
+    async def heads(self, *, limit: int = 1000) -> list[OutboxEvent]:
+        """The oldest pending event of each installation (what may be delivered next)."""
+        ...
+
+    async def pending(self, installation_id: str, *, limit: int = 100) -> list[OutboxEvent]:
+        """The installation's pending events, oldest first (the order they are delivered in)."""
+        ...
+
+    async def mark_delivered(
+        self,
+        event_id: int,
+        *,
+        note: str | None = None,
+        rejected: Sequence[RejectedItemInput] = (),
+    ) -> bool:
+        """ShopiMind took it; items it refused go to the dead-letter in the same transaction.
+        False when the event was no longer pending."""
+        ...
+
+    async def mark_failed(self, event_id: int, *, error: str, retry_at: str) -> bool:
+        """A transient failure: keep it pending, retry at `retry_at`. False if not pending."""
+        ...
+
+    async def mark_dead(
+        self, event_id: int, *, error: str, rejected: Sequence[RejectedItemInput]
+    ) -> bool:
+        """Rejected for good: status `dead`, `rejected` copied to the dead-letter in the same
+        transaction. False when the event was no longer pending."""
+        ...
+
+    async def counts(self, installation_id: str | None = None) -> dict[OutboxStatus, int]:
+        """Events per status, of one installation or all."""
         ...
 
 
@@ -379,6 +444,8 @@ class Store(Protocol):
     def runs(self) -> Runs: ...
     @property
     def inbound_events(self) -> InboundEvents: ...
+    @property
+    def outbox(self) -> Outbox: ...
     @property
     def dead_letter(self) -> DeadLetter: ...
     @property

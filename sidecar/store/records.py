@@ -16,6 +16,10 @@ __all__ = [
     "InstallationStatus",
     "InstallationUpsert",
     "Lease",
+    "OutboxClaim",
+    "OutboxEntry",
+    "OutboxEvent",
+    "OutboxStatus",
     "PurgeCounts",
     "RejectedItem",
     "RejectedItemInput",
@@ -32,6 +36,9 @@ InstallationStatus = Literal["inactive", "active", "uninstalled"]
 RunKind = Literal["incremental", "full"]
 RunStatus = Literal["running", "ok", "partial", "failed", "cancelled"]
 InboundStatus = Literal["received", "done", "failed"]
+OutboxStatus = Literal["queued", "delivered", "failed", "dead"]
+"""`queued` waits for its first attempt, `failed` waits for a retry after a transient failure,
+`delivered` and `dead` (rejected for good, copied to the dead-letter) are final."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,6 +171,58 @@ class InboundClaim:
     id: int
     fresh: bool
     status: InboundStatus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxEntry:
+    """An inbound event to queue for delivery, with the dedup key that makes it unique."""
+
+    installation_id: str
+    dedup_key: str
+    action: str
+    target: str
+    """The action's target as declared (e.g. `custom_data:loyalty_cards`)."""
+    route: str
+    """Where it goes, resolved (e.g. `bulk:custom-data-records/12`)."""
+    payload_json: str
+    idempotency_key: str
+    """Sent as `Idempotency-Key` with every attempt, so a retry is never applied twice."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxClaim:
+    """The result of queueing: `fresh` when this call queued the event (else a replay)."""
+
+    id: int
+    fresh: bool
+    status: InboundStatus
+    queued: bool
+    """Whether the event (fresh or earlier) has an outbox row, i.e. a state to look up."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxEvent:
+    """A queued inbound event and its delivery state; `id` is its inbound event id."""
+
+    id: int
+    installation_id: str
+    action: str
+    target: str
+    route: str
+    payload_json: str
+    idempotency_key: str
+    status: OutboxStatus
+    attempts: int
+    last_error: str | None
+    next_attempt_at: str
+    created_at: str
+    updated_at: str
+    delivered_at: str | None
+
+    @property
+    def pending(self) -> bool:
+        """Still to deliver: `queued` or `failed` (a retry is due at `next_attempt_at`)."""
+        return self.status in ("queued", "failed")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

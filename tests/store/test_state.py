@@ -156,3 +156,13 @@ async def test_write_many_is_one_transaction(store: SqliteStore) -> None:
     with pytest.raises(StoreError, match="no installation 'ghost'"):
         await store.state.write_many("ghost", values={"a": "1"}, secrets={"b": "2"})
     assert await store.state.keys("ghost") == []
+
+
+async def test_take_reads_and_removes_at_once(store: SqliteStore) -> None:
+    await _installed(store, "i")
+    await store.state.set("i", "request", "full")
+    assert await store.state.take("i", "request") == "full"
+    assert await store.state.take("i", "request") is None
+    await store.state.set_secret("i", "s", "x")
+    with pytest.raises(StoreError, match="plain values only"):
+        await store.state.take("i", "s")

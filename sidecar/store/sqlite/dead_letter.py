@@ -10,7 +10,32 @@ from sidecar.store.records import RejectedItem, RejectedItemInput
 from sidecar.store.sqlite._rows import page, record, safe_json
 from sidecar.store.sqlite.database import Database
 
-__all__ = ["SqliteDeadLetter"]
+__all__ = ["SqliteDeadLetter", "insert_rejected"]
+
+
+def insert_rejected(
+    connection: sqlite3.Connection,
+    installation_id: str,
+    *,
+    run_id: int | None,
+    entity: str,
+    source_key: str,
+    target: str,
+    items: Sequence[RejectedItemInput],
+    now: str,
+) -> int:
+    """Insert rejected items inside the caller's transaction (so another repository can
+    dead-letter something atomically with its own change); return how many."""
+    rows = [
+        (installation_id, run_id, entity, source_key, target, safe_json(i.item), i.reason, now)
+        for i in items
+    ]
+    connection.executemany(
+        "INSERT INTO rejected_items (installation_id, run_id, entity, source_key, target, "
+        "item_json, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    return len(rows)
 
 
 class SqliteDeadLetter:
@@ -31,20 +56,18 @@ class SqliteDeadLetter:
         items: Sequence[RejectedItemInput],
     ) -> int:
         now = format_timestamp(self._clock())
-        rows = [
-            (installation_id, run_id, entity, source_key, target, safe_json(i.item), i.reason, now)
-            for i in items
-        ]
-
-        def write(connection: sqlite3.Connection) -> int:
-            connection.executemany(
-                "INSERT INTO rejected_items (installation_id, run_id, entity, source_key, target, "
-                "item_json, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
+        return await self._db.write(
+            lambda c: insert_rejected(
+                c,
+                installation_id,
+                run_id=run_id,
+                entity=entity,
+                source_key=source_key,
+                target=target,
+                items=items,
+                now=now,
             )
-            return len(rows)
-
-        return await self._db.write(write)
+        )
 
     async def list(
         self, *, installation_id: str | None = None, limit: int = 100, offset: int = 0

@@ -39,6 +39,19 @@ class SqliteInboundEvents:
 
         return await self._db.write(write)
 
+    async def retake(self, event_id: int) -> bool:
+        # Guarded by the status: of several identical retries, exactly one takes it over.
+        changed = await self._db.write(
+            lambda c: (
+                c.execute(
+                    "UPDATE inbound_events SET status = 'received', error = NULL, "
+                    "processed_at = NULL WHERE id = ? AND status = 'failed'",
+                    (event_id,),
+                ).rowcount
+            )
+        )
+        return changed == 1
+
     async def finish(self, event_id: int, status: InboundStatus, error: str | None = None) -> None:
         now = format_timestamp(self._clock())
         await self._db.write(

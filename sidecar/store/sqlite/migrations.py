@@ -183,7 +183,51 @@ _SYNC_PROGRESS = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _SYNC_PROGRESS)
+_INBOUND_OUTBOX = Migration(
+    3,
+    "inbound outbox",
+    (
+        # Queued inbound events on their way to ShopiMind. One row per accepted event, keyed
+        # by its `inbound_events` id (the dedup claim), written in the same transaction as
+        # the claim. Delivery state lives here, so a restart resumes where it stopped.
+        # `route` is the resolved destination (`event:<code>`, `contact:contacts`,
+        # `bulk:<path>`); `target` is the action's target as declared, for people.
+        """CREATE TABLE inbound_outbox (
+            event_id        INTEGER PRIMARY KEY
+                            REFERENCES inbound_events (id) ON DELETE CASCADE,
+            installation_id TEXT NOT NULL
+                            REFERENCES installations (installation_id) ON DELETE CASCADE,
+            action          TEXT NOT NULL,
+            target          TEXT NOT NULL,
+            route           TEXT NOT NULL,
+            payload_json    TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            status          TEXT NOT NULL
+                            CHECK (status IN ('queued', 'delivered', 'failed', 'dead')),
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            last_error      TEXT,
+            next_attempt_at TEXT NOT NULL,
+            created_at      TEXT NOT NULL,
+            updated_at      TEXT NOT NULL,
+            delivered_at    TEXT
+        ) STRICT""",
+        # The deliverer asks for the oldest pending event of each installation: only pending
+        # rows are indexed, so the index stays small however many events were delivered.
+        """CREATE INDEX inbound_outbox_pending ON inbound_outbox (installation_id, event_id)
+            WHERE status IN ('queued', 'failed')""",
+        # The retention purge deletes old `inbound_events` rows, which would cascade to an
+        # event still waiting for ShopiMind: skip those rows (RAISE(IGNORE) skips just this
+        # row and the DELETE goes on), so an undelivered event is never purged.
+        """CREATE TRIGGER inbound_events_keep_pending BEFORE DELETE ON inbound_events
+            WHEN EXISTS (
+                SELECT 1 FROM inbound_outbox
+                WHERE event_id = OLD.id AND status IN ('queued', 'failed')
+            )
+            BEGIN SELECT RAISE(IGNORE); END""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _SYNC_PROGRESS, _INBOUND_OUTBOX)
 """Every migration ever shipped, in order. Append only; never edit or remove one."""
 
 _BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (

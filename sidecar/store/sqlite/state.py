@@ -146,6 +146,19 @@ class SqliteState:
         )
         return removed == 1
 
+    async def take(self, installation_id: str, key: str) -> str | None:
+        def write(connection: sqlite3.Connection) -> str | None:
+            if self._is_secret(connection, installation_id, key):
+                raise StoreError(f"state {key!r} is a secret; take() reads plain values only")
+            value = self._read(connection, installation_id, key)
+            connection.execute(
+                "DELETE FROM installation_state WHERE installation_id = ? AND key = ?",
+                (installation_id, key),
+            )
+            return value
+
+        return await self._db.write(write)
+
     async def get_json(self, installation_id: str, key: str) -> object | None:
         text = await self.get(installation_id, key)
         return None if text is None else json.loads(text)

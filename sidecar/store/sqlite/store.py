@@ -18,6 +18,7 @@ from sidecar.store.sqlite.inbound import SqliteInboundEvents
 from sidecar.store.sqlite.installations import SqliteInstallations
 from sidecar.store.sqlite.leases import SqliteLeases
 from sidecar.store.sqlite.migrations import migrate
+from sidecar.store.sqlite.outbox import SqliteOutbox
 from sidecar.store.sqlite.retention import purge_expired
 from sidecar.store.sqlite.runs import SqliteRuns
 from sidecar.store.sqlite.state import SqliteState
@@ -41,6 +42,7 @@ class SqliteStore:
         self._cursors = SqliteCursors(db, clock)
         self._runs = SqliteRuns(db, clock)
         self._inbound_events = SqliteInboundEvents(db, clock)
+        self._outbox = SqliteOutbox(db, clock)
         self._dead_letter = SqliteDeadLetter(db, clock)
         self._audit = SqliteAuditLog(db, clock)
         self._leases = SqliteLeases(db, clock)
@@ -77,6 +79,10 @@ class SqliteStore:
     @property
     def inbound_events(self) -> SqliteInboundEvents:
         return self._inbound_events
+
+    @property
+    def outbox(self) -> SqliteOutbox:
+        return self._outbox
 
     @property
     def dead_letter(self) -> SqliteDeadLetter:

@@ -1,0 +1,233 @@
+"""One sync of one installation: every enabled step, every source, under the installation's
+lease, recorded as one run row that is always closed.
+
+A full run (the backfill after an activation, or one asked for) first writes its plan: a
+resume point with the full window for every cursor. Only then is the request consumed, so
+a crash anywhere leaves either the request or the plan, and the work resumes where it
+stopped instead of starting over or being forgotten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sidecar.bridge import AppBridge
+from sidecar.clock import Clock, format_timestamp, system_clock
+from sidecar.concurrency import commit, describe_error, is_cancellation
+from sidecar.declaration.model import Declaration, SyncStep
+from sidecar.errors import SidecarError
+from sidecar.lifecycle.merchant_config import load_settings
+from sidecar.logs import get_logger
+from sidecar.shopimind.client import ShopimindClient
+from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS, SYNC_REQUEST
+from sidecar.store.interface import Store
+from sidecar.store.records import ResumePoint, RunKind, RunStatus
+from sidecar.sync.cursor_sync import CursorReport, Progress, RunScope, sync_cursor
+from sidecar.sync.leases import hold_lease
+from sidecar.sync.targets import ProvisionedIds, StepSetupError, push_target, step_sources
+
+__all__ = ["RunReport", "SyncDeps", "SyncEngine", "SyncNotPossibleError", "sync_lease_name"]
+
+_log = get_logger("sync")
+
+
+class SyncNotPossibleError(SidecarError):
+    """The installation cannot be synced now (unknown, not active, no access token)."""
+
+
+def sync_lease_name(installation_id: str) -> str:
+    """The lease that keeps one installation from syncing (or reprovisioning) twice at once."""
+    return f"installation:{installation_id}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncDeps:
+    """What the engine works with."""
+
+    store: Store
+    declaration: Declaration
+    bridge: AppBridge
+    shopimind: ShopimindClient
+    owner: str
+    backfill_days: int = 365
+    overlap_seconds: int = 0
+    clock: Clock = system_clock
+
+
+@dataclass(slots=True, kw_only=True)
+class RunReport:
+    """The outcome of one run."""
+
+    run_id: int
+    installation_id: str
+    kind: RunKind
+    status: RunStatus = "running"
+    cursors: list[CursorReport] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def items(self) -> int:
+        """Items pushed in this run (a resumed window counts what it had before too)."""
+        return sum(cursor.items for cursor in self.cursors)
+
+    def summary(self) -> dict[str, object]:
+        """The JSON summary stored on the run row."""
+        return {
+            "kind": self.kind,
+            "items": self.items,
+            "errors": self.errors,
+            "cursors": [cursor.summary() for cursor in self.cursors],
+        }
+
+
+def _enabled(step: SyncStep, settings: Mapping[str, object]) -> bool:
+    return step.enabled_when is None or bool(settings.get(step.enabled_when))
+
+
+class SyncEngine:
+    """Runs syncs; safe to share between tasks (each run holds its installation's lease)."""
+
+    def __init__(self, deps: SyncDeps) -> None:
+        self._deps = deps
+
+    async def sync(
+        self, installation_id: str, *, full: bool = False, progress: Progress | None = None
+    ) -> RunReport:
+        """Sync `installation_id` once (a full backfill when `full` or when one is pending).
+
+        Raises SyncNotPossibleError, or LeaseBusyError when it is already being synced.
+        """
+        deps = self._deps
+        store = deps.store
+        installation = await store.installations.get(installation_id)
+        if installation is None:
+            raise SyncNotPossibleError(f"no installation {installation_id!r}")
+        if installation.status != "active":
+            raise SyncNotPossibleError(
+                f"installation {installation_id!r} is {installation.status}, not active"
+            )
+        token = await store.state.get(installation_id, ACCESS_TOKEN)
+        if not token:
+            raise SyncNotPossibleError(f"installation {installation_id!r} has no access token")
+        async with hold_lease(store.leases, sync_lease_name(installation_id), deps.owner) as lease:
+            pending = await store.state.get_json(installation_id, SYNC_REQUEST)
+            full = full or (isinstance(pending, dict) and pending.get("full") is True)
+            kind: RunKind = "full" if full else "incremental"
+            run_id = await store.runs.start(installation_id, kind, owner=deps.owner)
+            report = RunReport(run_id=run_id, installation_id=installation_id, kind=kind)
+            log = _log.bind(installation_id=installation_id, run_id=run_id)
+            log.info("sync started", kind=kind)
+            try:
+                scope = RunScope(
+                    store=store,
+                    bridge=deps.bridge,
+                    installation_id=installation_id,
+                    run_id=run_id,
+                    kind=kind,
+                    settings=await load_settings(store.state, installation_id),
+                    lease=lease,
+                    clock=deps.clock,
+                    backfill_days=deps.backfill_days,
+                    overlap_seconds=deps.overlap_seconds,
+                    log=log,
+                    progress=progress,
+                )
+                await self._run_steps(scope, report, token, pending is not None)
+                report.status = "partial" if report.errors else "ok"
+            except BaseException as error:
+                report.status = "cancelled" if is_cancellation(error) else "failed"
+                if report.status == "failed":
+                    report.errors.append(f"run failed: {describe_error(error)}")
+                    log.error("sync failed", error=describe_error(error))
+                raise
+            finally:
+                await commit(
+                    lambda: store.runs.finish(run_id, report.status, report.summary()),
+                    what="run close",
+                    log=log,
+                )
+                log.info(
+                    "sync finished",
+                    status=report.status,
+                    items=report.items,
+                    errors=len(report.errors),
+                )
+        return report
+
+    async def _run_steps(
+        self, scope: RunScope, report: RunReport, token: str, request_pending: bool
+    ) -> None:
+        deps = self._deps
+        iid = scope.installation_id
+        ids = ProvisionedIds.from_state(await deps.store.state.get_json(iid, PROVISIONING_IDS))
+        api = deps.shopimind.api(token, installation_id=iid)
+        plan: list[tuple[SyncStep, tuple[str, ...]]] = []
+        for step in deps.declaration.sync:
+            if not _enabled(step, scope.settings):
+                continue
+            try:
+                plan.append(
+                    (
+                        step,
+                        await step_sources(
+                            step,
+                            bridge=deps.bridge,
+                            installation_id=iid,
+                            settings=scope.settings,
+                            ids=ids,
+                        ),
+                    )
+                )
+            except StepSetupError as exc:
+                report.errors.append(str(exc))
+                scope.log.warning("sync step cannot run", entity=step.entity, error=str(exc))
+        if scope.kind == "full":
+            await self._write_full_plan(scope, plan)
+        if request_pending:
+            await deps.store.state.take(iid, SYNC_REQUEST)
+        for step, sources in plan:
+            for source_key in sources:
+                try:
+                    target = push_target(step, source_key, ids, api)
+                except StepSetupError as exc:
+                    report.errors.append(f"{step.entity}: {exc}")
+                    await deps.store.cursors.record_failure(
+                        iid, step.entity, source_key, error=str(exc), items=0
+                    )
+                    continue
+                cursor_report = await sync_cursor(scope, step, source_key, target)
+                report.cursors.append(cursor_report)
+                report.errors.extend(f"{step.entity}: {error}" for error in cursor_report.errors)
+
+    async def _write_full_plan(
+        self, scope: RunScope, plan: list[tuple[SyncStep, tuple[str, ...]]]
+    ) -> None:
+        """Give every cursor of a full run a resume point holding the full window.
+
+        A window already in progress from an earlier full run is kept (it is continued);
+        one from an incremental run is replaced, as the full window contains it.
+        """
+        cursors = self._deps.store.cursors
+        now = scope.clock()
+        since = format_timestamp(now - timedelta(days=scope.backfill_days))
+        until = format_timestamp(now)
+        for step, sources in plan:
+            for source_key in sources:
+                existing = await cursors.resume_point(
+                    scope.installation_id, step.entity, source_key
+                )
+                if existing is not None and existing.run_kind == "full":
+                    continue
+                await cursors.save_resume_point(
+                    ResumePoint(
+                        installation_id=scope.installation_id,
+                        entity=step.entity,
+                        source_key=source_key,
+                        run_kind="full",
+                        window_since=since,
+                        window_until=until,
+                        next_token=None,
+                    )
+                )
