@@ -153,6 +153,10 @@ class State(Protocol):
         """The installation's keys and whether each is a secret, never the values."""
         ...
 
+    async def holders(self, key: str) -> list[str]:
+        """The installations that have a value under `key`."""
+        ...
+
 
 class WebhookLog(Protocol):
     """Every webhook received, logged before processing (payload already redacted)."""

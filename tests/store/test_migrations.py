@@ -10,7 +10,6 @@ import pytest
 from sidecar.errors import MigrationError
 from sidecar.store.sqlite import MIGRATIONS, Migration, open_sqlite_store
 from sidecar.store.sqlite.migrations import migrate
-from tests.conftest import FakeClock
 
 
 def schema(path: Path) -> list[tuple[str, str, str]]:
@@ -58,14 +57,14 @@ def _connection(path: Path) -> sqlite3.Connection:
 def test_an_edited_migration_is_detected(tmp_path: Path) -> None:
     connection = _connection(tmp_path / "e.sqlite")
     original = (Migration(1, "one", ("CREATE TABLE a (x INTEGER)",)),)
-    assert migrate(connection, FakeClock(), original) == [1]
+    assert migrate(connection, "2026-11-26T09:00:00.000Z", original) == [1]
     # Layout changes are harmless…
     relaid = (Migration(1, "one", ("CREATE TABLE a\n    (x   INTEGER)",)),)
-    assert migrate(connection, FakeClock(), relaid) == []
+    assert migrate(connection, "2026-11-26T09:00:00.000Z", relaid) == []
     # …but a change of meaning is refused.
     edited = (Migration(1, "one", ("CREATE TABLE a (x TEXT)",)),)
     with pytest.raises(MigrationError, match="append-only"):
-        migrate(connection, FakeClock(), edited)
+        migrate(connection, "2026-11-26T09:00:00.000Z", edited)
 
 
 def test_a_newer_database_is_refused(tmp_path: Path) -> None:
@@ -74,21 +73,21 @@ def test_a_newer_database_is_refused(tmp_path: Path) -> None:
         Migration(1, "one", ("CREATE TABLE a (x INTEGER)",)),
         Migration(2, "two", ("CREATE TABLE b (x INTEGER)",)),
     )
-    migrate(connection, FakeClock(), two)
+    migrate(connection, "2026-11-26T09:00:00.000Z", two)
     with pytest.raises(MigrationError, match="newer than this build knows"):
-        migrate(connection, FakeClock(), two[:1])
+        migrate(connection, "2026-11-26T09:00:00.000Z", two[:1])
 
 
 def test_new_migrations_apply_in_order(tmp_path: Path) -> None:
     connection = _connection(tmp_path / "o.sqlite")
     one = (Migration(1, "one", ("CREATE TABLE a (x INTEGER)",)),)
-    migrate(connection, FakeClock(), one)
+    migrate(connection, "2026-11-26T09:00:00.000Z", one)
     two = (*one, Migration(2, "two", ("ALTER TABLE a ADD COLUMN y TEXT",)))
-    assert migrate(connection, FakeClock(), two) == [2]
+    assert migrate(connection, "2026-11-26T09:00:00.000Z", two) == [2]
     assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_gaps_in_versions_are_a_programming_error(tmp_path: Path) -> None:
     connection = _connection(tmp_path / "g.sqlite")
     with pytest.raises(MigrationError, match="1, 2, 3"):
-        migrate(connection, FakeClock(), (Migration(2, "two", ("SELECT 1",)),))
+        migrate(connection, "2026-11-26T09:00:00.000Z", (Migration(2, "two", ("SELECT 1",)),))

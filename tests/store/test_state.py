@@ -166,3 +166,11 @@ async def test_take_reads_and_removes_at_once(store: SqliteStore) -> None:
     await store.state.set_secret("i", "s", "x")
     with pytest.raises(StoreError, match="plain values only"):
         await store.state.take("i", "s")
+
+
+async def test_holders_of_a_key(store: SqliteStore) -> None:
+    await _installed(store, "a", "b", "c")
+    await store.state.set("c", "sync.request", "{}")
+    await store.state.set("a", "sync.request", "{}")
+    await store.state.set("b", "other", "{}")
+    assert await store.state.holders("sync.request") == ["a", "c"]

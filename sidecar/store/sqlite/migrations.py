@@ -13,7 +13,6 @@ import hashlib
 import sqlite3
 from dataclasses import dataclass
 
-from sidecar.clock import Clock, format_timestamp
 from sidecar.errors import MigrationError
 
 __all__ = ["MIGRATIONS", "Migration", "migrate"]
@@ -256,7 +255,7 @@ def _check_applied(applied: dict[int, str], migrations: tuple[Migration, ...]) -
 
 def migrate(
     connection: sqlite3.Connection,
-    clock: Clock,
+    applied_at: str,
     migrations: tuple[Migration, ...] = MIGRATIONS,
 ) -> list[int]:
     """Apply the missing migrations; return the versions applied.
@@ -283,7 +282,7 @@ def migrate(
         connection.execute(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at) "
             "VALUES (?, ?, ?, ?)",
-            (migration.version, migration.name, migration.checksum, format_timestamp(clock())),
+            (migration.version, migration.name, migration.checksum, applied_at),
         )
         done.append(migration.version)
     connection.execute(f"PRAGMA user_version = {len(migrations)}")

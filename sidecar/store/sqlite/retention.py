@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sidecar.clock import Clock, format_timestamp
+from sidecar.clock import format_timestamp
 from sidecar.store.records import PurgeCounts, RetentionPolicy
 
 __all__ = ["purge_expired"]
@@ -23,10 +23,9 @@ _TARGETS: tuple[tuple[str, str, str, str], ...] = (
 
 
 def purge_expired(
-    connection: sqlite3.Connection, clock: Clock, policy: RetentionPolicy
+    connection: sqlite3.Connection, now: datetime, policy: RetentionPolicy
 ) -> PurgeCounts:
     """Delete what the policy no longer keeps (0 days keeps forever); return the counts."""
-    now = clock()
     removed: dict[str, int] = {}
     for table, column, condition, field in _TARGETS:
         days = int(getattr(policy, field))

@@ -43,19 +43,22 @@ class SqliteState:
         self._cipher = cipher
         self._clock = clock
 
+    def _now(self) -> str:
+        # Read on the event loop's side: operations run in the store's thread, where a
+        # clock tied to trio (as in tests) cannot be read.
+        return format_timestamp(self._clock())
+
+    @staticmethod
     def _write(
-        self,
         connection: sqlite3.Connection,
         installation_id: str,
         key: str,
         value: str,
         encrypted: bool,
+        now: str,
     ) -> None:
         try:
-            connection.execute(
-                _WRITE,
-                (installation_id, key, value, int(encrypted), format_timestamp(self._clock())),
-            )
+            connection.execute(_WRITE, (installation_id, key, value, int(encrypted), now))
         except sqlite3.IntegrityError as exc:
             raise StoreError(
                 f"no installation {installation_id!r}: record it before writing its state"
@@ -85,12 +88,15 @@ class SqliteState:
         return await self._db.read(lambda c: self._read(c, installation_id, key))
 
     async def set(self, installation_id: str, key: str, value: str) -> None:
-        await self._db.write(lambda c: self._write(c, installation_id, key, value, False))
+        now = self._now()
+        await self._db.write(lambda c: self._write(c, installation_id, key, value, False, now))
 
     async def set_secret(self, installation_id: str, key: str, value: str) -> None:
+        now = self._now()
+
         def write(connection: sqlite3.Connection) -> None:
             sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
-            self._write(connection, installation_id, key, sealed, True)
+            self._write(connection, installation_id, key, sealed, True, now)
 
         await self._db.write(write)
 
@@ -105,13 +111,14 @@ class SqliteState:
         plain = dict(values or {})
         sealed_later = dict(secrets or {})
         doomed = tuple(delete)
+        now = self._now()
 
         def write(connection: sqlite3.Connection) -> None:
             for key, value in plain.items():
-                self._write(connection, installation_id, key, value, False)
+                self._write(connection, installation_id, key, value, False, now)
             for key, value in sealed_later.items():
                 sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
-                self._write(connection, installation_id, key, sealed, True)
+                self._write(connection, installation_id, key, sealed, True, now)
             connection.executemany(
                 "DELETE FROM installation_state WHERE installation_id = ? AND key = ?",
                 [(installation_id, key) for key in doomed],
@@ -122,13 +129,15 @@ class SqliteState:
     async def setdefault_secret(
         self, installation_id: str, key: str, make: Callable[[], str]
     ) -> str:
+        now = self._now()
+
         def write(connection: sqlite3.Connection) -> str:
             existing = self._read(connection, installation_id, key)
             if existing is not None:
                 return existing
             value = make()
             sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
-            self._write(connection, installation_id, key, sealed, True)
+            self._write(connection, installation_id, key, sealed, True, now)
             return value
 
         # Read and write in one write transaction: the first caller's secret wins, and
@@ -170,6 +179,7 @@ class SqliteState:
         self, installation_id: str, key: str, patch: Mapping[str, object]
     ) -> dict[str, object]:
         patch_copy = json.loads(json.dumps(patch))  # detach from the caller, fail early
+        now = self._now()
 
         def write(connection: sqlite3.Connection) -> dict[str, object]:
             if self._is_secret(connection, installation_id, key):
@@ -179,7 +189,7 @@ class SqliteState:
             if not isinstance(current, dict):
                 raise StoreError(f"state {key!r} is not a JSON object; cannot merge into it")
             merged = deep_merge(current, patch_copy)
-            self._write(connection, installation_id, key, json.dumps(merged), False)
+            self._write(connection, installation_id, key, json.dumps(merged), False, now)
             return merged
 
         return await self._db.write(write)
@@ -194,3 +204,15 @@ class SqliteState:
             return [record(StateEntry, row, encrypted=bool(row["encrypted"])) for row in rows]
 
         return await self._db.read(read)
+
+    async def holders(self, key: str) -> list[str]:
+        return await self._db.read(
+            lambda c: [
+                str(row[0])
+                for row in c.execute(
+                    "SELECT installation_id FROM installation_state WHERE key = ? "
+                    "ORDER BY installation_id",
+                    (key,),
+                )
+            ]
+        )

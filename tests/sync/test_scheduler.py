@@ -1,0 +1,202 @@
+"""The scheduler and the workers, on trio's virtual clock."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from sidecar.security.cipher import AesGcmCipher
+from sidecar.state_keys import SYNC_REQUEST
+from sidecar.store import InstallationUpsert
+from sidecar.store.records import ResumePoint
+from sidecar.store.sqlite import SqliteStore, open_sqlite_store
+from sidecar.sync.requests import DurableSyncRequests
+from sidecar.sync.scheduler import SyncJob, SyncQueue, SyncScheduler, WakingSyncRequests
+from sidecar.sync.workers import run_workers
+from tests.conftest import CREDENTIALS_KEY_HEX
+
+BASE = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+def wall() -> datetime:
+    """Wall time that follows trio's virtual clock."""
+    return BASE + timedelta(seconds=trio.current_time())
+
+
+@pytest.fixture
+async def vstore(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = await open_sqlite_store(
+        tmp_path / "s.sqlite", cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX)), clock=wall
+    )
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+async def _active(store: SqliteStore, *ids: str) -> None:
+    for iid in ids:
+        await store.installations.upsert(InstallationUpsert(installation_id=iid, status="active"))
+
+
+def test_queue_holds_an_installation_once_and_is_bounded() -> None:
+    queue = SyncQueue(capacity=2)
+    assert queue.offer(SyncJob("a"))
+    assert not queue.offer(SyncJob("a", full=True))  # already queued
+    assert queue.offer(SyncJob("b"))
+    assert not queue.offer(SyncJob("c"))  # full: offered again at the next tick
+    queue.done("a")
+    assert queue.is_busy("b")
+    assert not queue.is_busy("a")
+
+
+async def test_due_installations(mock_clock: trio.testing.MockClock, vstore: SqliteStore) -> None:
+    await _active(vstore, "fresh", "recent", "stale", "requested", "resuming")
+    await vstore.installations.upsert(InstallationUpsert(installation_id="off", status="inactive"))
+    for iid in ("recent", "stale", "requested", "resuming"):
+        run = await vstore.runs.start(iid, "incremental")
+        await vstore.runs.finish(run, "ok", {})
+    mock_clock.jump(10 * 60)
+    recent = await vstore.runs.start("recent", "incremental")  # 10 minutes after the others
+    await vstore.runs.finish(recent, "ok", {})
+    await vstore.state.set_json("requested", SYNC_REQUEST, {"full": True})
+    await vstore.cursors.save_resume_point(
+        ResumePoint(
+            installation_id="resuming",
+            entity="e",
+            source_key="",
+            run_kind="full",
+            window_since="a",
+            window_until="b",
+            next_token="t",
+        )
+    )
+    mock_clock.jump(6 * 60)  # "stale" ran 16 minutes ago, "recent" 6
+    queue = SyncQueue(capacity=10)
+    scheduler = SyncScheduler(store=vstore, queue=queue, interval_minutes=15, clock=wall)
+    assert await scheduler.tick() == 4
+    queued = set()
+    while True:
+        try:
+            queued.add(queue.receive.receive_nowait().installation_id)
+        except trio.WouldBlock:
+            break
+    assert queued == {"fresh", "stale", "requested", "resuming"}
+
+
+async def test_interval_zero_only_runs_requests(
+    mock_clock: trio.testing.MockClock, vstore: SqliteStore
+) -> None:
+    await _active(vstore, "a", "b")
+    await vstore.state.set_json("b", SYNC_REQUEST, {"full": True})
+    queue = SyncQueue(capacity=10)
+    scheduler = SyncScheduler(store=vstore, queue=queue, interval_minutes=0, clock=wall)
+    assert await scheduler.tick() == 1
+    assert queue.receive.receive_nowait().installation_id == "b"
+
+
+class RecordingEngine:
+    """Stands in for SyncEngine: takes `seconds`, records a run row (and consumes a pending
+    request) as the real engine does, and how many syncs ran at once."""
+
+    def __init__(self, store: SqliteStore | None = None, seconds: float = 10) -> None:
+        self.store = store
+        self.seconds = seconds
+        self.running = 0
+        self.peak = 0
+        self.synced: list[tuple[str, float]] = []
+
+    async def sync(self, installation_id: str, *, full: bool = False) -> None:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            run = None
+            if self.store is not None:
+                run = await self.store.runs.start(installation_id, "incremental")
+                await self.store.state.take(installation_id, SYNC_REQUEST)
+            await trio.sleep(self.seconds)
+            self.synced.append((installation_id, trio.current_time()))
+            if self.store is not None and run is not None:
+                await self.store.runs.finish(run, "ok", {})
+        finally:
+            self.running -= 1
+
+
+async def test_scheduler_and_workers_every_interval_and_on_request(
+    mock_clock: trio.testing.MockClock, vstore: SqliteStore
+) -> None:
+    await _active(vstore, "a", "b", "c")
+    engine = RecordingEngine(vstore, seconds=5)
+    queue = SyncQueue(capacity=10)
+    scheduler = SyncScheduler(
+        store=vstore, queue=queue, interval_minutes=15, clock=wall, tick_seconds=60
+    )
+    requests = WakingSyncRequests(DurableSyncRequests(vstore.state, wall), scheduler)
+    stop = trio.Event()
+    limiter = trio.CapacityLimiter(2)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run, stop)
+        await nursery.start(
+            lambda task_status: run_workers(
+                engine=engine,
+                queue=queue,
+                limiter=limiter,
+                count=3,
+                task_status=task_status,
+            )
+        )
+        await trio.sleep(30)
+        assert sorted(iid for iid, _ in engine.synced) == ["a", "b", "c"]
+        assert engine.peak == 2  # three workers, but capacity for two
+        await trio.sleep(10 * 60)
+        assert len(engine.synced) == 3  # not due yet
+        await requests.request("b", full=True)
+        await trio.sleep(10)
+        assert [iid for iid, _ in engine.synced][3:] == ["b"]  # woken: no wait for the tick
+        await trio.sleep(6 * 60)
+        assert sorted(iid for iid, _ in engine.synced[4:]) == ["a", "c"]  # 15 minutes on
+        stop.set()  # the scheduler closes the queue; the workers drain and return
+    assert engine.running == 0
+
+
+async def test_workers_drain_and_stop_when_the_queue_closes(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    engine = RecordingEngine(seconds=3)
+    queue = SyncQueue(capacity=10)
+    for iid in ("a", "b", "c", "d"):
+        queue.offer(SyncJob(iid))
+    queue.close()
+    with trio.fail_after(60):
+        await run_workers(engine=engine, queue=queue, limiter=trio.CapacityLimiter(2), count=2)
+    assert sorted(iid for iid, _ in engine.synced) == ["a", "b", "c", "d"]
+    assert not any(queue.is_busy(iid) for iid in "abcd")
+
+
+async def test_orphaned_runs_are_closed_at_start(
+    mock_clock: trio.testing.MockClock, vstore: SqliteStore
+) -> None:
+    await _active(vstore, "a")
+    # A run left `running` by a process of this host that no longer exists…
+    orphan = await vstore.runs.start("a", "full", owner=f"{socket.gethostname()}:999999999:x")
+    # …and one of a live process (this one), which must be left alone.
+    live = await vstore.runs.start("a", "full", owner=f"{socket.gethostname()}:{os.getpid()}:y")
+    stop = trio.Event()
+    stop.set()
+    scheduler = SyncScheduler(
+        store=vstore, queue=SyncQueue(capacity=1), interval_minutes=15, clock=wall
+    )
+    await scheduler.run(stop)
+    closed, running = await vstore.runs.get(orphan), await vstore.runs.get(live)
+    assert closed is not None
+    assert closed.status == "failed"
+    assert running is not None
+    assert running.status == "running"
