@@ -1,47 +1,101 @@
 """The coarse health report of `GET /health` (PROTOCOL §9): safe to show to anyone.
 
-It always answers, even when the store does not: a store failure is itself the report.
+    status         ok, or degraded (answered with 503) when the store does not answer,
+                   an active installation's last run is older than 6 h, or more than 10
+                   cursors are in error
+    installations  per active installation: when it last ran, how long ago, how it ended,
+                   and whether that is stale
+
+It always answers, even when the store does not: a store failure (or a store too slow to
+answer within a few seconds) is itself the report. No secret, no payload, no error text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
 
-from sidecar.clock import Clock, format_timestamp, system_clock
-from sidecar.errors import StoreError
+import trio
+
+from sidecar.clock import Clock, format_timestamp, parse_timestamp, system_clock
+from sidecar.concurrency import describe_error
 from sidecar.logs import get_logger
 from sidecar.store.interface import Store
+from sidecar.store.records import Installation, SyncRun
 
-__all__ = ["HealthReport", "check_health"]
+__all__ = ["MAX_CURSORS_IN_ERROR", "STALE_AFTER", "HealthReport", "check_health"]
+
+STALE_AFTER: Final = timedelta(hours=6)
+MAX_CURSORS_IN_ERROR: Final = 10
+_STORE_DEADLINE_SECONDS: Final = 5.0
+_MAX_LISTED: Final = 1000
 
 _log = get_logger("health")
 
 
 @dataclass(frozen=True, slots=True)
 class HealthReport:
-    """`status` ok or degraded; `body` is what /health returns."""
+    """`healthy` decides 200 or 503; `body` is what /health returns."""
 
     healthy: bool
     body: dict[str, object]
 
 
-async def check_health(store: Store, *, clock: Clock = system_clock) -> HealthReport:
-    """Ask the store how things are; never raise."""
-    checked_at = format_timestamp(clock())
+async def _read(store: Store) -> tuple[list[Installation], dict[str, SyncRun], int]:
+    await store.ping()
+    active = await store.installations.list(status="active", limit=_MAX_LISTED)
+    return active, await store.runs.latest(), await store.cursors.count_in_error()
+
+
+async def check_health(
+    store: Store, *, clock: Clock = system_clock, scheduled: bool = True
+) -> HealthReport:
+    """Ask the store how things are; never raise.
+
+    `scheduled` is False when the scheduler is off (SYNC_INTERVAL_MINUTES=0): then no run
+    is expected, and none is stale.
+    """
+    now = clock()
+    checked_at = format_timestamp(now)
+    read: tuple[list[Installation], dict[str, SyncRun], int] | None = None
     try:
-        await store.ping()
-        active = await store.installations.count(status="active")
-        in_error = await store.cursors.count_in_error()
-    except StoreError as exc:
-        _log.error("health check: the store does not answer", error=str(exc))
+        with trio.move_on_after(_STORE_DEADLINE_SECONDS):
+            read = await _read(store)
+    except Exception as exc:  # noqa: BLE001 - whatever the store did, /health answers
+        _log.error("health check: the store failed", error=describe_error(exc))
+    if read is None:
         return HealthReport(False, {"status": "degraded", "db": "error", "checked_at": checked_at})
+    active, latest, in_error = read
+    listed = []
+    stale_count = 0
+    for installation in active:
+        run = latest.get(installation.installation_id)
+        since = run.started_at if run else installation.activated_at or installation.updated_at
+        stale = scheduled and now - parse_timestamp(since) > STALE_AFTER
+        stale_count += stale
+        listed.append(
+            {
+                "installation_id": installation.installation_id,
+                "last_run_at": run.started_at if run else None,
+                "last_run_age_ms": (
+                    round((now - parse_timestamp(run.started_at)).total_seconds() * 1000)
+                    if run
+                    else None
+                ),
+                "last_run_status": run.status if run else None,
+                "stale": stale,
+            }
+        )
+    healthy = stale_count == 0 and in_error <= MAX_CURSORS_IN_ERROR
     return HealthReport(
-        True,
+        healthy,
         {
-            "status": "ok",
+            "status": "ok" if healthy else "degraded",
             "db": "ok",
-            "active_installations": active,
+            "active_installations": len(active),
             "cursors_in_error": in_error,
+            "installations": listed,
             "checked_at": checked_at,
         },
     )

@@ -13,6 +13,7 @@ __all__ = [
     "ACCESS_TOKEN",
     "INBOUND_SECRET",
     "PROVISIONING_IDS",
+    "PROVISIONING_REQUEST",
     "SYNC_REQUEST",
     "new_inbound_secret",
 ]
@@ -25,6 +26,9 @@ INBOUND_SECRET: Final = "inbound_secret"  # noqa: S105 - a key name
 
 PROVISIONING_IDS: Final = "provisioning"
 """`{"sourceIds": {key: id}, "defIds": {name: id}}`, merged after each provisioning run."""
+
+PROVISIONING_REQUEST: Final = "provisioning.request"
+"""Provisioning asked for while the installation was syncing; run before its next sync."""
 
 SYNC_REQUEST: Final = "sync.request"
 """A sync asked for but not yet run (`{"full": bool, "at": timestamp}`); survives restarts."""

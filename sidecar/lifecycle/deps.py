@@ -23,4 +23,6 @@ class LifecycleDeps:
     bridge: AppBridge
     shopimind: ShopimindClient
     sync_requests: SyncRequests
+    owner: str
+    """This process's lease owner id (`sidecar.sync.leases.new_owner`)."""
     clock: Clock = system_clock

@@ -19,10 +19,16 @@ from sidecar.errors import BridgeError
 from sidecar.lifecycle.answers import Answer
 from sidecar.lifecycle.deps import LifecycleDeps
 from sidecar.lifecycle.merchant_config import load_settings, save_configs
-from sidecar.lifecycle.provisioning import NoAccessTokenError, provision_installation
+from sidecar.lifecycle.provisioning import NoAccessTokenError, provision_exclusively
 from sidecar.logs import BoundLogger, get_logger
-from sidecar.state_keys import ACCESS_TOKEN, INBOUND_SECRET, new_inbound_secret
+from sidecar.state_keys import (
+    ACCESS_TOKEN,
+    INBOUND_SECRET,
+    PROVISIONING_REQUEST,
+    new_inbound_secret,
+)
 from sidecar.store.records import Installation, InstallationUpsert
+from sidecar.sync.leases import LeaseBusyError
 
 __all__ = ["LifecycleDispatcher"]
 
@@ -220,9 +226,11 @@ class LifecycleDispatcher:
             log.warning("connection test failed", error=check.error)
             return Answer.failure("connection_failed")
         try:
-            outcome = await provision_installation(deps, installation_id, settings)
+            outcome = await provision_exclusively(deps, installation_id, settings)
         except NoAccessTokenError:
             return Answer.failure("provisioning_failed: no access token for this installation")
+        except LeaseBusyError:
+            return Answer.failure("provisioning_failed: the installation is syncing; retry later")
         if outcome.errors and outcome.provisioned == 0:
             return Answer.failure(f"provisioning_failed: {outcome.errors[0]}")
         installation = await self._installation(installation_id)
@@ -293,11 +301,17 @@ class LifecycleDispatcher:
             )
         settings = await load_settings(deps.store.state, installation_id)
         try:
-            outcome = await provision_installation(deps, installation_id, settings)
+            outcome = await provision_exclusively(deps, installation_id, settings)
             for error in outcome.errors:
                 log.error("reprovisioning after a config update failed", error=error)
         except NoAccessTokenError:
             log.info("no access token yet; provisioning waits for the activation")
+        except LeaseBusyError:
+            # Never provision while syncing: the engine provisions before its next run.
+            await deps.store.state.set_json(
+                installation_id, PROVISIONING_REQUEST, {"at": format_timestamp(self._now())}
+            )
+            log.info("the installation is syncing; provisioning will run before its next sync")
         except Exception as exc:  # noqa: BLE001 - best effort by contract, logged at error level
             log.error(
                 "reprovisioning after a config update failed", error=f"{type(exc).__name__}: {exc}"

@@ -19,27 +19,23 @@ from sidecar.concurrency import commit, describe_error, is_cancellation
 from sidecar.declaration.model import Declaration, SyncStep
 from sidecar.errors import SidecarError
 from sidecar.lifecycle.merchant_config import load_settings
+from sidecar.lifecycle.provisioning import NoAccessTokenError, provision_installation
 from sidecar.logs import get_logger
 from sidecar.shopimind.client import ShopimindClient
-from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS, SYNC_REQUEST
+from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS, PROVISIONING_REQUEST, SYNC_REQUEST
 from sidecar.store.interface import Store
 from sidecar.store.records import ResumePoint, RunKind, RunStatus
 from sidecar.sync.cursor_sync import CursorReport, Progress, RunScope, sync_cursor
-from sidecar.sync.leases import hold_lease
+from sidecar.sync.leases import hold_lease, installation_lease_name
 from sidecar.sync.targets import ProvisionedIds, StepSetupError, push_target, step_sources
 
-__all__ = ["RunReport", "SyncDeps", "SyncEngine", "SyncNotPossibleError", "sync_lease_name"]
+__all__ = ["RunReport", "SyncDeps", "SyncEngine", "SyncNotPossibleError"]
 
 _log = get_logger("sync")
 
 
 class SyncNotPossibleError(SidecarError):
     """The installation cannot be synced now (unknown, not active, no access token)."""
-
-
-def sync_lease_name(installation_id: str) -> str:
-    """The lease that keeps one installation from syncing (or reprovisioning) twice at once."""
-    return f"installation:{installation_id}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +62,8 @@ class RunReport:
     status: RunStatus = "running"
     cursors: list[CursorReport] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    provisioning_errors: list[str] = field(default_factory=list)
+    """Errors of a provisioning run first (asked for while the installation synced)."""
 
     @property
     def items(self) -> int:
@@ -78,6 +76,7 @@ class RunReport:
             "kind": self.kind,
             "items": self.items,
             "errors": self.errors,
+            "provisioning_errors": self.provisioning_errors,
             "cursors": [cursor.summary() for cursor in self.cursors],
         }
 
@@ -111,7 +110,9 @@ class SyncEngine:
         token = await store.state.get(installation_id, ACCESS_TOKEN)
         if not token:
             raise SyncNotPossibleError(f"installation {installation_id!r} has no access token")
-        async with hold_lease(store.leases, sync_lease_name(installation_id), deps.owner) as lease:
+        async with hold_lease(
+            store.leases, installation_lease_name(installation_id), deps.owner
+        ) as lease:
             pending = await store.state.get_json(installation_id, SYNC_REQUEST)
             full = full or (isinstance(pending, dict) and pending.get("full") is True)
             kind: RunKind = "full" if full else "incremental"
@@ -156,11 +157,32 @@ class SyncEngine:
                 )
         return report
 
+    async def _provision_if_asked(self, scope: RunScope, report: RunReport) -> None:
+        """Run provisioning a lifecycle event asked for while the installation was syncing."""
+        deps = self._deps
+        iid = scope.installation_id
+        if await deps.store.state.take(iid, PROVISIONING_REQUEST) is None:
+            return
+        try:
+            outcome = await provision_installation(
+                store=deps.store,
+                declaration=deps.declaration,
+                bridge=deps.bridge,
+                shopimind=deps.shopimind,
+                installation_id=iid,
+                settings=scope.settings,
+            )
+        except NoAccessTokenError:
+            return
+        report.provisioning_errors.extend(outcome.errors)
+        scope.log.info("provisioned before syncing", errors=len(outcome.errors))
+
     async def _run_steps(
         self, scope: RunScope, report: RunReport, token: str, request_pending: bool
     ) -> None:
         deps = self._deps
         iid = scope.installation_id
+        await self._provision_if_asked(scope, report)
         ids = ProvisionedIds.from_state(await deps.store.state.get_json(iid, PROVISIONING_IDS))
         api = deps.shopimind.api(token, installation_id=iid)
         plan: list[tuple[SyncStep, tuple[str, ...]]] = []

@@ -28,6 +28,7 @@ __all__ = [
     "LeaseHandle",
     "LeaseLostError",
     "hold_lease",
+    "installation_lease_name",
     "new_owner",
     "owner_is_alive",
     "owner_is_dead",
@@ -49,6 +50,11 @@ class LeaseBusyError(SidecarError):
 
 class LeaseLostError(SidecarError):
     """Our lease was taken over while we worked: stop, someone else owns the work now."""
+
+
+def installation_lease_name(installation_id: str) -> str:
+    """The lease that keeps one installation from syncing (or provisioning) twice at once."""
+    return f"installation:{installation_id}"
 
 
 def new_owner() -> str:

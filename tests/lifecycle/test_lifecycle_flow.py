@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from sidecar.state_keys import ACCESS_TOKEN as ACCESS_TOKEN_KEY
-from sidecar.state_keys import INBOUND_SECRET, PROVISIONING_IDS, SYNC_REQUEST
+from sidecar.state_keys import INBOUND_SECRET, PROVISIONING_IDS, PROVISIONING_REQUEST, SYNC_REQUEST
 from tests.harness import (
     ACCESS_TOKEN,
     SHOP_SECRET_CONFIG,
@@ -186,3 +187,21 @@ async def test_unknown_event(stack: Stack) -> None:
     response = await stack.webhook({"event": "integration.exploded", "installation_id": "inst_1"})
     assert response.status_code == 200
     assert response.json() == {"success": False, "error": "unknown_event"}
+
+
+async def test_config_update_during_a_sync_defers_provisioning(stack: Stack) -> None:
+    await stack.webhook(lifecycle("installed"))
+    assert (await stack.webhook(lifecycle("activated"))).json() == {"success": True}
+    provisioned = len(stack.shopimind.requests)
+    # A sync (another process) holds the installation: provisioning must not run now.
+    with sqlite3.connect(stack.database) as connection:
+        connection.execute(
+            "INSERT INTO leases VALUES ('installation:inst_1', 'other-host:1:x', "
+            "'2026-01-01T00:00:00.000Z', '2999-01-01T00:00:00.000Z')"
+        )
+    response = await stack.webhook(lifecycle("config_updated", configs=configs(store_id="store-2")))
+    assert response.json() == {"success": True}
+    assert len(stack.shopimind.requests) == provisioned  # nothing provisioned meanwhile
+    assert stack.query(
+        "SELECT COUNT(*) FROM installation_state WHERE key = ?", PROVISIONING_REQUEST
+    ) == [(1,)]

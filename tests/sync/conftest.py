@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sidecar.bridge import AppBridge
-from sidecar.declaration.model import Declaration, Meta, SyncStep
+from sidecar.declaration.model import Declaration, Meta, Provisioning, SyncStep
 from sidecar.outbound import RetryPolicy, new_http_client
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS
@@ -40,9 +40,18 @@ class SyncEnv:
     owner: str
 
     def engine(
-        self, *steps: SyncStep, backfill_days: int = 365, overlap_seconds: int = 0
+        self,
+        *steps: SyncStep,
+        backfill_days: int = 365,
+        overlap_seconds: int = 0,
+        provisioning: Provisioning | None = None,
     ) -> SyncEngine:
-        declaration = Declaration(slug="t", meta=Meta(name="T", version="1.0.0"), sync=steps)
+        declaration = Declaration(
+            slug="t",
+            meta=Meta(name="T", version="1.0.0"),
+            sync=steps,
+            provisioning=provisioning or Provisioning(),
+        )
         return SyncEngine(
             SyncDeps(
                 store=self.store,

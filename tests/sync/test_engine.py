@@ -9,8 +9,13 @@ from datetime import UTC, datetime
 import pytest
 import trio.testing
 
-from sidecar.declaration.model import MaxRatio
-from sidecar.state_keys import SYNC_REQUEST
+from sidecar.declaration.model import (
+    DataSourceSpec,
+    MaxRatio,
+    Provisioning,
+    ProvisioningPlan,
+)
+from sidecar.state_keys import PROVISIONING_REQUEST, SYNC_REQUEST
 from sidecar.sync.engine import SyncNotPossibleError
 from sidecar.sync.leases import LeaseBusyError, hold_lease
 from tests.fakes.vendor_app import Dataset, HttpStatus, JsonBody
@@ -326,3 +331,22 @@ async def test_retries_honour_retry_after_under_the_mock_clock(
     assert report.status == "ok"
     assert env.api.count("customers") == 3
     assert trio.current_time() >= 30
+
+
+async def test_provisioning_asked_for_during_a_sync_runs_before_the_next(env: SyncEnv) -> None:
+    env.app.set_dataset("products", Dataset(count=1))
+    await env.activate()
+    await env.store.state.set_json(INSTALLATION, PROVISIONING_REQUEST, {"at": "x"})
+    plan = Provisioning(
+        plan=ProvisioningPlan(
+            data_sources=(DataSourceSpec(key="web", label="Web", type="ecommerce"),)
+        )
+    )
+    report = await env.engine(step("products", data_source="web"), provisioning=plan).sync(
+        INSTALLATION
+    )
+    assert report.status == "ok"  # the source was provisioned first, then used
+    assert await env.store.state.get(INSTALLATION, PROVISIONING_REQUEST) is None
+    assert [r.method for r in env.api.requests_to("data-sources")] == ["GET", "POST"]
+    tagged = {item["id_data_source"] for item in env.api.items("products")}
+    assert len(tagged) == 1
