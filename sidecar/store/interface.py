@@ -274,8 +274,15 @@ class Runs(Protocol):
         """The newest run of each installation that ever ran."""
         ...
 
-    async def close_orphans(self, is_alive: Callable[[str | None], bool], reason: str) -> int:
-        """Close as `failed` every `running` run whose owner is no longer alive; return how many."""
+    async def close_orphans(
+        self,
+        is_alive: Callable[[str | None], bool],
+        reason: str,
+        *,
+        installation_id: str | None = None,
+    ) -> int:
+        """Close as `failed` every `running` run (of one installation, or all) whose owner is
+        no longer alive; return how many."""
         ...
 
 

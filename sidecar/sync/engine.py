@@ -113,6 +113,13 @@ class SyncEngine:
         async with hold_lease(
             store.leases, installation_lease_name(installation_id), deps.owner
         ) as lease:
+            # We hold the installation exclusively: a run of it still `running` was left so
+            # by a process that died (e.g. killed mid-backfill).
+            await store.runs.close_orphans(
+                lambda owner: False,
+                "interrupted: the process running it stopped",
+                installation_id=installation_id,
+            )
             pending = await store.state.get_json(installation_id, SYNC_REQUEST)
             full = full or (isinstance(pending, dict) and pending.get("full") is True)
             kind: RunKind = "full" if full else "incremental"

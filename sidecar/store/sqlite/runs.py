@@ -80,13 +80,21 @@ class SqliteRuns:
 
         return await self._db.read(read)
 
-    async def close_orphans(self, is_alive: Callable[[str | None], bool], reason: str) -> int:
+    async def close_orphans(
+        self,
+        is_alive: Callable[[str | None], bool],
+        reason: str,
+        *,
+        installation_id: str | None = None,
+    ) -> int:
         now = format_timestamp(self._clock())
         summary = json.dumps({"error": reason})
 
         def write(connection: sqlite3.Connection) -> int:
             running = connection.execute(
-                "SELECT id, owner FROM sync_runs WHERE status = 'running'"
+                "SELECT id, owner FROM sync_runs WHERE status = 'running' "
+                "AND (? IS NULL OR installation_id = ?)",
+                (installation_id, installation_id),
             ).fetchall()
             orphans = [(summary, now, row["id"]) for row in running if not is_alive(row["owner"])]
             connection.executemany(

@@ -1,0 +1,99 @@
+"""The sidecar's parts, built from its settings in one place.
+
+The runtime and the CLI commands that work on the live store (`sync`, `installations`…)
+open the same parts, the same way: the store, one HTTP client per peer, the ShopiMind
+client, the app bridge, and this process's lease owner id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import trio
+
+from sidecar.bridge import AppBridge
+from sidecar.clock import Clock, system_clock
+from sidecar.config import Settings
+from sidecar.declaration.model import Declaration
+from sidecar.outbound import new_http_client
+from sidecar.security.cipher import make_cipher
+from sidecar.shopimind.client import ShopimindClient
+from sidecar.store import open_store
+from sidecar.store.sqlite import SqliteStore
+from sidecar.sync.engine import SyncDeps, SyncEngine
+from sidecar.sync.leases import new_owner
+
+__all__ = ["Parts", "open_parts", "open_settings_store"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parts:
+    """Everything built from the settings, shared by the runtime and the CLI."""
+
+    settings: Settings
+    declaration: Declaration
+    store: SqliteStore
+    shopimind: ShopimindClient
+    bridge: AppBridge
+    owner: str
+    """This process's id in leases and run rows."""
+    clock: Clock
+
+    def sync_engine(self) -> SyncEngine:
+        """The sync engine, configured from the settings."""
+        return SyncEngine(
+            SyncDeps(
+                store=self.store,
+                declaration=self.declaration,
+                bridge=self.bridge,
+                shopimind=self.shopimind,
+                owner=self.owner,
+                backfill_days=self.settings.backfill_days,
+                overlap_seconds=self.settings.overlap_seconds,
+                clock=self.clock,
+            )
+        )
+
+
+@asynccontextmanager
+async def open_settings_store(
+    settings: Settings, *, clock: Clock = system_clock
+) -> AsyncIterator[SqliteStore]:
+    """The store at DATABASE_PATH, migrated, with the configured cipher; closed on exit."""
+    key = settings.credentials_key.reveal() if settings.credentials_key else None
+    store = await open_store(settings.database_path, cipher=make_cipher(key), clock=clock)
+    try:
+        yield store
+    finally:
+        with trio.CancelScope(shield=True):
+            await store.aclose()
+
+
+@asynccontextmanager
+async def open_parts(
+    settings: Settings, declaration: Declaration, *, clock: Clock = system_clock
+) -> AsyncIterator[Parts]:
+    """Open the store and the HTTP clients; close them (the store last) on exit."""
+    async with (
+        open_settings_store(settings, clock=clock) as store,
+        new_http_client() as api_http,
+        new_http_client() as app_http,
+    ):
+        yield Parts(
+            settings=settings,
+            declaration=declaration,
+            store=store,
+            shopimind=ShopimindClient(
+                base_url=settings.shopimind_core_api_base, http=api_http, clock=clock
+            ),
+            bridge=AppBridge(
+                base_url=settings.app_base_url,
+                secret=settings.app_secret.reveal(),
+                http=app_http,
+                clock=clock,
+            ),
+            owner=new_owner(),
+            clock=clock,
+        )
