@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import getpass
 import json
 import os
 import sqlite3
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,11 +30,13 @@ from sidecar.declaration import (
     load_declaration,
 )
 from sidecar.errors import ConfigError, DeclarationError, NotADatabaseError, SidecarError
+from sidecar.inbound import InboundSecretUnavailableError, reveal_inbound_secret
 from sidecar.logs import configure_logging, get_logger
 from sidecar.overview import InstallationOverview, installation_overviews
 from sidecar.runtime import run_sidecar
-from sidecar.security.cipher import make_cipher
-from sidecar.store import open_store
+from sidecar.sync.cursor_sync import CursorReport
+from sidecar.sync.leases import LeaseBusyError
+from sidecar.wiring import open_parts, open_settings_store
 
 __all__ = ["main"]
 
@@ -123,12 +127,8 @@ def _command_manifest(args: argparse.Namespace) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    key = settings.credentials_key.reveal() if settings.credentials_key else None
-    store = await open_store(settings.database_path, cipher=make_cipher(key))
-    try:
+    async with open_settings_store(settings) as store:
         return await store.schema_version()
-    finally:
-        await store.aclose()
 
 
 def _command_serve(args: argparse.Namespace) -> int:
@@ -170,13 +170,30 @@ def _installation_lines(overview: InstallationOverview) -> list[str]:
     return lines
 
 
-async def _installations(settings: Settings, args: argparse.Namespace) -> int:
-    key = settings.credentials_key.reveal() if settings.credentials_key else None
-    store = await open_store(settings.database_path, cipher=make_cipher(key))
+def _operator() -> str:
+    """Who runs the command, for the audit log."""
     try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (e.g. in a container)
+        return f"cli:uid-{os.getuid()}"
+
+
+async def _show_inbound_secret(settings: Settings, installation_id: str) -> int:
+    async with open_settings_store(settings) as store:
+        try:
+            secret = await reveal_inbound_secret(store, installation_id, actor=_operator())
+        except InboundSecretUnavailableError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+    print(secret)
+    return EXIT_OK
+
+
+async def _installations(settings: Settings, args: argparse.Namespace) -> int:
+    if args.show_inbound_secret is not None:
+        return await _show_inbound_secret(settings, args.show_inbound_secret)
+    async with open_settings_store(settings) as store:
         overviews = await installation_overviews(store, installation_id=args.installation_id)
-    finally:
-        await store.aclose()
     if args.installation_id is not None and not overviews:
         print(f"error: no installation {args.installation_id!r}", file=sys.stderr)
         return EXIT_FAILURE
@@ -195,6 +212,61 @@ def _command_installations(args: argparse.Namespace) -> int:
     loaded = _load()
     _start_logging(loaded)
     return trio.run(_installations, loaded.settings, args)
+
+
+class _ProgressLine:
+    """`customers: 12,500 items, 25 pages, 8,130 items/s` on stderr, at most twice a second."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._shown = 0.0
+
+    def __call__(self, report: CursorReport) -> None:
+        now = time.monotonic()
+        if now - self._shown < 0.5:
+            return
+        self._shown = now
+        name = report.entity + (f"[{report.source_key}]" if report.source_key else "")
+        rate = report.items / max(now - self._started, 1e-6)
+        print(
+            f"{name}: {report.items:,} items, {report.pages:,} pages, {rate:,.0f} items/s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+async def _sync(settings: Settings, declaration: Declaration, args: argparse.Namespace) -> int:
+    async with open_parts(settings, declaration) as parts:
+        try:
+            report = await parts.sync_engine().sync(
+                args.installation_id, full=args.full, progress=_ProgressLine()
+            )
+        except LeaseBusyError as exc:
+            print(
+                f"error: installation {args.installation_id!r} is already being synced "
+                f"(by {exc.holder or 'another process'}); try again when it is done",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+    print(f"run {report.run_id}: {report.status} ({report.kind}), {report.items:,} items")
+    for cursor in report.cursors:
+        name = cursor.entity + (f"[{cursor.source_key}]" if cursor.source_key else "")
+        state = "skipped (backoff)" if cursor.skipped else "advanced" if cursor.advanced else "held"
+        resumed = ", resumed" if cursor.resumed else ""
+        print(
+            f"  {name:<28} {cursor.items:>9,} items {cursor.pages:>6,} pages  "
+            f"{cursor.rejected:,} rejected  {state}{resumed}"
+        )
+    for error in report.errors:
+        print(f"  error: {error}")
+    return EXIT_OK if report.status == "ok" else EXIT_FAILURE
+
+
+def _command_sync(args: argparse.Namespace) -> int:
+    loaded = _load()
+    declaration = load_declaration(loaded.settings.integration_file)
+    _start_logging(loaded)
+    return trio.run(_sync, loaded.settings, declaration, args)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -230,8 +302,23 @@ def _parser() -> argparse.ArgumentParser:
     installations = commands.add_parser(
         "installations", help="list installations with their cursors and last run"
     )
+    sync = commands.add_parser(
+        "sync",
+        help="sync one installation now, with a progress line; exit 0 when the run is ok",
+    )
+    sync.add_argument("installation_id", help="the installation to sync")
+    sync.add_argument(
+        "--full", action="store_true", help="a full backfill (BACKFILL_DAYS), not incremental"
+    )
+    sync.set_defaults(run=_command_sync)
     installations.add_argument("installation_id", nargs="?", help="show only this installation")
     installations.add_argument("--json", action="store_true", help="print JSON")
+    installations.add_argument(
+        "--show-inbound-secret",
+        metavar="INSTALLATION_ID",
+        help="print the secret the app signs this installation's inbound calls with "
+        "(created if it has none; recorded in the audit log and the log)",
+    )
     installations.set_defaults(run=_command_installations)
     return parser
 

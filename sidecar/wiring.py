@@ -17,7 +17,7 @@ from sidecar.bridge import AppBridge
 from sidecar.clock import Clock, system_clock
 from sidecar.config import Settings
 from sidecar.declaration.model import Declaration
-from sidecar.outbound import new_http_client
+from sidecar.outbound import RetryPolicy, new_http_client
 from sidecar.security.cipher import make_cipher
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.store import open_store
@@ -25,7 +25,17 @@ from sidecar.store.sqlite import SqliteStore
 from sidecar.sync.engine import SyncDeps, SyncEngine
 from sidecar.sync.leases import new_owner
 
-__all__ = ["Parts", "open_parts", "open_settings_store"]
+__all__ = [
+    "INTERACTIVE_POLICY",
+    "INTERACTIVE_TIMEOUT_SECONDS",
+    "Parts",
+    "open_parts",
+    "open_settings_store",
+]
+
+INTERACTIVE_POLICY = RetryPolicy(max_retries=1, base_seconds=0.2, cap_seconds=0.5)
+INTERACTIVE_TIMEOUT_SECONDS = 10.0
+"""For calls someone waits on (the config wizard, a direct inbound call): one quick retry."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +47,10 @@ class Parts:
     store: SqliteStore
     shopimind: ShopimindClient
     bridge: AppBridge
+    interactive_shopimind: ShopimindClient
+    """The same API with INTERACTIVE_POLICY."""
+    interactive_bridge: AppBridge
+    """The same app with INTERACTIVE_POLICY."""
     owner: str
     """This process's id in leases and run rows."""
     clock: Clock
@@ -81,18 +95,28 @@ async def open_parts(
         new_http_client() as api_http,
         new_http_client() as app_http,
     ):
+        api_base, app_base = settings.shopimind_core_api_base, settings.app_base_url
+        secret = settings.app_secret.reveal()
         yield Parts(
             settings=settings,
             declaration=declaration,
             store=store,
-            shopimind=ShopimindClient(
-                base_url=settings.shopimind_core_api_base, http=api_http, clock=clock
+            shopimind=ShopimindClient(base_url=api_base, http=api_http, clock=clock),
+            bridge=AppBridge(base_url=app_base, secret=secret, http=app_http, clock=clock),
+            interactive_shopimind=ShopimindClient(
+                base_url=api_base,
+                http=api_http,
+                clock=clock,
+                policy=INTERACTIVE_POLICY,
+                timeout_seconds=INTERACTIVE_TIMEOUT_SECONDS,
             ),
-            bridge=AppBridge(
-                base_url=settings.app_base_url,
-                secret=settings.app_secret.reveal(),
+            interactive_bridge=AppBridge(
+                base_url=app_base,
+                secret=secret,
                 http=app_http,
                 clock=clock,
+                policy=INTERACTIVE_POLICY,
+                timeout_seconds=INTERACTIVE_TIMEOUT_SECONDS,
             ),
             owner=new_owner(),
             clock=clock,

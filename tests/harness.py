@@ -4,16 +4,21 @@ fake ShopiMind API and a fake vendor app on loopback, and helpers to sign webhoo
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import trio
 
+from sidecar.clock import Clock, system_clock
 from sidecar.config import load_settings
 from sidecar.declaration import load_declaration
 from sidecar.runtime import Running, run_sidecar
@@ -26,6 +31,32 @@ from tests.fakes.vendor_app import FakeVendorApp
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "integration.toml"
 ACCESS_TOKEN = "int_live_7c2e9b41d0a35f86"
 SHOP_SECRET_CONFIG = "acme-key-DO-NOT-LEAK-91f3"
+
+
+TRIO_EPOCH = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+
+
+def trio_wall_clock() -> datetime:
+    """Wall time that follows trio's clock (virtual under a MockClock)."""
+    return TRIO_EPOCH + timedelta(seconds=trio.current_time())
+
+
+def process_env(
+    *, database: Path, api_url: str, app_url: str, declaration: Path = EXAMPLE, **extra: str
+) -> dict[str, str]:
+    """The environment of a real sidecar process talking to the fakes (`app_url` with the
+    fake app's prefix). `extra` adds or overrides variables."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "INTEGRATION_FILE": str(declaration),
+        "DATABASE_PATH": str(database),
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CREDENTIALS_KEY": CREDENTIALS_KEY_HEX,
+        "APP_BASE_URL": app_url,
+        "APP_SECRET": APP_SECRET,
+        "SHOPIMIND_CORE_API_BASE": api_url,
+        **extra,
+    }
 
 
 def raw_database_bytes(path: Path) -> bytes:
@@ -74,6 +105,70 @@ def signed_headers(
     }
 
 
+class LogWatch(logging.Handler):
+    """Counts the sidecar's log lines by message, so a test can wait for one without polling.
+
+    Attach it to a logger of parts that log from trio tasks only (`sidecar.outbox`,
+    `sidecar.inbound`): `emit` wakes waiters with a `trio.Event`.
+    """
+
+    def __init__(self, logger: str = "sidecar.outbox") -> None:
+        super().__init__(logging.DEBUG)
+        self._logger = logging.getLogger(logger)
+        self._level = self._logger.level
+        self.counts: Counter[str] = Counter()
+        self.records: list[logging.LogRecord] = []
+        self._changed = trio.Event()
+
+    def __enter__(self) -> LogWatch:
+        self._logger.addHandler(self)
+        self._logger.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.counts[record.getMessage()] += 1
+        self._changed.set()
+
+    def meta(self, message: str) -> list[dict[str, object]]:
+        """The metadata of each line logged with `message`."""
+        return [
+            dict(getattr(r, "sidecar_meta", {})) for r in self.records if r.getMessage() == message
+        ]
+
+    async def wait_for(self, message: str, count: int = 1) -> None:
+        """Return once `message` was logged `count` times in all."""
+        while self.counts[message] < count:
+            self._changed = trio.Event()
+            await self._changed.wait()
+
+
+def inbound_headers(
+    body: bytes,
+    *,
+    secret: str,
+    installation_id: str | None = "inst_1",
+    timestamp: int | None = None,
+    idempotency_key: str | None = None,
+) -> dict[str, str]:
+    """The headers the vendor's app sends with an inbound call (PROTOCOL §5)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    headers = {
+        "content-type": "application/json",
+        "x-integration-timestamp": ts,
+        "x-integration-signature": sign(secret, ts, body),
+    }
+    if installation_id is not None:
+        headers["x-integration-installation"] = installation_id
+    if idempotency_key is not None:
+        headers["x-idempotency-key"] = idempotency_key
+    return headers
+
+
 @dataclass
 class Stack:
     """A running sidecar and its two fake peers."""
@@ -111,10 +206,57 @@ class Stack:
         body, headers = self.sent[index]
         return await self.post(path, body, headers)
 
+    async def activate(self, installation_id: str = "inst_1") -> str:
+        """Install and activate `installation_id`; return the inbound secret the app got."""
+        for event in ("installed", "activated"):
+            answer = await self.webhook(lifecycle(event, installation_id))
+            assert answer.json() == {"success": True}, answer.text
+        call = self.vendor.lifecycle_calls[-1]
+        assert call.event == "activated"
+        return str(call.inbound_secret)
+
+    async def inbound(
+        self,
+        action: str,
+        payload: object,
+        *,
+        secret: str,
+        installation_id: str | None = "inst_1",
+        idempotency_key: str | None = None,
+        timestamp: int | None = None,
+    ) -> httpx.Response:
+        """Sign `payload` as the vendor's app does and POST it to `/inbound/<action>`."""
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        headers = inbound_headers(
+            body,
+            secret=secret,
+            installation_id=installation_id,
+            timestamp=timestamp,
+            idempotency_key=idempotency_key,
+        )
+        return await self.post(f"/inbound/{action}", body, headers)
+
+    async def inbound_status(
+        self, event_id: object, *, secret: str, installation_id: str = "inst_1"
+    ) -> httpx.Response:
+        """`GET /inbound/events/<id>`, signed over an empty body."""
+        headers = inbound_headers(b"", secret=secret, installation_id=installation_id)
+        return await self.http.get(f"{self.url}/inbound/events/{event_id}", headers=headers)
+
     def query(self, sql: str, *params: object) -> list[tuple[object, ...]]:
         """Read the live database through a separate read-only connection."""
         with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True) as connection:
             return connection.execute(sql, params).fetchall()
+
+    @contextmanager
+    def writable(self) -> Iterator[sqlite3.Connection]:
+        """A second connection to the live database, committed at the end of the block."""
+        connection = sqlite3.connect(self.database, timeout=10)
+        try:
+            with connection:
+                yield connection
+        finally:
+            connection.close()
 
     def status(self, installation_id: str = "inst_1") -> object:
         """The installation's status, or None."""
@@ -130,10 +272,15 @@ async def sidecar_stack(
     *,
     declaration: Path = EXAMPLE,
     env: Mapping[str, str] | None = None,
+    clock: Clock = system_clock,
 ) -> AsyncIterator[Stack]:
-    """Start fakes and a sidecar; stop the sidecar gracefully at the end of the block."""
+    """Start fakes and a sidecar; stop the sidecar gracefully at the end of the block.
+
+    `clock` is the wall clock of the sidecar and of the fake app (e.g. `trio_wall_clock`
+    to move both with trio's MockClock); webhook signatures always use real time.
+    """
     fake = FakeShopimind(tokens={ACCESS_TOKEN})
-    vendor = FakeVendorApp(APP_SECRET)
+    vendor = FakeVendorApp(APP_SECRET, now=lambda: clock().timestamp())
     database = tmp_path / "sidecar.sqlite"
     async with (
         running(fake) as api_url,
@@ -162,6 +309,7 @@ async def sidecar_stack(
                 load_declaration(declaration),
                 handle_signals=False,
                 environ=environ,
+                clock=clock,
                 task_status=task_status,
             )
         )

@@ -29,7 +29,7 @@ async def test_purges_after_startup_then_daily_and_survives_a_failure(
 ) -> None:
     store = CountingStore()
     async with trio.open_nursery() as nursery:
-        await nursery.start(run_retention, store, RetentionPolicy())  # type: ignore[arg-type]
+        await nursery.start(run_retention, store, RetentionPolicy())
         await trio.sleep(3 * 86400 + 400)
         nursery.cancel_scope.cancel()
     assert store.purges == [300.0, 300.0 + 86400, 300.0 + 2 * 86400, 300.0 + 3 * 86400]

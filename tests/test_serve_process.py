@@ -21,9 +21,9 @@ from tests.fakes.shopimind_api import FakeShopimind
 from tests.fakes.vendor_app import FakeVendorApp
 from tests.harness import (
     ACCESS_TOKEN,
-    EXAMPLE,
     SHOP_SECRET_CONFIG,
     lifecycle,
+    process_env,
     raw_database_bytes,
     signed_headers,
 )
@@ -88,18 +88,13 @@ async def test_serve_process_end_to_end(tmp_path: Path) -> None:
     vendor = FakeVendorApp(APP_SECRET)
     database = tmp_path / "sidecar.sqlite"
     async with running(fake) as api_url, running(vendor) as app_url:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "INTEGRATION_FILE": str(EXAMPLE),
-            "DATABASE_PATH": str(database),
-            "WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "CREDENTIALS_KEY": CREDENTIALS_KEY_HEX,
-            "APP_BASE_URL": app_url + vendor.prefix,
-            "APP_SECRET": APP_SECRET,
-            "SHOPIMIND_CORE_API_BASE": api_url,
-            "PORT": "0",
-            "DRAIN_TIMEOUT_SECONDS": "2",
-        }
+        env = process_env(
+            database=database,
+            api_url=api_url,
+            app_url=app_url + vendor.prefix,
+            PORT="0",
+            DRAIN_TIMEOUT_SECONDS="2",
+        )
         async with sidecar_process(env) as (process, log):
             with trio.fail_after(STARTUP_TIMEOUT_SECONDS):
                 ready = await log.until("sidecar ready")

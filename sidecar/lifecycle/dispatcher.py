@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
-import trio
-
 from sidecar.clock import format_timestamp, parse_timestamp
+from sidecar.concurrency import commit
 from sidecar.declaration.model import LifecycleEvent
 from sidecar.errors import BridgeError
 from sidecar.lifecycle.answers import Answer
@@ -87,8 +86,12 @@ class LifecycleDispatcher:
             if answer is None or not answer.success:
                 # Shielded: a cancelled or failed run must not leave the claim behind, or
                 # ShopiMind's resend would be acknowledged without being processed.
-                with trio.CancelScope(shield=True), trio.move_on_after(_RELEASE_TIMEOUT_SECONDS):
-                    await claims.release(installation_id, signature)
+                await commit(
+                    lambda: claims.release(installation_id, signature),
+                    what="a webhook claim's release",
+                    log=log,
+                    timeout_seconds=_RELEASE_TIMEOUT_SECONDS,
+                )
 
     async def _run(
         self,

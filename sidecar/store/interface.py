@@ -14,6 +14,7 @@ from sidecar.store.records import (
     AuditEntry,
     Cursor,
     InboundClaim,
+    InboundContext,
     InboundEvent,
     InboundStatus,
     Installation,
@@ -23,6 +24,7 @@ from sidecar.store.records import (
     OutboxClaim,
     OutboxEntry,
     OutboxEvent,
+    OutboxHead,
     OutboxStatus,
     PurgeCounts,
     RejectedItem,
@@ -293,6 +295,11 @@ class InboundEvents(Protocol):
         """Claim atomically: `fresh` for the first caller, else the existing row's status."""
         ...
 
+    async def context(self, installation_id: str) -> InboundContext | None:
+        """The installation's status, inbound secret and whether it has an access token, in
+        one read (an inbound call needs all three); None when it does not exist."""
+        ...
+
     async def retake(self, event_id: int) -> bool:
         """Take a `failed` event back to `received` so an identical retry runs it again;
         True for the one caller that did (its status was still `failed`)."""
@@ -323,7 +330,7 @@ class Outbox(Protocol):
         """One queued event, or None."""
         ...
 
-    async def heads(self, *, limit: int = 1000) -> list[OutboxEvent]:
+    async def heads(self, *, limit: int = 1000) -> list[OutboxHead]:
         """The oldest pending event of each installation (what may be delivered next)."""
         ...
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 __all__ = [
+    "INBOUND_ENTITY_PREFIX",
     "AuditEntry",
     "Cursor",
     "InboundClaim",
+    "InboundContext",
     "InboundEvent",
     "InboundStatus",
     "Installation",
@@ -19,6 +21,7 @@ __all__ = [
     "OutboxClaim",
     "OutboxEntry",
     "OutboxEvent",
+    "OutboxHead",
     "OutboxStatus",
     "PurgeCounts",
     "RejectedItem",
@@ -37,6 +40,8 @@ RunKind = Literal["incremental", "full"]
 RunStatus = Literal["running", "ok", "partial", "failed", "cancelled"]
 InboundStatus = Literal["received", "done", "failed"]
 OutboxStatus = Literal["queued", "delivered", "failed", "dead"]
+INBOUND_ENTITY_PREFIX: Final = "inbound:"
+"""Dead-letter rows of inbound events name their entity `inbound:<action>`."""
 """`queued` waits for its first attempt, `failed` waits for a retry after a transient failure,
 `delivered` and `dead` (rejected for good, copied to the dead-letter) are final."""
 
@@ -174,6 +179,17 @@ class InboundClaim:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InboundContext:
+    """What an inbound call needs to know of its installation, read in one transaction."""
+
+    installation_id: str
+    status: InstallationStatus
+    inbound_secret: str | None
+    """Decrypted; None before the first activation and after an uninstall."""
+    has_access_token: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OutboxEntry:
     """An inbound event to queue for delivery, with the dedup key that makes it unique."""
 
@@ -223,6 +239,15 @@ class OutboxEvent:
     def pending(self) -> bool:
         """Still to deliver: `queued` or `failed` (a retry is due at `next_attempt_at`)."""
         return self.status in ("queued", "failed")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxHead:
+    """The oldest pending event of an installation: only what scheduling needs."""
+
+    id: int
+    installation_id: str
+    next_attempt_at: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,7 +19,9 @@ from typing import Final
 
 import trio
 
+from sidecar.concurrency import commit
 from sidecar.errors import SidecarError
+from sidecar.logs import get_logger
 from sidecar.store.interface import Leases
 
 __all__ = [
@@ -33,6 +35,8 @@ __all__ = [
     "owner_is_alive",
     "owner_is_dead",
 ]
+
+_log = get_logger("leases")
 
 LEASE_TTL_SECONDS: Final = 600.0
 """Long: a live holder renews as it works, and a dead one is recognised at once."""
@@ -126,5 +130,4 @@ async def hold_lease(
     try:
         yield LeaseHandle(leases, name, owner, ttl_seconds, clock)
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(10):
-            await leases.release(name, owner)
+        await commit(lambda: leases.release(name, owner), what=f"{name}'s release", log=_log)

@@ -31,9 +31,14 @@ class Syncer(Protocol):
         ...
 
 
-async def _work(engine: Syncer, queue: SyncQueue, limiter: trio.CapacityLimiter) -> None:
+async def _work(
+    engine: Syncer, queue: SyncQueue, limiter: trio.CapacityLimiter, stop: trio.Event | None
+) -> None:
     async with queue.receive.clone() as jobs:
         async for job in jobs:
+            if stop is not None and stop.is_set():
+                queue.done(job.installation_id)  # stopping: no new work, only what is running
+                continue
             log = _log.bind(installation_id=job.installation_id)
             try:
                 async with limiter:
@@ -54,10 +59,12 @@ async def run_workers(
     queue: SyncQueue,
     limiter: trio.CapacityLimiter,
     count: int,
+    stop: trio.Event | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run `count` workers until the queue is closed and empty."""
+    """Run `count` workers until the queue is closed and empty; once `stop` is set, jobs
+    still queued are dropped (they are due again at the next start)."""
     async with trio.open_nursery() as nursery:
         for _ in range(count):
-            nursery.start_soon(_work, engine, queue, limiter)
+            nursery.start_soon(_work, engine, queue, limiter, stop)
         task_status.started()

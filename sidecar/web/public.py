@@ -15,6 +15,7 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 
 from sidecar.health import check_health
+from sidecar.inbound import InboundRequest, InboundService
 from sidecar.lifecycle.answers import Answer
 from sidecar.lifecycle.webhooks import WebhookReceiver
 from sidecar.lifecycle.wizard import ConfigWizard
@@ -25,12 +26,25 @@ from sidecar.web.rate_limit import RateLimiter
 from sidecar.web.requests import KIB, MIB, client_ip, read_json_body
 from sidecar.web.responses import install_error_handlers, json_error, json_response
 
-__all__ = ["PUBLIC_RATE_BURST", "PUBLIC_RATE_PER_SECOND", "PublicContext", "create_public_app"]
+__all__ = [
+    "INBOUND_IP_RATE_BURST",
+    "INBOUND_IP_RATE_PER_SECOND",
+    "PUBLIC_RATE_BURST",
+    "PUBLIC_RATE_PER_SECOND",
+    "PublicContext",
+    "create_public_app",
+]
 
 PUBLIC_RATE_BURST = 60
 PUBLIC_RATE_PER_SECOND = 10.0
+# The vendor's app usually calls from one address for all its shops, each with its own
+# bucket after the signature (PROTOCOL §5): this per-IP bucket, before any HMAC, is sized
+# for the front end's capacity (~1,000 requests/s), so it only refuses a flood.
+INBOUND_IP_RATE_BURST = 2000
+INBOUND_IP_RATE_PER_SECOND = 1000.0
 _WEBHOOK_LIMIT = 1 * MIB
 _WIZARD_LIMIT = 64 * KIB
+_INBOUND_LIMIT = 64 * KIB
 
 _access = get_logger("access")
 
@@ -47,6 +61,14 @@ class PublicContext:
     """Read at each request, so a SIGHUP rotation takes effect at once."""
     tolerance_seconds: int
     limiter: RateLimiter
+    inbound: InboundService | None = None
+    """The inbound routes exist only with it."""
+    inbound_limiter: RateLimiter | None = None
+    """Per client IP, before any HMAC; defaults to INBOUND_IP_RATE_BURST/…_PER_SECOND."""
+    scheduled: bool = True
+    """False when the scheduler is off: then /health expects no recent runs."""
+    ready: Callable[[], bool] = lambda: True
+    """True once every part runs, False again when stopping (GET /ready)."""
 
 
 def _respond(answer: Answer) -> Response:
@@ -81,14 +103,12 @@ def create_public_app(context: PublicContext) -> QuartTrio:
     install_error_handlers(app)
     install_access_log(app)
 
-    def limited() -> Response | None:
+    def limited(limiter: RateLimiter = context.limiter) -> Response | None:
         ip = client_ip(request)
-        if context.limiter.allow(ip):
+        if limiter.allow(ip):
             return None
         response = json_error(429, "rate_limited")
-        response.headers["Retry-After"] = str(
-            max(1, round(context.limiter.retry_after_seconds(ip)))
-        )
+        response.headers["Retry-After"] = str(max(1, round(limiter.retry_after_seconds(ip))))
         return response
 
     async def signed_body(limit: int) -> tuple[bytes, Verification]:
@@ -132,9 +152,20 @@ def create_public_app(context: PublicContext) -> QuartTrio:
             return _respond(admitted)
         return _respond(await context.wizard.remote_data(resource, admitted.payload))
 
+    if context.inbound is not None:
+        _install_inbound_routes(app, context.inbound, context.inbound_limiter, limited)
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        # Depends on nothing outside the process (not the vendor's app): a load balancer
+        # or systemd probe must not take the sidecar out because a peer is down.
+        if context.ready():
+            return json_response({"ready": True})
+        return json_response({"ready": False}, 503)
+
     @app.get("/health")
     async def health() -> Response:
-        report = await check_health(context.store)
+        report = await check_health(context.store, scheduled=context.scheduled)
         return json_response(report.body, 200 if report.healthy else 503)
 
     @app.get("/manifest")
@@ -142,3 +173,31 @@ def create_public_app(context: PublicContext) -> QuartTrio:
         return json_response(context.manifest)
 
     return app
+
+
+def _install_inbound_routes(
+    app: QuartTrio,
+    inbound: InboundService,
+    limiter: RateLimiter | None,
+    limited: Callable[[RateLimiter], Response | None],
+) -> None:
+    """`POST /inbound/{action}` and `GET /inbound/events/{id}` (PROTOCOL §5)."""
+    per_ip = limiter or RateLimiter(
+        burst=INBOUND_IP_RATE_BURST, per_second=INBOUND_IP_RATE_PER_SECOND
+    )
+
+    @app.post("/inbound/<action>")
+    async def inbound_call(action: str) -> Response:
+        if (refused := limited(per_ip)) is not None:
+            return refused
+        raw = await read_json_body(request, limit=_INBOUND_LIMIT)
+        call = InboundRequest.from_headers(request.headers, raw)
+        return _respond(await inbound.receive(action, call))
+
+    @app.get("/inbound/events/<int:event_id>")
+    async def inbound_event(event_id: int) -> Response:
+        if (refused := limited(per_ip)) is not None:
+            return refused
+        # Signed over an empty body, whatever a client may have sent along.
+        call = InboundRequest.from_headers(request.headers, b"")
+        return _respond(await inbound.event_status(event_id, call))

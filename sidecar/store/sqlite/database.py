@@ -1,11 +1,14 @@
 """One SQLite connection, driven from worker threads so the event loop never blocks.
 
 Operations are plain functions `fn(connection) -> result`, each run as one transaction.
-Concurrent operations are batched into a single SQLite transaction (group commit): the
-first caller to take the lock carries everyone queued behind it to the store thread,
-each operation inside its own SAVEPOINT so one failing operation rolls back alone.
-One commit then makes the whole batch durable: under load that is the difference
-between ~750 and several thousand durable writes per second (DESIGN.md).
+Concurrent operations are batched into a single SQLite transaction (group commit): when
+no batch is in flight, a caller carries everyone queued to the store thread; callers
+arriving meanwhile wait for that batch to finish, then the first of them carries the
+next. Each operation runs inside its own SAVEPOINT, so one failing operation rolls back
+alone, and one commit makes the whole batch durable: under load that is the difference
+between ~750 and several thousand durable writes per second (DESIGN.md). Callers whose
+operation was carried by another wake when their batch finishes, all at once, rather
+than taking turns on a lock.
 
 Cancellation: an operation cancelled while it waits is withdrawn and never runs. Once it
 has reached the store thread it runs to completion and its caller still gets its result;
@@ -65,8 +68,9 @@ class Database:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self._connection = connection
         self.path = path
-        self._lock = trio.Lock()
         self._pending: list[_Job[Any]] = []
+        self._flushing = False
+        self._flushed = trio.Event()  # set (and replaced) each time a batch finishes
         self._closed = False
 
     async def read(self, fn: Operation[T]) -> T:
@@ -83,9 +87,12 @@ class Database:
         job: _Job[T] = _Job(fn, write)
         self._pending.append(job)
         try:
-            async with self._lock:
-                if not job.taken:
+            while not job.taken:
+                if self._flushing:
+                    await self._flushed.wait()
+                else:
                     await self._flush()
+            await job.done.wait()
         except trio.Cancelled:
             if not job.taken:
                 self._pending.remove(job)
@@ -99,6 +106,7 @@ class Database:
         return job.result.unwrap()
 
     async def _flush(self) -> None:
+        self._flushing = True
         batch = self._pending[:MAX_BATCH]
         del self._pending[:MAX_BATCH]
         for job in batch:
@@ -113,6 +121,9 @@ class Database:
                 if job.result is None:
                     job.result = outcome.Error(StoreError("the store thread failed to start"))
                 job.done.set()
+            self._flushing = False
+            finished, self._flushed = self._flushed, trio.Event()
+            finished.set()
 
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
         connection = self._connection
@@ -152,10 +163,12 @@ class Database:
             return
         self._closed = True
         with trio.CancelScope(shield=True), trio.move_on_after(_CLOSE_TIMEOUT_SECONDS):
-            async with self._lock:
-                while self._pending:
-                    await self._flush()
-                await trio.to_thread.run_sync(self._connection.close)
+            while self._flushing:
+                await self._flushed.wait()
+            while self._pending:
+                await self._flush()
+            self._flushing = True  # nothing may start a batch on a closing connection
+            await trio.to_thread.run_sync(self._connection.close)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 from sidecar.clock import Clock, format_timestamp
-from sidecar.store.records import InboundClaim, InboundEvent, InboundStatus
+from sidecar.security.cipher import SecretCipher, associated_data
+from sidecar.state_keys import ACCESS_TOKEN, INBOUND_SECRET
+from sidecar.store.records import InboundClaim, InboundContext, InboundEvent, InboundStatus
 from sidecar.store.sqlite._rows import record
 from sidecar.store.sqlite.database import Database
 
@@ -15,9 +17,40 @@ __all__ = ["SqliteInboundEvents"]
 class SqliteInboundEvents:
     """`InboundEvents` on SQLite."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, cipher: SecretCipher, clock: Clock) -> None:
         self._db = db
+        self._cipher = cipher
         self._clock = clock
+
+    async def context(self, installation_id: str) -> InboundContext | None:
+        def read(connection: sqlite3.Connection) -> InboundContext | None:
+            # One statement: the installation, and its two state rows when they exist.
+            rows = connection.execute(
+                "SELECT i.status, s.key, s.value, s.encrypted FROM installations AS i "
+                "LEFT JOIN installation_state AS s ON s.installation_id = i.installation_id "
+                "AND s.key IN (?, ?) WHERE i.installation_id = ?",
+                (INBOUND_SECRET, ACCESS_TOKEN, installation_id),
+            ).fetchall()
+            if not rows:
+                return None
+            secret: str | None = None
+            has_token = False
+            for row in rows:
+                if row["key"] == ACCESS_TOKEN:
+                    has_token = True  # present is enough: never decrypted here
+                elif row["key"] == INBOUND_SECRET and row["encrypted"]:
+                    aad = associated_data(installation_id, INBOUND_SECRET)
+                    secret = self._cipher.decrypt(str(row["value"]), aad)
+                elif row["key"] == INBOUND_SECRET:
+                    secret = str(row["value"])
+            return InboundContext(
+                installation_id=installation_id,
+                status=rows[0]["status"],
+                inbound_secret=secret,
+                has_access_token=has_token,
+            )
+
+        return await self._db.read(read)
 
     async def claim(self, installation_id: str, dedup_key: str, action: str) -> InboundClaim:
         now = format_timestamp(self._clock())

@@ -19,9 +19,12 @@ from typing import Final
 
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.records import (
+    INBOUND_ENTITY_PREFIX,
+    InboundStatus,
     OutboxClaim,
     OutboxEntry,
     OutboxEvent,
+    OutboxHead,
     OutboxStatus,
     RejectedItemInput,
 )
@@ -29,10 +32,7 @@ from sidecar.store.sqlite._rows import record
 from sidecar.store.sqlite.database import Database
 from sidecar.store.sqlite.dead_letter import insert_rejected
 
-__all__ = ["DEAD_LETTER_ENTITY_PREFIX", "SqliteOutbox"]
-
-DEAD_LETTER_ENTITY_PREFIX: Final = "inbound:"
-"""Dead-letter rows of inbound events name their entity `inbound:<action>`."""
+__all__ = ["SqliteOutbox"]
 
 _COLUMNS: Final = (
     "event_id AS id, installation_id, action, target, route, payload_json, idempotency_key, "
@@ -60,18 +60,23 @@ class SqliteOutbox:
 
         def write(connection: sqlite3.Connection) -> OutboxClaim:
             # Accepting a queued event is its whole processing: the claim is `done` at once.
-            inserted = connection.execute(
+            cursor = connection.execute(
                 "INSERT INTO inbound_events (installation_id, dedup_key, action, status, "
                 "received_at, processed_at) VALUES (?, ?, ?, 'done', ?, ?) "
                 "ON CONFLICT (installation_id, dedup_key) DO NOTHING",
                 (entry.installation_id, entry.dedup_key, entry.action, now, now),
-            ).rowcount
-            row = connection.execute(
-                "SELECT id, status FROM inbound_events WHERE installation_id = ? AND dedup_key = ?",
-                (entry.installation_id, entry.dedup_key),
-            ).fetchone()
-            event_id, status = int(row["id"]), row["status"]
-            fresh = inserted == 1
+            )
+            fresh = cursor.rowcount == 1
+            status: InboundStatus = "done"
+            if fresh:
+                event_id = int(cursor.lastrowid or 0)
+            else:
+                row = connection.execute(
+                    "SELECT id, status FROM inbound_events "
+                    "WHERE installation_id = ? AND dedup_key = ?",
+                    (entry.installation_id, entry.dedup_key),
+                ).fetchone()
+                event_id, status = int(row["id"]), row["status"]
             if not fresh and status == "failed":
                 # An earlier call with this key failed (the action was `direct` then): this
                 # one takes the key over, exactly as a retry of a failed direct call would.
@@ -122,16 +127,20 @@ class SqliteOutbox:
 
         return await self._db.read(read)
 
-    async def heads(self, *, limit: int = 1000) -> list[OutboxEvent]:
-        def read(connection: sqlite3.Connection) -> list[OutboxEvent]:
+    async def heads(self, *, limit: int = 1000) -> list[OutboxHead]:
+        def read(connection: sqlite3.Connection) -> list[OutboxHead]:
             rows = connection.execute(
-                f"SELECT {_COLUMNS} FROM inbound_outbox WHERE event_id IN ("
+                "SELECT event_id, installation_id, next_attempt_at FROM inbound_outbox "
+                "WHERE event_id IN ("
                 f"  SELECT MIN(event_id) FROM inbound_outbox WHERE {_PENDING} "
                 "   GROUP BY installation_id"
                 ") ORDER BY event_id LIMIT ?",
                 (max(1, int(limit)),),
             )
-            return [record(OutboxEvent, row) for row in rows]
+            return [
+                OutboxHead(id=row[0], installation_id=row[1], next_attempt_at=row[2])
+                for row in rows
+            ]
 
         return await self._db.read(read)
 
@@ -251,7 +260,7 @@ class SqliteOutbox:
             connection,
             str(row["installation_id"]),
             run_id=None,
-            entity=DEAD_LETTER_ENTITY_PREFIX + str(row["action"]),
+            entity=INBOUND_ENTITY_PREFIX + str(row["action"]),
             source_key="",
             target=str(row["target"]),
             items=items,

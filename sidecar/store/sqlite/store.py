@@ -6,7 +6,7 @@ from pathlib import Path
 
 import trio
 
-from sidecar.clock import Clock, system_clock
+from sidecar.clock import Clock, format_timestamp, system_clock
 from sidecar.logs import get_logger
 from sidecar.security.cipher import SecretCipher
 from sidecar.store.records import PurgeCounts, RetentionPolicy
@@ -41,7 +41,7 @@ class SqliteStore:
         self._webhook_claims = SqliteWebhookClaims(db, clock)
         self._cursors = SqliteCursors(db, clock)
         self._runs = SqliteRuns(db, clock)
-        self._inbound_events = SqliteInboundEvents(db, clock)
+        self._inbound_events = SqliteInboundEvents(db, cipher, clock)
         self._outbox = SqliteOutbox(db, clock)
         self._dead_letter = SqliteDeadLetter(db, clock)
         self._audit = SqliteAuditLog(db, clock)
@@ -100,7 +100,8 @@ class SqliteStore:
         await self.db.read(lambda c: c.execute("SELECT 1").fetchone())
 
     async def purge_expired(self, policy: RetentionPolicy) -> PurgeCounts:
-        counts = await self.db.write(lambda c: purge_expired(c, self._clock, policy))
+        now = self._clock()  # read on the event loop's side, never in the store's thread
+        counts = await self.db.write(lambda c: purge_expired(c, now, policy))
         if counts.total:
             _log.info("retention purge", removed=dict(counts.removed))
         return counts
@@ -118,7 +119,8 @@ async def open_sqlite_store(
     """Open the SQLite store at `path` (created when absent) and bring its schema up to date."""
     db = await open_database(path)
     try:
-        applied = await db.write(lambda c: migrate(c, clock))
+        applied_at = format_timestamp(clock())
+        applied = await db.write(lambda c: migrate(c, applied_at))
     except BaseException:
         with trio.CancelScope(shield=True):
             await db.aclose()

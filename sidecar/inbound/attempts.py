@@ -1,0 +1,136 @@
+"""One delivery attempt of a queued event, and its outcome recorded so it survives anything.
+
+The outcome of an attempt is one transaction (`Outbox.mark_*`), shielded from cancellation
+with a deadline inside, like a sync's cursor commit: a cancellation lands either before
+it — the event is still pending and is sent again with the same `Idempotency-Key`, which
+ShopiMind recognises — or after it. Never half-way.
+
+    delivered   ShopiMind took it (items it rejected go to the dead-letter with it)
+    failed      a transient failure: retried after `RetryPolicy.backoff_seconds(attempts)`
+    dead        rejected for good (a 4xx, every item rejected, no access token left, or an
+                unreadable row): copied to the dead-letter with the reason
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Final
+
+from sidecar.clock import Clock, format_timestamp
+from sidecar.concurrency import commit
+from sidecar.errors import SidecarError
+from sidecar.inbound.delivery import DeliveryError, deliver
+from sidecar.inbound.shapes import Route
+from sidecar.logs import BoundLogger, get_logger
+from sidecar.outbound import RetryPolicy
+from sidecar.shopimind.client import ShopimindClient
+from sidecar.store.interface import Store
+from sidecar.store.records import OutboxEvent, RejectedItemInput
+
+__all__ = ["STEP_TIMEOUT_SECONDS", "Attempts"]
+
+STEP_TIMEOUT_SECONDS: Final = 10.0
+"""How long recording one outcome may take, shielded from cancellation."""
+_ERROR_EVERY_ATTEMPTS: Final = 10
+_MAX_BACKOFF_EXPONENT: Final = 32
+"""Beyond it the backoff is long capped anyway (and 2**n would overflow a float)."""
+
+_log = get_logger("outbox")
+
+
+def _event_log(event: OutboxEvent) -> BoundLogger:
+    return _log.bind(installation_id=event.installation_id, event_id=event.id, action=event.action)
+
+
+class Attempts:
+    """Sends an event once and records what came of it."""
+
+    def __init__(
+        self, *, store: Store, shopimind: ShopimindClient, clock: Clock, policy: RetryPolicy
+    ) -> None:
+        self._store = store
+        self._shopimind = shopimind
+        self._clock = clock
+        self._policy = policy
+
+    async def run(self, event: OutboxEvent, token: str | None) -> float | None:
+        """Send `event` once and record the outcome: None when it is settled (delivered or
+        dead), else the seconds to wait before the next attempt."""
+        try:
+            route = Route.decode(event.route)
+            body: object = json.loads(event.payload_json)
+        except ValueError as exc:
+            await self._dead(event, f"unreadable outbox row: {exc}", (), None)
+            return None
+        if token is None:
+            await self._dead(
+                event, "no access token for this installation (uninstalled?)", (), body
+            )
+            return None
+        try:
+            sent = await deliver(
+                self._shopimind.api(token, installation_id=event.installation_id),
+                route,
+                body,
+                idempotency_key=event.idempotency_key,
+            )
+        except DeliveryError as exc:
+            if exc.permanent:
+                await self._dead(event, str(exc), exc.rejected, body)
+                return None
+            return await self._failed(event, str(exc))
+        rejected = sent.rejected
+        note = f"{len(rejected)} item(s) rejected; see the dead-letter" if rejected else None
+        if await _record(
+            lambda: self._store.outbox.mark_delivered(event.id, note=note, rejected=rejected)
+        ):
+            _event_log(event).info("inbound event delivered", attempts=event.attempts + 1)
+        return None
+
+    async def _dead(
+        self,
+        event: OutboxEvent,
+        error: str,
+        rejected: tuple[RejectedItemInput, ...],
+        body: object,
+    ) -> None:
+        items = rejected or (RejectedItemInput(item=body, reason=error),)
+        if await _record(
+            lambda: self._store.outbox.mark_dead(event.id, error=error, rejected=items)
+        ):
+            _event_log(event).error(
+                "inbound event rejected for good; moved to the dead-letter", error=error
+            )
+
+    async def _failed(self, event: OutboxEvent, error: str) -> float:
+        attempts = event.attempts + 1
+        delay = self._policy.backoff_seconds(min(attempts, _MAX_BACKOFF_EXPONENT))
+        retry_at = format_timestamp(self._clock() + timedelta(seconds=delay))
+        recorded = await _record(
+            lambda: self._store.outbox.mark_failed(event.id, error=error, retry_at=retry_at)
+        )
+        log = _event_log(event)
+        report = log.error if attempts % _ERROR_EVERY_ATTEMPTS == 0 else log.warning
+        report(
+            "inbound event not delivered; will retry",
+            attempts=attempts,
+            retry_in_seconds=round(delay, 1),
+            error=error,
+            recorded=recorded,
+        )
+        return delay
+
+
+async def _record(step: Callable[[], Awaitable[bool]]) -> bool:
+    """Run one state transition shielded from cancellation, with a deadline; False when it
+    did not apply (no longer pending, or the store did not answer in time)."""
+    try:
+        applied = await commit(
+            step, what="an outbox outcome", log=_log, timeout_seconds=STEP_TIMEOUT_SECONDS
+        )
+    except SidecarError as exc:
+        _log.error("cannot record an outbox outcome", error=str(exc))
+        return False
+    return applied is True

@@ -1,0 +1,272 @@
+"""The outbox deliverer: queued inbound events reach ShopiMind, in order, whatever happens.
+
+    run ── lease "outbox" (one deliverer per database; renewed while it runs)
+           └── scheduler: at start and every POLL_SECONDS, the oldest pending event of
+               each installation (`_scan`); in between, what `wake(installation)` and
+               the lanes tell the `Schedule`. A lane for each installation whose next
+               event is due; then sleep until the next is due or something happens.
+               └── lanes (at most LANES at once): one installation's events, oldest first
+
+Order per installation: a lane stops at the first event that failed transiently, so a
+later event never overtakes it; it is tried again after a backoff (`RetryPolicy`, the
+one policy of `sidecar.outbound`, capped at 5 minutes, never giving up). Installations do
+not wait for each other. Within one attempt, `ShopimindClient` already retries transient
+answers a few times, honouring `Retry-After`.
+
+Durability: the delivery state is only in the store, each outcome one shielded
+transaction (`attempts`). When the sidecar stops, lanes finish the attempt in hand and
+take no new one.
+
+Due times are kept on trio's clock (so tests drive backoff with MockClock); the stored
+`next_attempt_at` (wall clock) is what a restarted deliverer, and the app, go by.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+import trio
+
+from sidecar.clock import Clock, parse_timestamp, system_clock
+from sidecar.concurrency import commit
+from sidecar.errors import StoreError
+from sidecar.inbound.attempts import STEP_TIMEOUT_SECONDS, Attempts
+from sidecar.inbound.schedule import Schedule
+from sidecar.logs import get_logger
+from sidecar.outbound import RetryPolicy
+from sidecar.shopimind.client import ShopimindClient
+from sidecar.state_keys import ACCESS_TOKEN
+from sidecar.store.interface import Store
+from sidecar.store.records import OutboxEvent, OutboxHead
+from sidecar.sync.leases import new_owner, owner_is_dead
+
+__all__ = [
+    "LANES",
+    "LEASE_NAME",
+    "LEASE_TTL_SECONDS",
+    "OUTBOX_POLICY",
+    "POLL_SECONDS",
+    "OutboxDeliverer",
+]
+
+LEASE_NAME: Final = "outbox"
+LEASE_TTL_SECONDS: Final = 60.0
+"""A live holder renews every third of it; a dead one on this host is taken over at once."""
+POLL_SECONDS: Final = 30.0
+"""Also look without being woken (events queued by another process, a lease to take)."""
+LANES: Final = 8
+OUTBOX_POLICY: Final = RetryPolicy(base_seconds=1.0, cap_seconds=300.0)
+_BATCH: Final = 50
+_HEADS: Final = 10_000
+_HOLD_AFTER_ERROR_SECONDS: Final = 5.0
+
+_log = get_logger("outbox")
+
+
+class OutboxDeliverer:
+    """Delivers the outbox; `wake(installation_id)` when an event is queued."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        shopimind: ShopimindClient,
+        clock: Clock = system_clock,
+        owner: str | None = None,
+        policy: RetryPolicy = OUTBOX_POLICY,
+        lanes: int = LANES,
+        lease_ttl_seconds: float = LEASE_TTL_SECONDS,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
+        self._store = store
+        self._shopimind = shopimind
+        self._clock = clock
+        self.owner = owner or new_owner()
+        self._policy = policy
+        self._lanes = trio.CapacityLimiter(lanes)
+        self._ttl = lease_ttl_seconds
+        self._poll = poll_seconds
+        self._attempts = Attempts(store=store, shopimind=shopimind, clock=clock, policy=policy)
+        self._schedule = Schedule()
+        self._due: dict[int, float] = {}
+        """Event id → trio time of its next attempt, for events seen pending."""
+        self._bell = trio.Event()
+        self._rescan = True
+        self._holding: bool | None = None
+        """Whether we hold the lease, as last logged (None before the first try)."""
+
+    def wake(self, installation_id: str | None = None) -> None:
+        """An event of `installation_id` was queued; with None, look at the whole outbox."""
+        if installation_id is None:
+            self._rescan = True
+        elif not self._schedule.hint(installation_id):
+            return
+        self._bell.set()
+
+    def statistics(self) -> trio.CapacityLimiterStatistics:
+        """The lanes' limiter statistics (lanes busy, installations waiting for one)."""
+        return self._lanes.statistics()
+
+    # --- running ------------------------------------------------------------------------
+
+    async def run(
+        self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Deliver until `stop` is set, then let the attempts in flight finish and return."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._wake_on, stop)
+                task_status.started()
+                while not stop.is_set():
+                    if await self._acquire():
+                        await self._deliver_while_leased(stop)
+                    else:
+                        await self._sleep_until(trio.current_time() + self._ttl / 4)
+                nursery.cancel_scope.cancel(reason="outbox deliverer stopped")
+        finally:
+            await commit(
+                lambda: self._store.leases.release(LEASE_NAME, self.owner),
+                what="the outbox lease's release",
+                log=_log,
+                timeout_seconds=STEP_TIMEOUT_SECONDS,
+            )
+
+    async def _acquire(self) -> bool:
+        try:
+            held = await self._store.leases.acquire(
+                LEASE_NAME, self.owner, ttl_seconds=self._ttl, takeover=owner_is_dead
+            )
+        except StoreError as exc:
+            _log.error("cannot take the outbox lease; will try again", error=str(exc))
+            return False
+        if held != self._holding:
+            if held:
+                _log.info("delivering the inbound outbox", owner=self.owner)
+            else:
+                _log.info("another process delivers the inbound outbox; standing by")
+            self._holding = held
+        return held
+
+    async def _wake_on(self, stop: trio.Event) -> None:
+        await stop.wait()
+        self._bell.set()
+
+    async def _deliver_while_leased(self, stop: trio.Event) -> None:
+        async with trio.open_nursery() as leased:
+            leased.start_soon(self._keep_lease, leased.cancel_scope)
+            async with trio.open_nursery() as lanes:
+                scanned_at = -math.inf
+                while not stop.is_set():
+                    if self._rescan or trio.current_time() >= scanned_at + self._poll:
+                        self._rescan = False
+                        await self._scan()
+                        scanned_at = trio.current_time()
+                    self._start_ready(lanes, stop)
+                    next_due = self._schedule.next_due()
+                    deadline = scanned_at + self._poll
+                    await self._sleep_until(
+                        deadline if next_due is None else min(next_due, deadline)
+                    )
+            leased.cancel_scope.cancel(reason="outbox deliverer stopped")
+
+    async def _keep_lease(self, scope: trio.CancelScope) -> None:
+        while True:
+            await trio.sleep(self._ttl / 3)
+            try:
+                kept = await self._store.leases.renew(LEASE_NAME, self.owner, ttl_seconds=self._ttl)
+            except StoreError as exc:
+                _log.error("cannot renew the outbox lease; will try again", error=str(exc))
+                continue
+            if not kept:
+                _log.error("lost the outbox lease to another process; stopping delivery")
+                self._holding = False
+                scope.cancel(reason="outbox lease lost")
+                return
+
+    async def _sleep_until(self, deadline: float) -> None:
+        with trio.move_on_at(deadline):
+            await self._bell.wait()
+        self._bell = trio.Event()
+
+    async def deliver_due(self) -> float | None:
+        """Deliver every event due now and return when none is left: the trio time the next
+        pending event is due, or None when nothing is pending. (What `run` does between two
+        sleeps, without the lease: for tests and one-off use.)"""
+        while True:
+            await self._scan()
+            async with trio.open_nursery() as lanes:
+                started = self._start_ready(lanes, None)
+            if not started:
+                return self._schedule.next_due()
+
+    # --- scheduling ---------------------------------------------------------------------
+
+    def _due_at(self, event: OutboxEvent | OutboxHead, now: float) -> float:
+        due = self._due.get(event.id)
+        if due is None:
+            # First seen by this process: go by the stored wall-clock time, but never wait
+            # longer than the policy's cap (a clock that jumped must not stall an event).
+            try:
+                wait = (parse_timestamp(event.next_attempt_at) - self._clock()).total_seconds()
+            except ValueError:
+                wait = 0.0
+            due = now + min(max(0.0, wait), self._policy.cap_seconds)
+            self._due[event.id] = due
+        return due
+
+    async def _scan(self) -> None:
+        """Tell the schedule when each installation's oldest pending event is due."""
+        heads = await self._store.outbox.heads(limit=_HEADS)
+        now = trio.current_time()
+        for head in heads:
+            if not self._schedule.is_busy(head.installation_id):
+                self._schedule.wait(head.installation_id, self._due_at(head, now))
+
+    def _start_ready(self, nursery: trio.Nursery, stop: trio.Event | None) -> int:
+        """Start a lane for each installation ready now; return how many."""
+        ready = self._schedule.ready(trio.current_time())
+        for installation_id in ready:
+            self._schedule.start(installation_id)
+            nursery.start_soon(self._lane, installation_id, stop)
+        return len(ready)
+
+    async def _lane(self, installation_id: str, stop: trio.Event | None) -> None:
+        """Deliver one installation's due events in order; stop at the first not yet due."""
+        wait_until: float | None = None
+        try:
+            async with self._lanes:
+                while stop is None or not stop.is_set():
+                    events = await self._store.outbox.pending(installation_id, limit=_BATCH)
+                    if not events:
+                        break
+                    wait_until = await self._deliver_in_order(events, stop)
+                    if wait_until is not None:
+                        break
+        except Exception:  # noqa: BLE001 - one installation's trouble must not stop the others
+            _log.exception("outbox lane failed; will try again", installation_id=installation_id)
+            wait_until = trio.current_time() + _HOLD_AFTER_ERROR_SECONDS
+        finally:
+            self._schedule.finish(installation_id, wait_until)
+            self._bell.set()
+
+    async def _deliver_in_order(
+        self, events: list[OutboxEvent], stop: trio.Event | None
+    ) -> float | None:
+        """Deliver `events` in order; the time the first one not settled is due, or None
+        when all were settled (or the deliverer is stopping)."""
+        token = await self._store.state.get(events[0].installation_id, ACCESS_TOKEN)
+        for event in events:
+            if stop is not None and stop.is_set():
+                return None
+            now = trio.current_time()
+            due = self._due_at(event, now)
+            if due > now:
+                return due
+            retry_in = await self._attempts.run(event, token)
+            if retry_in is None:
+                self._due.pop(event.id, None)
+            else:
+                self._due[event.id] = trio.current_time() + retry_in
+                return self._due[event.id]
+        return None

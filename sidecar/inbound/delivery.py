@@ -1,0 +1,123 @@
+"""One inbound event sent to ShopiMind, and what its outcome means (PROTOCOL §5, §6).
+
+Shared by both modes: a `direct` call sends in the request and answers with the result;
+the outbox sends later, and retries or dead-letters according to `DeliveryError.permanent`:
+
+- transient (retry with backoff): no answer at all, 408, 429, any 5xx, a 2xx that reports
+  items `failed`, or anything else unexpected (3xx…);
+- permanent (dead-letter with the API's message): any other 4xx — ShopiMind understood
+  the request and refuses it; sending it again would be refused again.
+
+A bulk event is one chunk (`shapes` caps it), so it is sent as one POST rather than through
+`ShopimindApi.push`, whose per-chunk bookkeeping hides the HTTP status this needs. Items
+ShopiMind receives but rejects are not a failure of the event: they are returned to be
+kept in the dead-letter. When every item was rejected, nothing was delivered: permanent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from sidecar.errors import ShopimindError, UpstreamError
+from sidecar.inbound.shapes import Route
+from sidecar.outbound import RETRYABLE_STATUSES
+from sidecar.shopimind.bulk import read_chunk_answer
+from sidecar.shopimind.client import ShopimindApi
+from sidecar.store.records import RejectedItemInput
+
+__all__ = ["DeliveryError", "Sent", "deliver", "is_permanent"]
+
+_MAX_REASONS: Final = 20
+
+
+class DeliveryError(UpstreamError):
+    """ShopiMind did not take the event. `permanent`: retrying cannot help (dead-letter it)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        status: int | None = None,
+        rejected: Sequence[RejectedItemInput] = (),
+    ) -> None:
+        self.permanent = permanent
+        self.status = status
+        self.rejected = tuple(rejected)
+        """Items ShopiMind received and refused, when that is why it failed."""
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sent:
+    """ShopiMind took the event; `answer` is what a direct call returns to the app."""
+
+    answer: Mapping[str, object]
+    rejected: tuple[RejectedItemInput, ...] = ()
+    """Items of a bulk event ShopiMind received and refused (for the dead-letter)."""
+
+
+def is_permanent(status: int | None) -> bool:
+    """A 4xx other than 408 and 429: ShopiMind refuses the request itself."""
+    return status is not None and 400 <= status < 500 and status not in RETRYABLE_STATUSES
+
+
+async def _bulk(
+    api: ShopimindApi,
+    path: str,
+    items: Sequence[Mapping[str, object]],
+    idempotency_key: str,
+) -> Sent:
+    result = await api.post(path, list(items), idempotency_key=idempotency_key)
+    answer = read_chunk_answer(result.body, items)
+    if answer.failed > 0:
+        raise DeliveryError(
+            f"ShopiMind POST /v1/{path}: {answer.failed} item(s) failed in transport",
+            permanent=False,
+            status=result.status,
+        )
+    rejected = answer.rejected_items
+    if answer.sent == 0 and answer.rejected > 0:
+        reason = rejected[0].reason if rejected else "every item was rejected"
+        raise DeliveryError(
+            f"ShopiMind POST /v1/{path}: every item was rejected: {reason}",
+            permanent=True,
+            status=result.status,
+            rejected=rejected,
+        )
+    return Sent(
+        answer={
+            "sent": answer.sent,
+            "rejected": answer.rejected,
+            "reasons": [item.reason for item in rejected[:_MAX_REASONS]],
+        },
+        rejected=rejected,
+    )
+
+
+async def deliver(api: ShopimindApi, route: Route, body: object, *, idempotency_key: str) -> Sent:
+    """Send one event to `route` with its `Idempotency-Key`; raise DeliveryError if not taken.
+
+    `body` is what `shapes.prepare` accepted (an object, or a list of items for bulk).
+    """
+    try:
+        if route.kind == "event" and isinstance(body, Mapping):
+            data = await api.trigger_event(route.path, body, idempotency_key=idempotency_key)
+            return Sent(answer={"data": data})
+        if route.kind == "contact" and isinstance(body, Mapping):
+            created = await api.upsert_contact(body, idempotency_key=idempotency_key)
+            return Sent(answer={"created": created})
+        if route.kind == "bulk" and isinstance(body, list):
+            items = [item for item in body if isinstance(item, Mapping)]
+            if len(items) == len(body) and items:
+                return await _bulk(api, route.path, items, idempotency_key)
+    except ShopimindError as exc:
+        raise DeliveryError(
+            str(exc), permanent=is_permanent(exc.status), status=exc.status
+        ) from exc
+    # Only a stored row edited by hand (or a bug) gets here: no retry will make it valid.
+    raise DeliveryError(
+        f"the stored payload does not fit its route {route.encode()!r}", permanent=True
+    )
