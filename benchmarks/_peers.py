@@ -16,9 +16,9 @@ from typing import Any
 
 import trio
 
-from tests.fakes.server import running
-from tests.fakes.shopimind_api import FakeShopimind
-from tests.fakes.vendor_app import Dataset, FakeVendorApp
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind
+from sidecar.testing.vendor_app import Dataset, FakeVendorApp
 
 TOKEN = "int_bench_token"
 SECRET = "appsec_bench"

@@ -33,8 +33,8 @@ from sidecar.clock import parse_timestamp
 from sidecar.security.cipher import AesGcmCipher
 from sidecar.state_keys import ACCESS_TOKEN, INBOUND_SECRET
 from sidecar.store import InstallationUpsert, open_store
-from tests.fakes.server import running
-from tests.fakes.shopimind_api import FakeShopimind, Fault
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind, Fault
 
 ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCY = 64

@@ -23,10 +23,10 @@ from sidecar.config import load_settings
 from sidecar.declaration import load_declaration
 from sidecar.runtime import Running, run_sidecar
 from sidecar.security.signature import sign
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind
+from sidecar.testing.vendor_app import FakeVendorApp
 from tests.conftest import APP_SECRET, CREDENTIALS_KEY_HEX, WEBHOOK_SECRET
-from tests.fakes.server import running
-from tests.fakes.shopimind_api import FakeShopimind
-from tests.fakes.vendor_app import FakeVendorApp
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "integration.toml"
 ACCESS_TOKEN = "int_live_7c2e9b41d0a35f86"

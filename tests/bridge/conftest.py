@@ -11,8 +11,8 @@ import pytest
 
 from sidecar.bridge import AppBridge
 from sidecar.outbound import RetryPolicy, new_http_client
-from tests.fakes.server import running
-from tests.fakes.vendor_app import FakeVendorApp
+from sidecar.testing.server import running
+from sidecar.testing.vendor_app import FakeVendorApp
 
 SECRET = "appsec_93b0e7d2_bridge"
 SENSITIVE = "sk_live_DO_NOT_LEAK_4f1e"

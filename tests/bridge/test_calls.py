@@ -19,9 +19,9 @@ from sidecar.bridge import (
 )
 from sidecar.errors import BridgeError
 from sidecar.security.signature import verify
+from sidecar.testing.server import running
+from sidecar.testing.vendor_app import Dataset, FakeVendorApp
 from tests.bridge.conftest import SECRET, SETTINGS, SINCE, UNTIL
-from tests.fakes.server import running
-from tests.fakes.vendor_app import Dataset, FakeVendorApp
 
 
 def compact(value: object) -> bytes:

@@ -13,10 +13,8 @@ import trio.testing
 from sidecar.bridge import AppBridge, ConnectionCheck
 from sidecar.errors import BridgeError
 from sidecar.outbound import RetryPolicy
-from tests.bridge.conftest import POLICY, SECRET, SENSITIVE, SETTINGS, SINCE, UNTIL
-from tests.bridge.conftest import everything_logged as logged_text
-from tests.fakes.server import running
-from tests.fakes.vendor_app import (
+from sidecar.testing.server import running
+from sidecar.testing.vendor_app import (
     Dataset,
     FakeVendorApp,
     HttpStatus,
@@ -25,6 +23,8 @@ from tests.fakes.vendor_app import (
     Reset,
     Slow,
 )
+from tests.bridge.conftest import POLICY, SECRET, SENSITIVE, SETTINGS, SINCE, UNTIL
+from tests.bridge.conftest import everything_logged as logged_text
 
 
 @pytest.fixture

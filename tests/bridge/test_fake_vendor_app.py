@@ -11,8 +11,8 @@ import pytest
 from sidecar.bridge import AppBridge, SyncPage
 from sidecar.errors import BridgeError
 from sidecar.security.signature import sign
+from sidecar.testing.vendor_app import Dataset, FakeVendorApp
 from tests.bridge.conftest import SINCE, UNTIL
-from tests.fakes.vendor_app import Dataset, FakeVendorApp
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

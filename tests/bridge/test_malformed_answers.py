@@ -8,8 +8,8 @@ import pytest
 
 from sidecar.bridge import AppBridge
 from sidecar.errors import BridgeError
+from sidecar.testing.vendor_app import FakeVendorApp, JsonBody, RawBody
 from tests.bridge.conftest import SETTINGS, SINCE, UNTIL
-from tests.fakes.vendor_app import FakeVendorApp, JsonBody, RawBody
 
 Call = Callable[[AppBridge], Awaitable[object]]
 

@@ -27,8 +27,8 @@ from sidecar.state_keys import ACCESS_TOKEN
 from sidecar.store import InstallationUpsert
 from sidecar.store.records import OutboxEntry
 from sidecar.store.sqlite import SqliteStore, open_sqlite_store
-from tests.fakes.server import running
-from tests.fakes.shopimind_api import FakeShopimind
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind
 
 TOKEN = "int_cancel_token"
 PLAN = (("a", "sale"), ("a", "order"), ("b", "sale"), ("a", "sale"), ("b", "order"))

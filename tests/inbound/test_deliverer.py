@@ -20,9 +20,9 @@ from sidecar.state_keys import ACCESS_TOKEN
 from sidecar.store import InstallationUpsert
 from sidecar.store.records import OutboxEntry
 from sidecar.store.sqlite import SqliteStore
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind
 from tests.conftest import FakeClock
-from tests.fakes.server import running
-from tests.fakes.shopimind_api import FakeShopimind
 from tests.harness import LogWatch
 
 TOKEN = "int_deliverer_token"

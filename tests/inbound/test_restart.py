@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import trio
 
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind
+from sidecar.testing.vendor_app import FakeVendorApp
 from tests.conftest import APP_SECRET
-from tests.fakes.server import running
-from tests.fakes.shopimind_api import FakeShopimind
-from tests.fakes.vendor_app import FakeVendorApp
 from tests.harness import ACCESS_TOKEN, inbound_headers, lifecycle, process_env, signed_headers
 
 TIMEOUT_SECONDS = 30

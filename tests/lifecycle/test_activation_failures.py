@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import trio.testing
 
+from sidecar.testing.vendor_app import HttpStatus, JsonBody, RawBody, Reset, Slow
 from tests.conftest import APP_SECRET, CREDENTIALS_KEY_HEX, WEBHOOK_SECRET
-from tests.fakes.vendor_app import HttpStatus, JsonBody, RawBody, Reset, Slow
 from tests.harness import ACCESS_TOKEN, SHOP_SECRET_CONFIG, Stack, lifecycle, sidecar_stack
 
 SECRETS = (ACCESS_TOKEN, SHOP_SECRET_CONFIG, APP_SECRET, WEBHOOK_SECRET, CREDENTIALS_KEY_HEX)

@@ -8,8 +8,8 @@ import pytest
 
 from sidecar.outbound import RetryPolicy, new_http_client
 from sidecar.shopimind.client import ShopimindApi, ShopimindClient
-from tests.fakes.server import running
-from tests.fakes.shopimind_api import FakeShopimind
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind
 
 TOKEN = "int_5e1c0a9d"
 INSTALLATION = "inst_42"

@@ -15,7 +15,7 @@ from sidecar.shopimind.bulk import BulkResult, map_rejected_items, read_chunk_an
 from sidecar.shopimind.client import ShopimindApi, ShopimindClient
 from sidecar.shopimind.resources import chunk_size_for, custom_records_path
 from sidecar.store.records import RejectedItemInput
-from tests.fakes.shopimind_api import FakeShopimind
+from sidecar.testing.shopimind_api import FakeShopimind
 
 
 def customers(count: int, start: int = 0) -> list[dict[str, Any]]:

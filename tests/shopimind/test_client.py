@@ -14,7 +14,7 @@ import trio.testing
 from sidecar.errors import ShopimindError
 from sidecar.outbound import RetryPolicy
 from sidecar.shopimind.client import ApiResult, ShopimindApi, ShopimindClient
-from tests.fakes.shopimind_api import FakeShopimind
+from sidecar.testing.shopimind_api import FakeShopimind
 from tests.shopimind.conftest import INSTALLATION, TOKEN
 
 

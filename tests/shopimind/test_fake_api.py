@@ -8,8 +8,8 @@ import trio.testing
 from sidecar.errors import ShopimindError
 from sidecar.outbound import new_http_client
 from sidecar.shopimind.client import ShopimindApi, ShopimindClient
-from tests.fakes.server import running
-from tests.fakes.shopimind_api import FakeShopimind
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind
 
 
 async def test_a_listing_limit_above_100_falls_back_to_10(

@@ -18,7 +18,7 @@ from sidecar.declaration.model import (
 )
 from sidecar.shopimind.client import ShopimindApi
 from sidecar.shopimind.provisioning import ProvisioningOutcome, provision
-from tests.fakes.shopimind_api import FakeShopimind
+from sidecar.testing.shopimind_api import FakeShopimind
 
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ from sidecar.declaration.model import (
 from sidecar.shopimind.client import ShopimindApi, ShopimindClient
 from sidecar.shopimind.definition_plan import prepare_definitions
 from sidecar.shopimind.provisioning import provision
-from tests.fakes.shopimind_api import FakeShopimind
+from sidecar.testing.shopimind_api import FakeShopimind
 
 
 def field(name: str, type: Any = "text", **extra: Any) -> CustomFieldSpec:  # noqa: A002

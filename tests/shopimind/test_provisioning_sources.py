@@ -12,7 +12,7 @@ from sidecar.declaration.model import DataSourceSpec, ProvisioningPlan
 from sidecar.outbound import RetryPolicy
 from sidecar.shopimind.client import ShopimindApi, ShopimindClient
 from sidecar.shopimind.provisioning import provision
-from tests.fakes.shopimind_api import FakeShopimind
+from sidecar.testing.shopimind_api import FakeShopimind
 
 
 def store(key: str, label: str, store_id: Any = None, **extra: Any) -> DataSourceSpec:

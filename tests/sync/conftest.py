@@ -17,10 +17,10 @@ from sidecar.store import InstallationUpsert
 from sidecar.store.sqlite import SqliteStore
 from sidecar.sync.engine import SyncDeps, SyncEngine
 from sidecar.sync.leases import new_owner
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind
+from sidecar.testing.vendor_app import FakeVendorApp
 from tests.conftest import APP_SECRET, FakeClock
-from tests.fakes.server import running
-from tests.fakes.shopimind_api import FakeShopimind
-from tests.fakes.vendor_app import FakeVendorApp
 
 TOKEN = "int_sync_token_41"
 INSTALLATION = "inst_sync"

@@ -21,10 +21,10 @@ from sidecar.security.cipher import AesGcmCipher
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.store.sqlite import open_sqlite_store
 from sidecar.sync.engine import SyncEngine
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind
+from sidecar.testing.vendor_app import Dataset
 from tests.conftest import CREDENTIALS_KEY_HEX, FakeClock
-from tests.fakes.server import running
-from tests.fakes.shopimind_api import FakeShopimind
-from tests.fakes.vendor_app import Dataset
 from tests.sync.conftest import INSTALLATION, NO_WAIT, TOKEN, SyncEnv, step
 
 ITEMS = 7

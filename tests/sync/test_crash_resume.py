@@ -15,10 +15,10 @@ from sidecar.security.cipher import AesGcmCipher
 from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS
 from sidecar.store import InstallationUpsert
 from sidecar.store.sqlite import open_sqlite_store
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind
+from sidecar.testing.vendor_app import Dataset, FakeVendorApp
 from tests.conftest import APP_SECRET, CREDENTIALS_KEY_HEX
-from tests.fakes.server import running
-from tests.fakes.shopimind_api import FakeShopimind
-from tests.fakes.vendor_app import Dataset, FakeVendorApp
 from tests.harness import process_env
 
 ITEMS = 20_000

@@ -18,7 +18,7 @@ from sidecar.declaration.model import (
 from sidecar.state_keys import PROVISIONING_REQUEST, SYNC_REQUEST
 from sidecar.sync.engine import SyncNotPossibleError
 from sidecar.sync.leases import LeaseBusyError, hold_lease
-from tests.fakes.vendor_app import Dataset, HttpStatus, JsonBody
+from sidecar.testing.vendor_app import Dataset, HttpStatus, JsonBody
 from tests.sync.conftest import INSTALLATION, SyncEnv, step
 
 

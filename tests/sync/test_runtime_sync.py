@@ -9,7 +9,7 @@ from pathlib import Path
 import trio
 import trio.testing
 
-from tests.fakes.vendor_app import Dataset
+from sidecar.testing.vendor_app import Dataset
 from tests.harness import Stack, lifecycle, sidecar_stack, trio_wall_clock
 
 

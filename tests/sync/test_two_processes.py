@@ -14,10 +14,10 @@ import httpx
 import trio
 
 from sidecar.clock import parse_timestamp
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind
+from sidecar.testing.vendor_app import Dataset, FakeVendorApp
 from tests.conftest import APP_SECRET
-from tests.fakes.server import running
-from tests.fakes.shopimind_api import FakeShopimind
-from tests.fakes.vendor_app import Dataset, FakeVendorApp
 from tests.harness import ACCESS_TOKEN, lifecycle, process_env, signed_headers
 from tests.sync.test_crash_resume import Tripwire
 from tests.test_serve_process import sidecar_process

@@ -1,7 +1,7 @@
 """A fake vendor app: every app-bridge route, programmable, with faults on demand.
 
 It is what a vendor would write behind `APP_BASE_URL`, served for real over loopback
-(`tests.fakes.server.running`), so the sidecar's bridge is tested through HTTP, signatures
+(`sidecar.testing.server.running`), so the sidecar's bridge is tested through HTTP, signatures
 and all. Every request is checked with the sidecar's own `verify`; a failure answers an
 opaque 401 and is recorded in `signature_failures`, so a test can assert that every call
 it made was signed correctly.

@@ -28,8 +28,8 @@ Usage::
 
     from sidecar.outbound import new_http_client
     from sidecar.shopimind.client import ShopimindClient
-    from tests.fakes.server import running
-    from tests.fakes.shopimind_api import FakeShopimind
+    from sidecar.testing.server import running
+    from sidecar.testing.shopimind_api import FakeShopimind
 
     fake = FakeShopimind(tokens={"int_token"})
     fake.reject_when(lambda resource, item: None if "@" in str(item.get("email")) else "bad email")
@@ -68,7 +68,7 @@ from sidecar.shopimind.resources import BULK_RESOURCES, chunk_size_for
 
 __all__ = ["DEFAULT_TOKEN", "FakeShopimind", "Fault", "RecordedRequest"]
 
-DEFAULT_TOKEN: Final = "int_fake_token"
+DEFAULT_TOKEN: Final = "int_fake_token"  # noqa: S105 - a fake API's fake key
 FIELD_TYPES: Final = frozenset(get_args(CustomFieldType))
 _METHODS: Final = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _REPLY_CACHE: Final = 10_000
@@ -183,7 +183,7 @@ def _cutting(send: Send) -> Send:
 
 
 class FakeShopimind:
-    """The fake API: an ASGI app (serve it with `tests.fakes.server.running(fake)`)."""
+    """The fake API: an ASGI app (serve it with `sidecar.testing.server.running(fake)`)."""
 
     def __init__(
         self,
