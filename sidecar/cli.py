@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import functools
 import getpass
+import importlib.metadata
 import json
 import os
 import sqlite3
@@ -29,11 +30,13 @@ from sidecar.declaration import (
     declaration_json_schema,
     load_declaration,
 )
+from sidecar.demo import run_demo
 from sidecar.errors import ConfigError, DeclarationError, NotADatabaseError, SidecarError
 from sidecar.inbound import InboundSecretUnavailableError, reveal_inbound_secret
 from sidecar.logs import configure_logging, get_logger
 from sidecar.overview import InstallationOverview, installation_overviews
 from sidecar.runtime import run_sidecar
+from sidecar.store.sqlite.backup import backup_database
 from sidecar.sync.cursor_sync import CursorReport
 from sidecar.sync.leases import LeaseBusyError
 from sidecar.wiring import open_parts, open_settings_store
@@ -262,6 +265,33 @@ async def _sync(settings: Settings, declaration: Declaration, args: argparse.Nam
     return EXIT_OK if report.status == "ok" else EXIT_FAILURE
 
 
+def _command_backup(args: argparse.Namespace) -> int:
+    loaded = _load()
+    _start_logging(loaded)
+    result = trio.run(backup_database, loaded.settings.database_path, Path(args.path))
+    print(
+        f"{result.target}: {result.size_bytes:,} bytes, schema version {result.schema_version}, "
+        "integrity ok"
+    )
+    return EXIT_OK
+
+
+def _command_demo(args: argparse.Namespace) -> int:
+    workspace = Path(args.workspace) if args.workspace else None
+    return trio.run(functools.partial(run_demo, out=sys.stdout, workspace=workspace))
+
+
+def _versions() -> str:
+    """The version line: ours, the build's Python and SQLite, and the key dependencies."""
+    parts = [f"Python {sys.version.split()[0]}", f"SQLite {sqlite3.sqlite_version}"]
+    for name in ("trio", "hypercorn", "quart", "quart-trio", "httpx", "cryptography"):
+        try:
+            parts.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(f"{name} ?")
+    return f"shopimind-sidecar {__version__} ({', '.join(parts)})"
+
+
 def _command_sync(args: argparse.Namespace) -> int:
     loaded = _load()
     declaration = load_declaration(loaded.settings.integration_file)
@@ -278,8 +308,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version",
         action="version",
-        version=f"shopimind-sidecar {__version__} "
-        f"(Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version})",
+        version=_versions(),
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the sidecar (the default command)")
@@ -302,6 +331,19 @@ def _parser() -> argparse.ArgumentParser:
     installations = commands.add_parser(
         "installations", help="list installations with their cursors and last run"
     )
+    backup = commands.add_parser(
+        "backup", help="copy the live database to a new file (SQLite online backup)"
+    )
+    backup.add_argument("path", help="the new file to write (never overwritten)")
+    backup.set_defaults(run=_command_backup)
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole flow against an embedded ShopiMind and a sample app (no setup)",
+    )
+    demo.add_argument(
+        "--workspace", help="folder for the demo's files (default: a new temp folder)"
+    )
+    demo.set_defaults(run=_command_demo)
     sync = commands.add_parser(
         "sync",
         help="sync one installation now, with a progress line; exit 0 when the run is ok",
@@ -362,5 +404,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = getattr(args, "run", _command_serve)
     try:
         return run(args)
+    except BrokenPipeError:
+        # The reader went away (`… | head`): stop quietly, as command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (Exception, KeyboardInterrupt, BaseExceptionGroup) as error:  # noqa: BLE001
         return _exit_code(error)
