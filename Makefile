@@ -1,9 +1,9 @@
-# The two commands a newcomer needs: `make test` and (later) `make demo`.
+# The two commands a newcomer needs: `make demo` (the whole flow, embedded) and `make test`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: test lint typecheck unit bench clean
+.PHONY: test lint typecheck unit bench demo binary package clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
@@ -26,8 +26,17 @@ unit: $(VENV)/.installed
 
 test: lint typecheck unit
 
+demo: $(VENV)/.installed
+	$(BIN)/shopimind-sidecar demo
+
+binary: $(VENV)/.installed
+	PYTHON=$(BIN)/python build/build.sh
+
+package: binary
+	build/package.sh
+
 bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks.run $(BENCH)
 
 clean:
-	rm -rf $(VENV) build/work dist .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) build/work dist .mypy_cache .pytest_cache .ruff_cache .hypothesis

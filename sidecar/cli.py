@@ -292,6 +292,17 @@ def _versions() -> str:
     return f"shopimind-sidecar {__version__} ({', '.join(parts)})"
 
 
+class _VersionAction(argparse.Action):
+    """`--version` on one line (argparse's own action wraps it at the terminal's width)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help", "")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(_versions())
+        parser.exit()
+
+
 def _command_sync(args: argparse.Namespace) -> int:
     loaded = _load()
     declaration = load_declaration(loaded.settings.integration_file)
@@ -307,8 +318,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--version",
-        action="version",
-        version=_versions(),
+        action=_VersionAction,
+        help="show the version, the build's Python and SQLite, and the dependencies, and exit",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the sidecar (the default command)")

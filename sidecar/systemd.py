@@ -6,12 +6,17 @@ says a stop is under way. With `WatchdogSec=`, it also passes `WATCHDOG_USEC` an
 the service unless `WATCHDOG=1` arrives in time: sent here at half that interval by a task
 of the event loop, so a loop that stops running stops the pings. Without `NOTIFY_SOCKET`
 (not run by systemd) every call does nothing.
+
+The one-file binary runs Python in a child of its bootloader: the unit says
+`NotifyAccess=all` (the notifications come from the child) and `KillMode=mixed` (SIGTERM
+goes to the bootloader alone, which forwards it: the sidecar sees one signal and drains).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Mapping
 from typing import Final
 
@@ -25,6 +30,14 @@ _log = get_logger("systemd")
 _MAX_STATUS: Final = 200
 
 
+def _our_pids() -> tuple[str, ...]:
+    """The pids systemd may know us by. The one-file binary runs Python in a child of its
+    bootloader, and systemd's main pid (WATCHDOG_PID) is the bootloader's."""
+    if getattr(sys, "frozen", False):
+        return (str(os.getpid()), str(os.getppid()))
+    return (str(os.getpid()),)
+
+
 class Notifier:
     """Talks to systemd when it started us; does nothing otherwise."""
 
@@ -35,7 +48,7 @@ class Notifier:
         self._address = ("\0" + raw[1:]) if raw.startswith("@") else raw or None
         watchdog_usec = env.get("WATCHDOG_USEC", "")
         watchdog_pid = env.get("WATCHDOG_PID", "")
-        for_us = not watchdog_pid or watchdog_pid == str(os.getpid())
+        for_us = not watchdog_pid or watchdog_pid in _our_pids()
         self.watchdog_seconds = (
             int(watchdog_usec) / 1_000_000
             if watchdog_usec.isdigit() and int(watchdog_usec) > 0 and for_us

@@ -90,3 +90,10 @@ async def test_a_missing_socket_is_logged_once(
     await notifier.ready("x")
     await notifier.status("y")
     assert [r.getMessage() for r in caplog.records].count("cannot notify systemd") == 1
+
+
+def test_the_frozen_binary_answers_to_its_bootloader_pid(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "2000000", "WATCHDOG_PID": str(os.getppid())}
+    assert Notifier(env).watchdog_seconds is None  # not frozen: the parent is not us
+    monkeypatch.setattr("sys.frozen", True, raising=False)
+    assert Notifier(env).watchdog_seconds == 2
