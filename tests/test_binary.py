@@ -63,14 +63,16 @@ def _mdwe_supported() -> bool:
 @pytest.fixture(scope="session")
 def binary() -> Path:
     """dist/shopimind-sidecar, built once per test session by build/build.sh."""
-    subprocess.run(
+    built = subprocess.run(
         [str(ROOT / "build" / "build.sh")],
         cwd=ROOT,
         env=os.environ | {"PYTHON": sys.executable},
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
         timeout=900,
     )
+    assert built.returncode == 0, f"build/build.sh failed:\n{built.stdout}\n{built.stderr}"
     return BINARY
 
 
