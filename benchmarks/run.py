@@ -2,6 +2,11 @@
 
     python -m benchmarks.run                 # all of them
     python -m benchmarks.run sync inbound    # bench_sync.py and bench_inbound.py only
+    python -m benchmarks.run binary          # bench_binary.py: dist/shopimind-sidecar
+    make bench BENCH=binary                  # the same, through the Makefile
+
+A benchmark is a `benchmarks/bench_<name>.py` module printing its Markdown section: it is
+found by that name, nothing else registers it.
 
 Each benchmark runs in its own Python process, one after the other, so memory figures are
 its own and two benchmarks never share the machine's two cores. A section whose benchmark
@@ -84,9 +89,10 @@ def main() -> int:
     body = "\n\n".join(f"<!-- bench:{name} -->\n{sections[name]}" for name in sorted(sections))
     REPORT.write_text(
         "# Benchmarks\n\n"
-        "Measured by `make bench` (`python -m benchmarks.run [name…]`); each section says when\n"
-        "and on which machine. Timings drift ±20% from run to run on these machines, so each\n"
-        "benchmark compares ratios measured within one run.\n\n" + body + "\n",
+        "Measured by `make bench` (`python -m benchmarks.run [name…]`; one benchmark:\n"
+        "`make bench BENCH=binary`); each section says when and on which machine. Timings\n"
+        "drift ±20% from run to run on these machines, so each benchmark compares ratios\n"
+        "measured within one run.\n\n" + body + "\n",
         encoding="utf-8",
     )
     print(f"wrote {REPORT}", file=sys.stderr)

@@ -1,0 +1,409 @@
+"""The one-file binary (`make binary`): its size, its start, its memory.
+
+1. Size of `dist/shopimind-sidecar` (built with build/build.sh when it is missing).
+2. Exec → READY=1: `shopimind-sidecar serve` started as systemd would start it, with a
+   `NOTIFY_SOCKET` (a datagram socket this benchmark listens on), on a fresh database (so
+   the migrations are part of the start), with the fake vendor app and the fake ShopiMind
+   on 127.0.0.1. Timed from just before the exec to the arrival of READY=1; median and
+   max of several runs. Each run is then stopped with SIGTERM and must exit 0.
+3. Idle RSS after READY: the bootloader unpacks the binary and runs Python in a child
+   process; the figure is the sum of both processes' VmRSS, read from /proc.
+4. A full backfill of 200,000 customers through the binary: install and activate an
+   installation with signed webhooks, wait until the fake ShopiMind received every item
+   and the run is closed, then read the RSS again (sum) and the child's peak (VmHWM).
+
+The fakes run in this process (one core), the binary in its own (the other core). The
+binary is copied to a temporary folder first, so a rebuild of dist/ meanwhile cannot
+change it under the measurement. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import trio
+
+from benchmarks._peers import customer
+from sidecar.security.signature import sign
+from sidecar.testing.server import running
+from sidecar.testing.shopimind_api import FakeShopimind
+from sidecar.testing.vendor_app import Dataset, FakeVendorApp
+
+ROOT = Path(__file__).resolve().parents[1]
+BINARY = ROOT / "dist" / "shopimind-sidecar"
+EXAMPLE = ROOT / "examples" / "integration.toml"
+RUNS = 7
+IDLE_SETTLE_SECONDS = 2.0
+ITEMS = 200_000
+KEY_HEX = "6b" * 32
+TOKEN = "int_bench_binary"
+WEBHOOK_SECRET = "whsec_bench_binary"
+APP_SECRET = "appsec_bench_binary"
+INSTALLATION = "inst_bench"
+DRAIN_SECONDS = 10
+BUILD_TIMEOUT_SECONDS = 900
+READY_TIMEOUT_SECONDS = 60.0
+BACKFILL_TIMEOUT_SECONDS = 900.0
+RSS_SAMPLE_SECONDS = 0.5
+
+
+# --- processes and their memory ---------------------------------------------------------
+
+
+def _status(pid: int) -> dict[str, str]:
+    """The fields of /proc/<pid>/status (empty when the process is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return {}
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
+def _kib(status: dict[str, str], field: str) -> int:
+    return int(status.get(field, "0 kB").split()[0])
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid`, by PPid (some kernels lack /proc/<pid>/task/*/children)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _status(int(entry.name)).get("PPid", "").strip() == str(pid):
+            found.append(int(entry.name))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """VmRSS of the bootloader and of its Python child, and the child's peak, in KiB."""
+
+    bootloader_kib: int
+    child_kib: int
+    child_peak_kib: int
+
+    @property
+    def total_kib(self) -> int:
+        """What the service costs the machine: both processes."""
+        return self.bootloader_kib + self.child_kib
+
+
+def memory(bootloader: int) -> Memory:
+    """Read the memory of the binary's two processes now."""
+    children = _children(bootloader)
+    if len(children) != 1:
+        raise SystemExit(f"expected one child of the bootloader {bootloader}; got {children}")
+    child = _status(children[0])
+    return Memory(
+        bootloader_kib=_kib(_status(bootloader), "VmRSS"),
+        child_kib=_kib(child, "VmRSS"),
+        child_peak_kib=_kib(child, "VmHWM"),
+    )
+
+
+def mib(kib: float) -> str:
+    """KiB as MiB, for the report."""
+    return f"{kib / 1024:.1f} MiB"
+
+
+# --- the binary -------------------------------------------------------------------------
+
+
+def binary_copy(folder: Path) -> tuple[Path, str]:
+    """dist/shopimind-sidecar (built when missing), copied into `folder`; its version line."""
+    if not BINARY.exists():
+        print("dist/shopimind-sidecar is missing: building it", file=sys.stderr, flush=True)
+        subprocess.run(
+            [str(ROOT / "build" / "build.sh")],
+            cwd=ROOT,
+            env=os.environ | {"PYTHON": sys.executable},
+            check=True,
+            timeout=BUILD_TIMEOUT_SECONDS,
+        )
+    copy = folder / "shopimind-sidecar"
+    shutil.copy2(BINARY, copy)
+    version = subprocess.run(
+        [str(copy), "--version"], capture_output=True, text=True, check=True, timeout=60
+    )
+    return copy, version.stdout.splitlines()[0]
+
+
+def sidecar_env(folder: Path, api_url: str, app_url: str, notify: str) -> dict[str, str]:
+    """A valid environment for `serve`, with the fakes as peers."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "INTEGRATION_FILE": str(EXAMPLE),
+        "DATABASE_PATH": str(folder / "sidecar.sqlite"),
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CREDENTIALS_KEY": KEY_HEX,
+        "APP_BASE_URL": app_url,
+        "APP_SECRET": APP_SECRET,
+        "SHOPIMIND_CORE_API_BASE": api_url,
+        "PORT": "0",
+        "DRAIN_TIMEOUT_SECONDS": str(DRAIN_SECONDS),
+        "LOG_LEVEL": "info",
+        "NOTIFY_SOCKET": notify,
+    }
+
+
+class Notifications:
+    """The systemd side of NOTIFY_SOCKET: every datagram the service sends."""
+
+    def __init__(self, sock: trio.socket.SocketType) -> None:
+        self._socket = sock
+        self.messages: list[str] = []
+
+    async def wait_for(self, prefix: str) -> str:
+        """The next (or an earlier) message starting with `prefix`."""
+        while True:
+            for message in self.messages:
+                if message.startswith(prefix):
+                    return message
+            self.messages.append((await self._socket.recv(4096)).decode())
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A binary that sent READY=1."""
+
+    process: trio.Process
+    notifications: Notifications
+    ready_seconds: float
+    url: str
+
+
+async def start(binary: Path, folder: Path, api_url: str, app_url: str) -> Started:
+    """Exec the binary under a NOTIFY_SOCKET in `folder`; return once READY=1 arrived."""
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify = str(folder / "notify.sock")
+    await sock.bind(notify)
+    notifications = Notifications(sock)
+    with (folder / "sidecar.log").open("wb") as log:
+        started = time.perf_counter()
+        process = await trio.lowlevel.open_process(
+            [str(binary), "serve"],
+            env=sidecar_env(folder, api_url, app_url, notify),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    with trio.fail_after(READY_TIMEOUT_SECONDS):
+        ready = await notifications.wait_for("READY=1")
+    ready_seconds = time.perf_counter() - started
+    # "READY=1\nSTATUS=serving acme-pos on http://127.0.0.1:<port>"
+    url = ready.split(" on ", 1)[1].split(",")[0].strip()
+    return Started(process, notifications, ready_seconds, url)
+
+
+async def stop(started: Started) -> float:
+    """SIGTERM, then wait for STOPPING=1 and exit code 0; return the time it took."""
+    begun = time.perf_counter()
+    started.process.send_signal(signal.SIGTERM)
+    try:
+        with trio.fail_after(DRAIN_SECONDS + 10):
+            await started.notifications.wait_for("STOPPING=1")
+            code = await started.process.wait()
+    finally:
+        if started.process.returncode is None:
+            started.process.kill()
+            await started.process.wait()
+    if code != 0:
+        raise SystemExit(f"the binary exited {code} on SIGTERM")
+    return time.perf_counter() - begun
+
+
+# --- the measurements -------------------------------------------------------------------
+
+
+async def startup_runs(
+    binary: Path, work: Path, api_url: str, app_url: str
+) -> list[tuple[float, Memory, float]]:
+    """RUNS fresh starts: (seconds to READY=1, idle memory, seconds to exit on SIGTERM)."""
+    runs = []
+    for n in range(RUNS):
+        folder = work / f"start-{n}"
+        folder.mkdir()
+        started = await start(binary, folder, api_url, app_url)
+        try:
+            await trio.sleep(IDLE_SETTLE_SECONDS)
+            idle = memory(started.process.pid)
+            async with httpx.AsyncClient(base_url=started.url, timeout=10) as client:
+                if (await client.get("/ready")).json() != {"ready": True}:
+                    raise SystemExit("READY=1 arrived but /ready does not say so")
+        finally:
+            stopped = await stop(started)
+        runs.append((started.ready_seconds, idle, stopped))
+    return runs
+
+
+def run_status(database: Path) -> str | None:
+    """Status of the installation's last full sync run (None before it starts)."""
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+        row = connection.execute(
+            "SELECT status FROM sync_runs WHERE kind = 'full' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    return None if row is None else str(row[0])
+
+
+async def webhook(client: httpx.AsyncClient, event: str) -> None:
+    """Send a signed lifecycle webhook, as ShopiMind does; it must succeed."""
+    payload = {
+        "event": f"integration.{event}",
+        "installation_id": INSTALLATION,
+        "access_token": TOKEN,
+        "shop_domain": "bench.example",
+        "shop_name": "Bench",
+        "configs": {
+            "api_url": "https://api.acme-pos.example",
+            "api_key": "acme-bench-key",
+            "store_id": "store-1",
+            "price_display": "tax_included",
+            "sync_products": False,
+            "sync_loyalty": False,
+        },
+    }
+    body = json.dumps(payload).encode()
+    ts = str(int(time.time()))
+    answer = await client.post(
+        "/webhook/receive",
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "x-shopimind-timestamp": ts,
+            "x-shopimind-signature": sign(WEBHOOK_SECRET, ts, body),
+        },
+    )
+    if answer.json() != {"success": True}:
+        raise SystemExit(f"{event}: {answer.status_code} {answer.text}")
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    """What a 200,000-item backfill through the binary cost."""
+
+    idle: Memory
+    after: Memory
+    peak_total_kib: int
+    seconds: float
+    status: str
+
+
+async def backfill(binary: Path, work: Path, api: FakeShopimind, urls: tuple[str, str]) -> Backfill:
+    """Install, activate, and wait for the backfill to reach ShopiMind and close its run."""
+    folder = work / "backfill"
+    folder.mkdir()
+    database = folder / "sidecar.sqlite"
+    started = await start(binary, folder, *urls)
+    pid = started.process.pid
+    try:
+        await trio.sleep(IDLE_SETTLE_SECONDS)
+        idle = memory(pid)
+        peak_total = idle.total_kib
+        async with httpx.AsyncClient(base_url=started.url, timeout=30) as client:
+            begun = time.perf_counter()
+            await webhook(client, "installed")
+            await webhook(client, "activated")
+        # Another process's progress: look now and then (and sample its memory meanwhile).
+        with trio.fail_after(BACKFILL_TIMEOUT_SECONDS):
+            while True:
+                peak_total = max(peak_total, memory(pid).total_kib)
+                if api.count("customers") >= ITEMS:
+                    status = await trio.to_thread.run_sync(run_status, database)
+                    if status not in (None, "running"):
+                        break
+                await trio.sleep(RSS_SAMPLE_SECONDS)
+        seconds = time.perf_counter() - begun
+        after = memory(pid)
+    finally:
+        await stop(started)
+    return Backfill(idle, after, max(peak_total, after.total_kib), seconds, status)
+
+
+async def bench() -> str:
+    """Every measurement, as this benchmark's section of BENCHMARKS.md."""
+    with tempfile.TemporaryDirectory(prefix="bench-binary-") as tmp:
+        work = Path(tmp)
+        binary, version = binary_copy(work)
+        size = binary.stat().st_size
+        app = FakeVendorApp(APP_SECRET, max_calls_kept=10)
+        app.set_dataset("customers", Dataset(count=ITEMS, item=customer))
+        app.set_dataset("products", Dataset(count=0))
+        app.sources["orders"] = []
+        api = FakeShopimind(tokens={TOKEN}, keep_items=0, request_log_limit=10)
+        async with running(app) as app_url, running(api) as api_url:
+            urls = (api_url, app_url + app.prefix)
+            runs = await startup_runs(binary, work, *urls)
+            filled = await backfill(binary, work, api, urls)
+        received = api.count("customers")
+    return report(version, size, runs, filled, received)
+
+
+def report(
+    version: str,
+    size: int,
+    runs: list[tuple[float, Memory, float]],
+    filled: Backfill,
+    received: int,
+) -> str:
+    """The Markdown section."""
+    ready_ms = [seconds * 1000 for seconds, _, _ in runs]
+    idle = [m for _, m, _ in runs]
+    idle_total = statistics.median(m.total_kib for m in idle)
+    idle_boot = statistics.median(m.bootloader_kib for m in idle)
+    idle_child = statistics.median(m.child_kib for m in idle)
+    slowest_stop = max(s for _, _, s in runs)
+    growth = filled.after.total_kib - filled.idle.total_kib
+    lines = [
+        "## One-file binary",
+        "",
+        f"`dist/shopimind-sidecar` as `make binary` builds it ({version}). Started as systemd "
+        "starts a `Type=notify` service: `shopimind-sidecar serve` with a `NOTIFY_SOCKET` "
+        "this benchmark listens on, a fresh database each time (the migrations are part of "
+        "the start), the example declaration, the fake vendor app and the fake ShopiMind on "
+        "127.0.0.1 (in the benchmark's process). The bootloader unpacks the binary and runs "
+        "Python in a child process: memory is the sum of both processes' VmRSS (/proc).",
+        "",
+        "| measurement | value |",
+        "|---|---:|",
+        f"| binary size | {size / 1024 / 1024:.1f} MiB ({size:,} bytes) |",
+        f"| exec → READY=1, median of {RUNS} | {statistics.median(ready_ms):,.0f} ms |",
+        f"| exec → READY=1, max of {RUNS} | {max(ready_ms):,.0f} ms |",
+        f"| idle RSS {IDLE_SETTLE_SECONDS:g} s after READY=1 (bootloader + child), median "
+        f"| {mib(idle_total)} ({mib(idle_boot)} + {mib(idle_child)}) |",
+        f"| RSS after a {ITEMS:,}-customer backfill (bootloader + child) "
+        f"| {mib(filled.after.total_kib)} ({mib(filled.after.bootloader_kib)} + "
+        f"{mib(filled.after.child_kib)}) |",
+        f"| child's peak RSS (VmHWM) over the backfill | {mib(filled.after.child_peak_kib)} |",
+        f"| highest RSS sampled during the backfill (every {RSS_SAMPLE_SECONDS:g} s, sum) "
+        f"| {mib(filled.peak_total_kib)} |",
+        "",
+        f"- Every start ({', '.join(f'{ms:,.0f}' for ms in ready_ms)} ms) answered `/ready` "
+        f'with `{{"ready": true}}`, and on SIGTERM sent STOPPING=1 and exited 0 (within '
+        f"{slowest_stop:.1f} s).",
+        f"- Backfill: install and activate by signed webhooks, then {received:,} customers "
+        f"(pages of 500, chunks of 50) reached the fake ShopiMind in {filled.seconds:.1f} s "
+        f"({received / filled.seconds:,.0f} items/s: the fakes share one core here, see "
+        f"Sync for the engine's own rate), run `{filled.status}`; RSS "
+        f"{growth / 1024:+.1f} MiB against the same process idle before it.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Print this benchmark's section of BENCHMARKS.md."""
+    print(trio.run(bench))
+
+
+if __name__ == "__main__":
+    main()
