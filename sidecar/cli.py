@@ -23,6 +23,8 @@ import trio
 
 from sidecar import __version__
 from sidecar._env import EnvReader
+from sidecar.admin.commands import add_admin_commands, run_admin_command
+from sidecar.admin.errors import AdminError, InvalidRequestError
 from sidecar.config import DEFAULT_INTEGRATION_FILE, LoadedSettings, Settings, load_settings
 from sidecar.declaration import (
     Declaration,
@@ -265,6 +267,27 @@ async def _sync(settings: Settings, declaration: Declaration, args: argparse.Nam
     return EXIT_OK if report.status == "ok" else EXIT_FAILURE
 
 
+async def _admin(settings: Settings, declaration: Declaration, args: argparse.Namespace) -> int:
+    async with open_parts(settings, declaration) as parts:
+        try:
+            result = await run_admin_command(
+                parts, args, actor=_operator(), progress=_ProgressLine()
+            )
+        except AdminError as exc:
+            print(f"error: {exc} ({exc.code})", file=sys.stderr)
+            return EXIT_USAGE if isinstance(exc, InvalidRequestError) else EXIT_FAILURE
+    _print_json(result)
+    # A sync runs to its end here: like `sync`, the exit code says whether it went well.
+    return EXIT_FAILURE if result.get("status") in ("partial", "failed", "cancelled") else EXIT_OK
+
+
+def _command_admin(args: argparse.Namespace) -> int:
+    loaded = _load()
+    declaration = load_declaration(loaded.settings.integration_file)
+    _start_logging(loaded)
+    return trio.run(_admin, loaded.settings, declaration, args)
+
+
 def _command_backup(args: argparse.Namespace) -> int:
     loaded = _load()
     _start_logging(loaded)
@@ -373,6 +396,12 @@ def _parser() -> argparse.ArgumentParser:
         "(created if it has none; recorded in the audit log and the log)",
     )
     installations.set_defaults(run=_command_installations)
+    admin = commands.add_parser(
+        "admin",
+        help="the admin API's reads and actions on the local store (JSON; actions audited)",
+    )
+    add_admin_commands(admin)
+    admin.set_defaults(run=_command_admin)
     return parser
 
 

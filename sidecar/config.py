@@ -101,6 +101,8 @@ class Settings:
     signature_tolerance_seconds: int
     log_level: LogLevel
     log_format: LogFormat
+    app_health_path: str | None = None
+    """Probed under APP_BASE_URL; scheduled syncs pause while it fails. None: no probe."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,25 @@ def _credentials_key(
         )
         return None
     return Secret(bytes.fromhex(raw))
+
+
+def _app_health_path(env: EnvReader) -> str | None:
+    path = env.raw("APP_HEALTH_PATH")
+    if path is None:
+        return None
+    if (
+        not path.startswith("/")
+        or any(c.isspace() or c in "?#\\" for c in path)
+        or ".." in path.split("/")
+        or not path.isascii()
+        or not path.isprintable()
+    ):
+        env.problem(
+            "APP_HEALTH_PATH",
+            f"must be a path under APP_BASE_URL starting with '/', e.g. /health; got {path!r}",
+        )
+        return None
+    return path
 
 
 def _existing_file(env: EnvReader, name: str, default: str) -> Path:
@@ -262,6 +283,7 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
             LogLevel, env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error"))
         ),
         log_format=cast(LogFormat, env.choice("LOG_FORMAT", "json", ("json", "text"))),
+        app_health_path=_app_health_path(env),
     )
     if settings.admin_token is not None and len(settings.admin_token.reveal()) < 32:
         env.warnings.append("ADMIN_TOKEN is shorter than 32 characters; use a longer random token")

@@ -3,6 +3,8 @@
     status         ok, or degraded (answered with 503) when the store does not answer,
                    an active installation's last run is older than 6 h, or more than 10
                    cursors are in error
+    app            the vendor app's health (ok, unhealthy, unknown), only when it is
+                   probed (APP_HEALTH_PATH); informative, never a cause of 503 by itself
     installations  per active installation: when it last ran, how long ago, how it ended,
                    and whether that is stale
 
@@ -49,15 +51,21 @@ async def _read(store: Store) -> tuple[list[Installation], dict[str, SyncRun], i
 
 
 async def check_health(
-    store: Store, *, clock: Clock = system_clock, scheduled: bool = True
+    store: Store,
+    *,
+    clock: Clock = system_clock,
+    scheduled: bool = True,
+    app_state: str | None = None,
 ) -> HealthReport:
     """Ask the store how things are; never raise.
 
     `scheduled` is False when the scheduler is off (SYNC_INTERVAL_MINUTES=0): then no run
-    is expected, and none is stale.
+    is expected, and none is stale. `app_state` is the vendor app's health when it is
+    probed (`AppHealth.state`): shown as `app`, it never makes the report unhealthy alone.
     """
     now = clock()
     checked_at = format_timestamp(now)
+    app = {} if app_state is None else {"app": app_state}
     read: tuple[list[Installation], dict[str, SyncRun], int] | None = None
     try:
         with trio.move_on_after(_STORE_DEADLINE_SECONDS):
@@ -65,7 +73,9 @@ async def check_health(
     except Exception as exc:  # noqa: BLE001 - whatever the store did, /health answers
         _log.error("health check: the store failed", error=describe_error(exc))
     if read is None:
-        return HealthReport(False, {"status": "degraded", "db": "error", "checked_at": checked_at})
+        return HealthReport(
+            False, {"status": "degraded", "db": "error", **app, "checked_at": checked_at}
+        )
     active, latest, in_error = read
     listed = []
     stale_count = 0
@@ -96,6 +106,7 @@ async def check_health(
             "active_installations": len(active),
             "cursors_in_error": in_error,
             "installations": listed,
+            **app,
             "checked_at": checked_at,
         },
     )

@@ -25,10 +25,12 @@ import trio
 
 from sidecar.clock import Clock, system_clock
 from sidecar.logs import BoundLogger
+from sidecar.metrics.hooks import CallObserver, call_outcome
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_TIMEOUT_SECONDS",
+    "NO_RETRY",
     "RETRYABLE_STATUSES",
     "BodyTooLargeError",
     "HttpResponse",
@@ -163,6 +165,7 @@ async def send(
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     clock: Clock = system_clock,
+    observe: CallObserver | None = None,
 ) -> HttpResponse:
     """Send one request, retrying transient failures as the policy allows.
 
@@ -171,7 +174,47 @@ async def send(
     Returns the last answer, even a failing one (the caller decides what a 4xx means).
     Raises the last `httpx.TransportError` when no answer could be had. `log` lines name
     the method, URL and status, never headers or bodies (they hold keys and customer data).
+    `observe` is told the outcome of the call once, after its last attempt (`call_outcome`:
+    the status class, or `error` when no answer could be had): every call to a peer goes
+    through here, so this is where they are counted.
     """
+    try:
+        response = await _send_retrying(
+            client,
+            method,
+            url,
+            headers=headers,
+            content=content,
+            replayable=replayable,
+            policy=policy,
+            log=log,
+            timeout_seconds=timeout_seconds,
+            max_body_bytes=max_body_bytes,
+            clock=clock,
+        )
+    except httpx.TransportError:
+        if observe is not None:
+            observe(call_outcome(None))
+        raise
+    if observe is not None:
+        observe(call_outcome(response.status))
+    return response
+
+
+async def _send_retrying(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | Callable[[], Mapping[str, str]],
+    content: bytes | None,
+    replayable: bool,
+    policy: RetryPolicy,
+    log: BoundLogger,
+    timeout_seconds: float,
+    max_body_bytes: int,
+    clock: Clock,
+) -> HttpResponse:
     retry = 0
     while True:
         try:

@@ -2,13 +2,17 @@
 
     run_sidecar
     ├── parts (sidecar.wiring): the store (opened and migrated before anything listens,
-    │   closed last), one HTTP client per peer, the ShopiMind client, the app bridge
+    │   closed last), one HTTP client per peer, the ShopiMind client, the app bridge;
+    │   every call to a peer counted in the metrics
     └── nursery
-        ├── public listener (hypercorn + quart-trio); drains its requests on stop
-        ├── draining: sync workers, the inbound outbox deliverer. On stop they finish the
-        │   work in hand (not start new), within DRAIN_TIMEOUT_SECONDS, then are cancelled
-        │   (an interrupted sync run is recorded as cancelled)
-        └── background: scheduler, retention purge, systemd watchdog, signal watcher;
+        ├── public listener (hypercorn + quart-trio); drains its requests on stop. The
+        │   admin API and /metrics are mounted on it unless ADMIN_PORT is set:
+        ├── admin listener (ADMIN_HOST:ADMIN_PORT), when configured
+        ├── draining: sync workers, the inbound outbox deliverer, operators' syncs (admin
+        │   API). On stop they finish the work in hand (not start new), within
+        │   DRAIN_TIMEOUT_SECONDS, then are cancelled (an interrupted run is `cancelled`)
+        └── background: scheduler (paused while the app fails its health probe), the
+            probe (APP_HEALTH_PATH), retention purge, systemd watchdog, signal watcher;
             they simply end on stop
 
 Each part starts with `nursery.start`, so by the time READY=1 goes to systemd and
@@ -25,7 +29,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import trio
+from hypercorn.config import Config
 
+from sidecar.admin.service import AdminDeps, AdminService
+from sidecar.admin.syncs import BackgroundSyncs
 from sidecar.clock import Clock, system_clock
 from sidecar.config import Settings, load_settings
 from sidecar.declaration import build_manifest
@@ -43,11 +50,22 @@ from sidecar.lifecycle.webhooks import WebhookReceiver
 from sidecar.lifecycle.wizard import ConfigWizard
 from sidecar.logs import get_logger
 from sidecar.maintenance import run_retention
+from sidecar.metrics.gauges import read_gauges
+from sidecar.metrics.prometheus import PrometheusMetrics
+from sidecar.security.tokens import TokenMatcher
 from sidecar.store.records import RetentionPolicy
+from sidecar.sync.app_health import AppHealth
 from sidecar.sync.requests import DurableSyncRequests
 from sidecar.sync.scheduler import SyncQueue, SyncScheduler, WakingSyncRequests
 from sidecar.sync.workers import run_workers
 from sidecar.systemd import Notifier
+from sidecar.web.admin import (
+    ADMIN_RATE_BURST,
+    ADMIN_RATE_PER_SECOND,
+    AdminContext,
+    create_admin_app,
+    install_admin_routes,
+)
 from sidecar.web.public import (
     PUBLIC_RATE_BURST,
     PUBLIC_RATE_PER_SECOND,
@@ -94,6 +112,8 @@ class Running:
 
     public_urls: tuple[str, ...]
     stop: Callable[[], None]
+    admin_urls: tuple[str, ...] = ()
+    """The admin listener's, when ADMIN_PORT is set (else the admin API is on the public one)."""
 
 
 class _Readiness:
@@ -142,20 +162,88 @@ class _Services:
     """The long-running parts, built from the parts and wired to each other."""
 
     app: object
+    admin_app: object | None
+    """The admin listener's app, when ADMIN_PORT is set."""
     secrets: WebhookSecrets
     readiness: _Readiness
     queue: SyncQueue
     scheduler: SyncScheduler
     deliverer: OutboxDeliverer
     limiter: trio.CapacityLimiter
+    operator_syncs: BackgroundSyncs
+    app_health: AppHealth | None
 
 
-def _services(parts: Parts) -> _Services:
+def _admin(
+    parts: Parts,
+    metrics: PrometheusMetrics,
+    *,
+    limiter: trio.CapacityLimiter,
+    app_health: AppHealth | None,
+    readiness: _Readiness,
+) -> tuple[AdminContext, BackgroundSyncs]:
+    """The admin API's context: its service, its token, its limit and the metrics."""
+    settings, store = parts.settings, parts.store
+    operator_syncs = BackgroundSyncs(parts.sync_engine(), limiter)
+
+    def runtime_status() -> dict[str, object]:
+        stats = limiter.statistics()
+        return {
+            "ready": readiness(),
+            "sync_workers": {
+                "in_use": stats.borrowed_tokens,
+                "total": int(stats.total_tokens),
+                "waiting": stats.tasks_waiting,
+            },
+            "app": None if app_health is None else app_health.state,
+        }
+
+    async def render_metrics() -> bytes:
+        snapshot = await read_gauges(
+            store,
+            database_path=settings.database_path,
+            limiter=limiter,
+            app_healthy=(lambda: None) if app_health is None else app_health.healthy,
+            clock=parts.clock,
+        )
+        return metrics.render(snapshot)
+
+    service = AdminService(
+        AdminDeps(
+            store=store,
+            declaration=parts.declaration,
+            manifest=build_manifest(parts.declaration),
+            bridge=parts.bridge,
+            shopimind=parts.shopimind,
+            owner=parts.owner,
+            start_sync=operator_syncs,
+            clock=parts.clock,
+            runtime_status=runtime_status,
+        )
+    )
+    token = settings.admin_token
+    context = AdminContext(
+        service=service,
+        token=None if token is None else TokenMatcher(token.reveal()),
+        limiter=RateLimiter(burst=ADMIN_RATE_BURST, per_second=ADMIN_RATE_PER_SECOND),
+        metrics=render_metrics,
+    )
+    return context, operator_syncs
+
+
+def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
     settings, store, clock = parts.settings, parts.store, parts.clock
     queue = SyncQueue(capacity=max(64, settings.sync_workers * 4))
+    app_health: AppHealth | None = None
     scheduler = SyncScheduler(
-        store=store, queue=queue, interval_minutes=settings.sync_interval_minutes, clock=clock
+        store=store,
+        queue=queue,
+        interval_minutes=settings.sync_interval_minutes,
+        clock=clock,
+        paused=lambda: app_health is not None and app_health.paused(),
     )
+    if parts.app_probe is not None:
+        app_health = AppHealth(parts.app_probe.healthy, on_recovery=scheduler.wake)
     deps = LifecycleDeps(
         store=store,
         declaration=parts.declaration,
@@ -179,14 +267,19 @@ def _services(parts: Parts) -> _Services:
             burst=INSTALLATION_RATE_BURST, per_second=INSTALLATION_RATE_PER_SECOND
         ).allow,
         tolerance_seconds=settings.signature_tolerance_seconds,
+        metrics=metrics,
     )
     secrets = WebhookSecrets([s.reveal() for s in settings.webhook_secrets])
     readiness = _Readiness()
+    limiter = trio.CapacityLimiter(settings.sync_workers)
     app = create_public_app(
         PublicContext(
             store=store,
             receiver=WebhookReceiver(
-                store=store, declaration=parts.declaration, dispatcher=LifecycleDispatcher(deps)
+                store=store,
+                declaration=parts.declaration,
+                dispatcher=LifecycleDispatcher(deps),
+                metrics=metrics,
             ),
             # The config wizard is interactive: ShopiMind waits on it while the merchant
             # watches a spinner.
@@ -198,17 +291,40 @@ def _services(parts: Parts) -> _Services:
             inbound=inbound,
             scheduled=settings.sync_interval_minutes > 0,
             ready=readiness,
+            app_health=(lambda: None) if app_health is None else lambda: app_health.state,
         )
     )
+    admin, operator_syncs = _admin(
+        parts, metrics, limiter=limiter, app_health=app_health, readiness=readiness
+    )
+    admin_app = None
+    if settings.admin_port is None:
+        install_admin_routes(app, admin)
+    else:
+        admin_app = create_admin_app(admin)
     return _Services(
         app=app,
+        admin_app=admin_app,
         secrets=secrets,
         readiness=readiness,
         queue=queue,
         scheduler=scheduler,
         deliverer=deliverer,
-        limiter=trio.CapacityLimiter(settings.sync_workers),
+        limiter=limiter,
+        operator_syncs=operator_syncs,
+        app_health=app_health,
     )
+
+
+def _announce_admin(settings: Settings) -> None:
+    """Say at startup where the admin API is, and whether it can be used at all."""
+    if settings.admin_token is None:
+        _log.info("admin API disabled: ADMIN_TOKEN is not set (every admin request gets 401)")
+    elif settings.admin_port is None:
+        _log.warning(
+            "the admin API and /metrics are served on the public listener; set ADMIN_PORT "
+            "to serve them on a listener of their own (ADMIN_HOST, loopback by default)"
+        )
 
 
 def _retention(settings: Settings) -> RetentionPolicy:
@@ -231,22 +347,27 @@ async def run_sidecar(
     """Run the sidecar until stopped (a signal, or `Running.stop()`), then drain and close."""
     env = os.environ if environ is None else environ
     notifier = Notifier(env)
-    async with open_parts(settings, declaration, clock=clock) as parts:
-        services = _services(parts)
+    metrics = PrometheusMetrics()
+    async with open_parts(settings, declaration, clock=clock, metrics=metrics) as parts:
+        services = _services(parts, metrics)
         stop = trio.Event()
+        graceful = settings.drain_timeout_seconds
         config = hypercorn_config(
-            host=settings.host,
-            port=settings.port,
-            graceful_timeout_seconds=settings.drain_timeout_seconds,
+            host=settings.host, port=settings.port, graceful_timeout_seconds=graceful
         )
         async with trio.open_nursery() as nursery:
-            try:
-                public_urls: list[str] = await nursery.start(serve_app, services.app, config, stop)
-            except* OSError as failed:
-                raise ListenError(
-                    f"cannot listen on {settings.host}:{settings.port}: {_first(failed)} "
-                    "(set HOST and PORT to a free address)"
-                ) from None
+            public_urls = await _listen(nursery, services.app, config, stop, "HOST and PORT")
+            admin_urls: list[str] = []
+            if services.admin_app is not None and settings.admin_port is not None:
+                admin_config = hypercorn_config(
+                    host=settings.admin_host,
+                    port=settings.admin_port,
+                    graceful_timeout_seconds=graceful,
+                )
+                admin_urls = await _listen(
+                    nursery, services.admin_app, admin_config, stop, "ADMIN_HOST and ADMIN_PORT"
+                )
+            _announce_admin(settings)
             async with trio.open_nursery() as draining:
                 await draining.start(services.deliverer.run, stop)
                 await draining.start(
@@ -259,23 +380,50 @@ async def run_sidecar(
                         stop=stop,
                     )
                 )
+                services.operator_syncs.attach(draining)
                 async with trio.open_nursery() as background:
                     await background.start(services.scheduler.run, stop)
                     await background.start(run_retention, parts.store, _retention(settings))
                     await background.start(notifier.run_watchdog)
+                    if services.app_health is not None:
+                        await background.start(services.app_health.run)
                     if handle_signals:
                         background.start_soon(
                             _watch_signals, stop, nursery.cancel_scope.cancel, services.secrets, env
                         )
                     services.readiness.ready = True
-                    _log.info("sidecar ready", listen=public_urls, integration=declaration.slug)
+                    _log.info(
+                        "sidecar ready",
+                        listen=public_urls,
+                        admin=admin_urls or None,
+                        integration=declaration.slug,
+                    )
                     await notifier.ready(f"serving {declaration.slug} on {', '.join(public_urls)}")
-                    task_status.started(Running(public_urls=tuple(public_urls), stop=stop.set))
+                    task_status.started(
+                        Running(
+                            public_urls=tuple(public_urls),
+                            stop=stop.set,
+                            admin_urls=tuple(admin_urls),
+                        )
+                    )
                     await stop.wait()
                     services.readiness.ready = False
+                    services.operator_syncs.close()
                     await notifier.stopping()
                     background.cancel_scope.cancel()
-                draining.cancel_scope.deadline = (
-                    trio.current_time() + settings.drain_timeout_seconds
-                )
+                draining.cancel_scope.deadline = trio.current_time() + graceful
         _log.info("sidecar stopped")
+
+
+async def _listen(
+    nursery: trio.Nursery, app: object, config: Config, stop: trio.Event, variables: str
+) -> list[str]:
+    """Serve `app` in `nursery`; ListenError naming `variables` when it cannot bind."""
+    try:
+        urls: list[str] = await nursery.start(serve_app, app, config, stop)
+    except* OSError as failed:
+        raise ListenError(
+            f"cannot listen on {config.bind[0]}: {_first(failed)} (set {variables} to a free "
+            "address)"
+        ) from None
+    return urls

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
-from sidecar.bridge import AppBridge
+from sidecar.bridge import AppBridge, AppProbe
 from sidecar.clock import Clock, system_clock
 from sidecar.config import Settings
 from sidecar.declaration.model import Declaration
+from sidecar.metrics.hooks import NO_METRICS, Metrics
 from sidecar.outbound import RetryPolicy, new_http_client
 from sidecar.security.cipher import make_cipher
 from sidecar.shopimind.client import ShopimindClient
@@ -54,6 +56,9 @@ class Parts:
     owner: str
     """This process's id in leases and run rows."""
     clock: Clock
+    app_probe: AppProbe | None = None
+    """The app's health endpoint (APP_HEALTH_PATH), when one is configured."""
+    metrics: Metrics = NO_METRICS
 
     def sync_engine(self) -> SyncEngine:
         """The sync engine, configured from the settings."""
@@ -67,6 +72,7 @@ class Parts:
                 backfill_days=self.settings.backfill_days,
                 overlap_seconds=self.settings.overlap_seconds,
                 clock=self.clock,
+                metrics=self.metrics,
             )
         )
 
@@ -87,9 +93,16 @@ async def open_settings_store(
 
 @asynccontextmanager
 async def open_parts(
-    settings: Settings, declaration: Declaration, *, clock: Clock = system_clock
+    settings: Settings,
+    declaration: Declaration,
+    *,
+    clock: Clock = system_clock,
+    metrics: Metrics = NO_METRICS,
 ) -> AsyncIterator[Parts]:
-    """Open the store and the HTTP clients; close them (the store last) on exit."""
+    """Open the store and the HTTP clients; close them (the store last) on exit.
+
+    Every call to a peer is counted in `metrics` by peer and outcome.
+    """
     async with (
         open_settings_store(settings, clock=clock) as store,
         new_http_client() as api_http,
@@ -97,27 +110,49 @@ async def open_parts(
     ):
         api_base, app_base = settings.shopimind_core_api_base, settings.app_base_url
         secret = settings.app_secret.reveal()
-        yield Parts(
-            settings=settings,
-            declaration=declaration,
-            store=store,
-            shopimind=ShopimindClient(base_url=api_base, http=api_http, clock=clock),
-            bridge=AppBridge(base_url=app_base, secret=secret, http=app_http, clock=clock),
-            interactive_shopimind=ShopimindClient(
-                base_url=api_base,
-                http=api_http,
-                clock=clock,
-                policy=INTERACTIVE_POLICY,
-                timeout_seconds=INTERACTIVE_TIMEOUT_SECONDS,
-            ),
-            interactive_bridge=AppBridge(
+
+        def to_api(outcome: str) -> None:
+            metrics.outbound_call("shopimind", outcome)
+
+        def to_app(outcome: str) -> None:
+            metrics.outbound_call("app", outcome)
+
+        def api(**retries: Any) -> ShopimindClient:
+            return ShopimindClient(
+                base_url=api_base, http=api_http, clock=clock, observe=to_api, **retries
+            )
+
+        def app(**retries: Any) -> AppBridge:
+            return AppBridge(
                 base_url=app_base,
                 secret=secret,
                 http=app_http,
                 clock=clock,
-                policy=INTERACTIVE_POLICY,
-                timeout_seconds=INTERACTIVE_TIMEOUT_SECONDS,
-            ),
+                observe=to_app,
+                **retries,
+            )
+
+        interactive = {"policy": INTERACTIVE_POLICY, "timeout_seconds": INTERACTIVE_TIMEOUT_SECONDS}
+        probe = None
+        if settings.app_health_path is not None:
+            probe = AppProbe(
+                base_url=app_base,
+                path=settings.app_health_path,
+                secret=secret,
+                http=app_http,
+                clock=clock,
+                observe=to_app,
+            )
+        yield Parts(
+            settings=settings,
+            declaration=declaration,
+            store=store,
+            shopimind=api(),
+            bridge=app(),
+            interactive_shopimind=api(**interactive),
+            interactive_bridge=app(**interactive),
             owner=new_owner(),
             clock=clock,
+            app_probe=probe,
+            metrics=metrics,
         )

@@ -11,6 +11,7 @@ import trio
 import trio.testing
 
 from sidecar.security.cipher import AesGcmCipher
+from sidecar.store.records import OutboxEntry
 from sidecar.store.sqlite import SqliteStore, open_sqlite_store
 
 CREDENTIALS_KEY_HEX = "6f" * 16 + "a1" * 16
@@ -82,3 +83,16 @@ async def store(
         yield opened
     finally:
         await opened.aclose()
+
+
+def outbox_entry(key: str, installation_id: str = "i") -> OutboxEntry:
+    """A queued `sale` event (trigger_event:acme_sale) with dedup key `key`."""
+    return OutboxEntry(
+        installation_id=installation_id,
+        dedup_key=key,
+        action="sale",
+        target="trigger_event:acme_sale",
+        route="event:acme_sale",
+        payload_json='{"amount": 1}',
+        idempotency_key=f"inbound-{key}",
+    )

@@ -179,6 +179,8 @@ class Stack:
     http: httpx.AsyncClient
     database: Path
     running: Running
+    environ: dict[str, str] = field(default_factory=dict)
+    """The sidecar's environment (e.g. for a CLI process on the same store)."""
     sent: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
 
     async def post(
@@ -258,6 +260,18 @@ class Stack:
         finally:
             connection.close()
 
+    async def finished_runs(self, count: int) -> list[tuple[object, ...]]:
+        """`(kind, status)` of the closed sync runs, once there are `count` of them (trio
+        time: free under a MockClock)."""
+        with trio.fail_after(3600):
+            while True:
+                done = self.query(
+                    "SELECT kind, status FROM sync_runs WHERE status <> 'running' ORDER BY id"
+                )
+                if len(done) >= count:
+                    return done
+                await trio.sleep(1)
+
     def status(self, installation_id: str = "inst_1") -> object:
         """The installation's status, or None."""
         rows = self.query(
@@ -321,6 +335,7 @@ async def sidecar_stack(
                 http=http,
                 database=database,
                 running=started,
+                environ=environ,
             )
         finally:
             # Close our connections first: open keep-alive connections would make the

@@ -19,12 +19,14 @@ from sidecar.bridge.client import (
     TIMESTAMP_HEADER,
     AppBridge,
 )
+from sidecar.bridge.probe import AppProbe
 
 __all__ = [
     "DEFAULT_BRIDGE_TIMEOUT_SECONDS",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "AppBridge",
+    "AppProbe",
     "ConnectionCheck",
     "ExternalAccount",
     "LifecycleAnswer",

@@ -55,6 +55,7 @@ from sidecar.clock import Clock, format_timestamp, system_clock
 from sidecar.declaration.model import LifecycleEvent
 from sidecar.errors import BridgeError
 from sidecar.logs import get_logger
+from sidecar.metrics.hooks import CallObserver
 from sidecar.outbound import (
     DEFAULT_MAX_BODY_BYTES,
     BodyTooLargeError,
@@ -129,6 +130,7 @@ class AppBridge:
         "_http",
         "_log",
         "_max_body_bytes",
+        "_observe",
         "_policy",
         "_secret",
         "_timeout_seconds",
@@ -144,11 +146,13 @@ class AppBridge:
         clock: Clock = system_clock,
         timeout_seconds: float = DEFAULT_BRIDGE_TIMEOUT_SECONDS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        observe: CallObserver | None = None,
     ) -> None:
         """Point the bridge at `base_url` (APP_BASE_URL, e.g. `http://127.0.0.1:8000/shopimind`).
 
         `http` belongs to the caller, who closes it. `timeout_seconds` bounds each attempt
         and `policy` decides the retries, as for every outbound call (`sidecar.outbound`).
+        `observe` is told the outcome of every call (metrics).
         """
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -165,6 +169,7 @@ class AppBridge:
         self._clock = clock
         self._timeout_seconds = timeout_seconds
         self._max_body_bytes = max_body_bytes
+        self._observe = observe
         self._log = get_logger("bridge")
 
     def __repr__(self) -> str:
@@ -289,6 +294,7 @@ class AppBridge:
                 timeout_seconds=self._timeout_seconds,
                 max_body_bytes=self._max_body_bytes,
                 clock=self._clock,
+                observe=self._observe,
             )
         except BodyTooLargeError as exc:
             message = f"app's {path} answer is larger than {self._max_body_bytes} bytes"

@@ -41,6 +41,7 @@ from sidecar.inbound.shapes import (
 from sidecar.inbound.status import event_view
 from sidecar.lifecycle.answers import Answer
 from sidecar.logs import BoundLogger, get_logger
+from sidecar.metrics.hooks import NO_METRICS, UNKNOWN_LABEL, Metrics
 from sidecar.payloads import InvalidJsonError, parse_json
 from sidecar.security.signature import DEFAULT_TOLERANCE_SECONDS
 from sidecar.shopimind.client import ShopimindClient
@@ -83,6 +84,7 @@ class InboundService:
         wake_deliverer: Callable[[str], None],
         allow_installation: Callable[[str], bool],
         tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         """`shopimind` serves `direct` actions (the app waits: give it a short policy);
         `wake_deliverer` is called after an event is queued; `allow_installation` spends a
@@ -94,6 +96,7 @@ class InboundService:
         self._wake = wake_deliverer
         self._tolerance = tolerance_seconds
         self._allow = allow_installation
+        self._metrics = metrics
 
     async def _admit(
         self, request: InboundRequest, route: str, *, bucket: str = ""
@@ -117,6 +120,13 @@ class InboundService:
 
     async def receive(self, action_name: str, request: InboundRequest) -> Answer:
         """`POST /inbound/{action}`: the whole pipeline; never raises for a bad request."""
+        answer = await self._receive(action_name, request)
+        # Only declared actions name a series: the path is the caller's to choose.
+        label = action_name if action_name in self._actions else UNKNOWN_LABEL
+        self._metrics.inbound_call(action=label, status=answer.status)
+        return answer
+
+    async def _receive(self, action_name: str, request: InboundRequest) -> Answer:
         admitted = await self._admit(request, f"inbound:{action_name[:64]}")
         if isinstance(admitted, Answer):
             return admitted

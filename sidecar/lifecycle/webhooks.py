@@ -17,6 +17,7 @@ from sidecar.declaration.model import Declaration
 from sidecar.lifecycle.answers import Answer
 from sidecar.lifecycle.dispatcher import LifecycleDispatcher
 from sidecar.logs import get_logger
+from sidecar.metrics.hooks import NO_METRICS, UNKNOWN_LABEL, Metrics
 from sidecar.payloads import InvalidJsonError, parse_json
 from sidecar.security.redaction import redact
 from sidecar.security.signature import Verification
@@ -77,11 +78,17 @@ class WebhookReceiver:
     """The ShopiMind-facing pipeline shared by the lifecycle and config-wizard routes."""
 
     def __init__(
-        self, *, store: Store, declaration: Declaration, dispatcher: LifecycleDispatcher
+        self,
+        *,
+        store: Store,
+        declaration: Declaration,
+        dispatcher: LifecycleDispatcher,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._store = store
         self._sensitive = declaration.config_schema.sensitive_keys()
         self._dispatcher = dispatcher
+        self._metrics = metrics
 
     def _masked(self, payload: object) -> str:
         return json.dumps(redact(payload, extra_keys=self._sensitive), ensure_ascii=False)
@@ -125,15 +132,28 @@ class WebhookReceiver:
 
     async def receive(self, raw: bytes, verification: Verification, *, signature: str) -> Answer:
         """`POST /webhook/receive`: log, check, then run the lifecycle event once."""
+        answer, event = await self._receive(raw, verification, signature)
+        # The outcome is the error code without its detail (`provisioning_failed: …`).
+        outcome = "ok" if answer.success else str(answer.body.get("error", "error"))
+        self._metrics.webhook(event=event, outcome=outcome.split(":", 1)[0])
+        return answer
+
+    async def _receive(
+        self, raw: bytes, verification: Verification, signature: str
+    ) -> tuple[Answer, str]:
+        """The answer, and the event it was about (UNKNOWN_LABEL until it is known)."""
         admitted = await self.admit(raw, verification, route="webhook")
         if isinstance(admitted, Answer):
-            return admitted
+            return admitted, UNKNOWN_LABEL
         try:
             event, installation_id, payload = _check_shape(admitted.payload)
         except InvalidPayloadError as exc:
             _log.warning("refused a malformed webhook", reason=str(exc))
-            return Answer.failure("invalid_payload", 400)
+            return Answer.failure("invalid_payload", 400), UNKNOWN_LABEL
         if not self._dispatcher.knows(event):
             _log.warning("unknown lifecycle event", received_event=event[:100])
-            return Answer.failure("unknown_event")
-        return await self._dispatcher.dispatch(event, installation_id, payload, signature=signature)
+            return Answer.failure("unknown_event"), UNKNOWN_LABEL
+        answer = await self._dispatcher.dispatch(
+            event, installation_id, payload, signature=signature
+        )
+        return answer, event

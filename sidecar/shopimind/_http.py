@@ -22,6 +22,7 @@ from sidecar._env import is_loopback_host
 from sidecar.clock import Clock, system_clock
 from sidecar.errors import ShopimindError
 from sidecar.logs import BoundLogger, get_logger
+from sidecar.metrics.hooks import CallObserver
 from sidecar.outbound import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_SECONDS, RetryPolicy, send
 from sidecar.shopimind._wire import encode_json, failure_message, rows_of, transport_message
 
@@ -76,6 +77,8 @@ class Transport:
     clock: Clock = system_clock
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    observe: CallObserver | None = None
+    """Told the outcome of every call (metrics)."""
 
 
 class ApiVerbs:
@@ -147,6 +150,7 @@ class ApiVerbs:
                 timeout_seconds=transport.timeout_seconds,
                 max_body_bytes=transport.max_body_bytes,
                 clock=transport.clock,
+                observe=transport.observe,
             )
         except httpx.HTTPError as exc:
             raise ShopimindError(transport_message(method, path, exc)) from exc

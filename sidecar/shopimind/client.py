@@ -17,6 +17,7 @@ import httpx
 
 from sidecar.clock import Clock, system_clock
 from sidecar.errors import ShopimindError
+from sidecar.metrics.hooks import CallObserver
 from sidecar.outbound import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_SECONDS, RetryPolicy
 from sidecar.shopimind._http import ApiResult, ApiVerbs, Method, Transport, checked_base_url
 from sidecar.shopimind._wire import ResourceId
@@ -63,8 +64,11 @@ class ShopimindClient:
         clock: Clock = system_clock,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        observe: CallObserver | None = None,
     ) -> None:
-        """Refuses (ValueError) an `http://` base on a host other than loopback."""
+        """Refuses (ValueError) an `http://` base on a host other than loopback.
+
+        `observe` is told the outcome of every call (metrics)."""
         self._transport = Transport(
             base_url=checked_base_url(base_url),
             http=http,
@@ -72,6 +76,7 @@ class ShopimindClient:
             clock=clock,
             timeout_seconds=timeout_seconds,
             max_body_bytes=max_body_bytes,
+            observe=observe,
         )
 
     @property

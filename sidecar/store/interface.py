@@ -180,6 +180,10 @@ class WebhookLog(Protocol):
         """Newest first."""
         ...
 
+    async def get(self, entry_id: int) -> WebhookLogEntry | None:
+        """One entry, or None."""
+        ...
+
 
 class WebhookClaims(Protocol):
     """Anti-replay claims of lifecycle webhooks, keyed by installation and signature."""
@@ -234,6 +238,11 @@ class Cursors(Protocol):
         """
         ...
 
+    async def reset(self, installation_id: str, entity: str, source_key: str = "") -> bool:
+        """Forget the cursor and its resume point in one transaction, so the next run
+        backfills that entity; False when there was neither."""
+        ...
+
     async def count_in_error(self) -> int:
         """Cursors whose last step failed, over all installations."""
         ...
@@ -268,7 +277,7 @@ class Runs(Protocol):
         """One run, or None."""
         ...
 
-    async def recent(self, installation_id: str, limit: int = 10) -> list[SyncRun]:
+    async def recent(self, installation_id: str, limit: int = 10, offset: int = 0) -> list[SyncRun]:
         """The installation's runs, newest first."""
         ...
 
@@ -311,6 +320,12 @@ class InboundEvents(Protocol):
 
     async def get(self, installation_id: str, dedup_key: str) -> InboundEvent | None:
         """One event, or None."""
+        ...
+
+    async def list(
+        self, *, installation_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> builtins.list[InboundEvent]:
+        """Newest first, of one installation or all."""
         ...
 
 
@@ -364,6 +379,21 @@ class Outbox(Protocol):
         """Events per status, of one installation or all."""
         ...
 
+    async def list(
+        self,
+        *,
+        installation_id: str | None = None,
+        status: OutboxStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[OutboxEvent]:
+        """Newest first, of one installation or all, optionally of one status."""
+        ...
+
+    async def oldest_pending_at(self) -> str | None:
+        """When the oldest event still to deliver was queued (None when none is pending)."""
+        ...
+
 
 class DeadLetter(Protocol):
     """Items ShopiMind rejected, kept for inspection and replay."""
@@ -387,8 +417,16 @@ class DeadLetter(Protocol):
         """Newest first."""
         ...
 
-    async def delete(self, ids: Sequence[int]) -> int:
-        """Remove items by id; return how many were removed."""
+    async def get(self, item_id: int) -> RejectedItem | None:
+        """One item, or None."""
+        ...
+
+    async def delete(self, ids: Sequence[int], *, installation_id: str | None = None) -> int:
+        """Remove items by id (only the installation's, when given); return how many."""
+        ...
+
+    async def clear(self, installation_id: str) -> int:
+        """Remove every item of the installation; return how many."""
         ...
 
     async def count(self, installation_id: str | None = None) -> int:

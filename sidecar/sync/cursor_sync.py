@@ -24,6 +24,7 @@ from sidecar.concurrency import commit
 from sidecar.declaration.model import SyncStep
 from sidecar.errors import BridgeError
 from sidecar.logs import BoundLogger
+from sidecar.metrics.hooks import NO_METRICS, Metrics
 from sidecar.store.interface import Store
 from sidecar.store.records import RejectedItemInput, ResumePoint, RunKind
 from sidecar.sync.cursor_rules import (
@@ -74,6 +75,7 @@ class RunScope:
     log: BoundLogger
     dead_letter: DeadLetterBudget = field(default_factory=DeadLetterBudget)
     progress: Progress | None = None
+    metrics: Metrics = NO_METRICS
 
 
 @dataclass(slots=True, kw_only=True)
@@ -226,7 +228,14 @@ async def sync_cursor(
                     break
                 await scope.lease.keep_alive()
                 page_key = f"{iid}|{scope.run_id}|{step.entity}|{source_key}|{report.pages}"
+                pushing = trio.current_time()
                 result = await target.push(fetched.items, key=page_key)
+                scope.metrics.push(
+                    entity=step.entity,
+                    sent=result.sent,
+                    rejected=result.rejected,
+                    seconds=trio.current_time() - pushing,
+                )
                 report.sent += result.sent
                 report.rejected += result.rejected
                 kept = scope.dead_letter.take(result.rejected_items)

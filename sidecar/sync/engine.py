@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import trio
+
 from sidecar.bridge import AppBridge
 from sidecar.clock import Clock, format_timestamp, system_clock
 from sidecar.concurrency import commit, describe_error, is_cancellation
@@ -21,6 +23,7 @@ from sidecar.errors import SidecarError
 from sidecar.lifecycle.merchant_config import load_settings
 from sidecar.lifecycle.provisioning import NoAccessTokenError, provision_installation
 from sidecar.logs import get_logger
+from sidecar.metrics.hooks import NO_METRICS, Metrics
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS, PROVISIONING_REQUEST, SYNC_REQUEST
 from sidecar.store.interface import Store
@@ -50,6 +53,7 @@ class SyncDeps:
     backfill_days: int = 365
     overlap_seconds: int = 0
     clock: Clock = system_clock
+    metrics: Metrics = NO_METRICS
 
 
 @dataclass(slots=True, kw_only=True)
@@ -92,11 +96,19 @@ class SyncEngine:
         self._deps = deps
 
     async def sync(
-        self, installation_id: str, *, full: bool = False, progress: Progress | None = None
+        self,
+        installation_id: str,
+        *,
+        full: bool = False,
+        progress: Progress | None = None,
+        task_status: trio.TaskStatus[RunReport] = trio.TASK_STATUS_IGNORED,
     ) -> RunReport:
         """Sync `installation_id` once (a full backfill when `full` or when one is pending).
 
         Raises SyncNotPossibleError, or LeaseBusyError when it is already being synced.
+        With `nursery.start`, the run is reported started (its report still `running`)
+        once it holds the lease and its run row exists: the caller learns at once whether
+        it could start, and the run goes on in the nursery.
         """
         deps = self._deps
         store = deps.store
@@ -127,7 +139,9 @@ class SyncEngine:
             report = RunReport(run_id=run_id, installation_id=installation_id, kind=kind)
             log = _log.bind(installation_id=installation_id, run_id=run_id)
             log.info("sync started", kind=kind)
+            started = trio.current_time()
             try:
+                task_status.started(report)
                 scope = RunScope(
                     store=store,
                     bridge=deps.bridge,
@@ -141,6 +155,7 @@ class SyncEngine:
                     overlap_seconds=deps.overlap_seconds,
                     log=log,
                     progress=progress,
+                    metrics=deps.metrics,
                 )
                 await self._run_steps(scope, report, token, pending is not None)
                 report.status = "partial" if report.errors else "ok"
@@ -155,6 +170,9 @@ class SyncEngine:
                     lambda: store.runs.finish(run_id, report.status, report.summary()),
                     what="run close",
                     log=log,
+                )
+                deps.metrics.sync_run(
+                    kind=kind, status=report.status, seconds=trio.current_time() - started
                 )
                 log.info(
                     "sync finished",

@@ -10,6 +10,7 @@ loses its lease when it expires.
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import socket
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 _log = get_logger("leases")
+_holds = itertools.count(1)
 
 LEASE_TTL_SECONDS: Final = 600.0
 """Long: a live holder renews as it works, and a dead one is recognised at once."""
@@ -123,11 +125,17 @@ async def hold_lease(
     ttl_seconds: float = LEASE_TTL_SECONDS,
     clock: Callable[[], float] = trio.current_time,
 ) -> AsyncIterator[LeaseHandle]:
-    """Hold `name` for the block, or raise LeaseBusyError at once if someone else does."""
-    if not await leases.acquire(name, owner, ttl_seconds=ttl_seconds, takeover=owner_is_dead):
+    """Hold `name` for the block, or raise LeaseBusyError at once if someone else does.
+
+    Each hold is its own holder (`owner` plus a serial number): a lease row taken by one
+    task of this process is busy for every other task of it too — a sync run, a
+    provisioning and an operator's action never share an installation.
+    """
+    holder = f"{owner}/{next(_holds)}"
+    if not await leases.acquire(name, holder, ttl_seconds=ttl_seconds, takeover=owner_is_dead):
         current = await leases.get(name)
         raise LeaseBusyError(name, current.owner if current else None)
     try:
-        yield LeaseHandle(leases, name, owner, ttl_seconds, clock)
+        yield LeaseHandle(leases, name, holder, ttl_seconds, clock)
     finally:
-        await commit(lambda: leases.release(name, owner), what=f"{name}'s release", log=_log)
+        await commit(lambda: leases.release(name, holder), what=f"{name}'s release", log=_log)

@@ -9,6 +9,7 @@ more than SYNC_INTERVAL_MINUTES ago. An installation is queued or running at mos
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -94,8 +95,12 @@ class SyncScheduler:
         interval_minutes: int,
         clock: Clock = system_clock,
         tick_seconds: float = TICK_SECONDS,
+        paused: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`paused` is asked at each tick: while True, nothing is queued (e.g. the vendor
+        app fails its health probe, `AppHealth.paused`); what was due stays due."""
         self._store = store
+        self._paused = paused
         self._queue = queue
         self._interval = timedelta(minutes=interval_minutes) if interval_minutes > 0 else None
         self._clock = clock
@@ -130,6 +135,9 @@ class SyncScheduler:
 
     async def tick(self) -> int:
         """Offer every due installation to the queue; return how many were queued."""
+        if self._paused():
+            _log.debug("scheduled syncs paused: the app is unhealthy")
+            return 0
         store = self._store
         requested = set(await store.state.holders(SYNC_REQUEST))
         resuming = {point.installation_id for point in await store.cursors.resume_points()}

@@ -317,6 +317,10 @@ class FakeShopimind:
         """Reject bulk items for which `predicate(resource, item)` returns a reason."""
         self._rejections.append(predicate)
 
+    def clear_rejections(self) -> None:
+        """Accept every item again (the rules of `reject_when` are dropped)."""
+        self._rejections.clear()
+
     def inject(self, fault: Fault) -> None:
         """Add a fault; faults are tried in the order they were added."""
         self._faults.append(fault)

@@ -35,6 +35,7 @@ Faults (`inject`) are consumed in order by the next calls whose path starts with
 `JsonBody` (a well-formed answer of the wrong shape), `Slow` (sleeps, then answers as
 usual; a `trio.sleep`, so MockClock skips it), `Reset` (the connection is closed in the
 middle of the answer). `down = True` resets every call until set back to False;
+`healthy = False` makes `GET {prefix}/health` (for APP_HEALTH_PATH) answer 503;
 `endless = True` makes every sync page carry a `next` token, forever.
 """
 
@@ -61,6 +62,7 @@ from sidecar.security.signature import verify
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "HEALTH_PATH",
     "Answer",
     "Call",
     "Dataset",
@@ -76,6 +78,8 @@ __all__ = [
 ]
 
 DEFAULT_PREFIX: Final = "/shopimind"
+HEALTH_PATH: Final = "/health"
+"""The health route the fake app answers (GET), for APP_HEALTH_PATH."""
 DEFAULT_START: Final = datetime(2026, 1, 1, tzinfo=UTC)
 _RESET_MARKER: Final = b"x-fake-vendor-reset"
 _TIMESTAMP_HEADER: Final = "x-sidecar-timestamp"
@@ -288,6 +292,11 @@ class FakeVendorApp:
         self._quart.add_url_rule(
             f"{self.prefix}/<path:call>", "call", self._handle, methods=["POST"]
         )
+        self.healthy = True
+        self.health_probes = 0
+        self._quart.add_url_rule(
+            f"{self.prefix}{HEALTH_PATH}", "health", self._health, methods=["GET"]
+        )
 
     # --- programming ------------------------------------------------------------------
 
@@ -356,6 +365,15 @@ class FakeVendorApp:
         await self._quart(scope, receive, send_or_reset)
 
     # --- the pipeline -----------------------------------------------------------------
+
+    async def _health(self) -> Response:
+        """`GET {prefix}/health` (APP_HEALTH_PATH=/health): 200 while `healthy`, else 503."""
+        self.health_probes += 1
+        if self.down:
+            return _reset()
+        if not self.healthy:
+            return _json({"ok": False}, 503)
+        return _json({"ok": True})
 
     async def _handle(self, call: str) -> Response:
         path = f"/{call}"

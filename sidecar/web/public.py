@@ -69,6 +69,8 @@ class PublicContext:
     """False when the scheduler is off: then /health expects no recent runs."""
     ready: Callable[[], bool] = lambda: True
     """True once every part runs, False again when stopping (GET /ready)."""
+    app_health: Callable[[], str | None] = lambda: None
+    """The vendor app's probed health for /health (`AppHealth.state`); None: not probed."""
 
 
 def _respond(answer: Answer) -> Response:
@@ -165,7 +167,9 @@ def create_public_app(context: PublicContext) -> QuartTrio:
 
     @app.get("/health")
     async def health() -> Response:
-        report = await check_health(context.store, scheduled=context.scheduled)
+        report = await check_health(
+            context.store, scheduled=context.scheduled, app_state=context.app_health()
+        )
         return json_response(report.body, 200 if report.healthy else 503)
 
     @app.get("/manifest")

@@ -10,19 +10,7 @@ import trio
 import trio.testing
 
 from sidecar.testing.vendor_app import Dataset
-from tests.harness import Stack, lifecycle, sidecar_stack, trio_wall_clock
-
-
-async def _wait_for_runs(stack: Stack, count: int) -> list[tuple[object, ...]]:
-    """The finished runs, once there are `count` of them (trio time: free under MockClock)."""
-    with trio.fail_after(3600):
-        while True:
-            done = stack.query(
-                "SELECT kind, status FROM sync_runs WHERE status <> 'running' ORDER BY id"
-            )
-            if len(done) >= count:
-                return done
-            await trio.sleep(1)
+from tests.harness import lifecycle, sidecar_stack, trio_wall_clock
 
 
 async def test_activation_backfills_then_the_scheduler_keeps_it_incremental(
@@ -38,7 +26,7 @@ async def test_activation_backfills_then_the_scheduler_keeps_it_incremental(
         assert (await stack.webhook(lifecycle("installed"))).json() == {"success": True}
         assert (await stack.webhook(lifecycle("activated"))).json() == {"success": True}
 
-        assert await _wait_for_runs(stack, 1) == [("full", "ok")]
+        assert await stack.finished_runs(1) == [("full", "ok")]
         assert api.count("customers") == 1_200
         assert api.count("orders") == 500
         assert api.count("products") == 150
@@ -53,7 +41,7 @@ async def test_activation_backfills_then_the_scheduler_keeps_it_incremental(
         later = trio_wall_clock() + timedelta(seconds=30)
         vendor.set_dataset("customers", Dataset(count=5, start=later))
         await trio.sleep(16 * 60)
-        runs = await _wait_for_runs(stack, 2)
+        runs = await stack.finished_runs(2)
         assert runs[1] == ("incremental", "ok")
         assert api.count("customers") == 1_205
         assert api.count("orders") == 500  # nothing new: nothing pushed twice

@@ -11,6 +11,7 @@ __all__ = ["MAX_PAGE", "page", "record", "safe_json"]
 R = TypeVar("R")
 
 MAX_PAGE = 1000
+_MAX_OFFSET = 2**63 - 1  # SQLite's largest integer
 """The most rows one listing returns, whatever the caller asks."""
 
 
@@ -20,8 +21,8 @@ def record(cls: type[R], row: sqlite3.Row, **overrides: Any) -> R:
 
 
 def page(limit: int, offset: int) -> tuple[int, int]:
-    """A listing's bounds, clamped to 1..MAX_PAGE rows and a non-negative offset."""
-    return max(1, min(int(limit), MAX_PAGE)), max(0, int(offset))
+    """A listing's bounds, clamped to 1..MAX_PAGE rows and an offset SQLite can bind."""
+    return max(1, min(int(limit), MAX_PAGE)), max(0, min(int(offset), _MAX_OFFSET))
 
 
 def safe_json(value: object) -> str:

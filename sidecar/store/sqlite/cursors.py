@@ -118,6 +118,18 @@ class SqliteCursors:
 
         return await self._db.write(write)
 
+    async def reset(self, installation_id: str, entity: str, source_key: str = "") -> bool:
+        key = (installation_id, entity, source_key)
+
+        def write(connection: sqlite3.Connection) -> bool:
+            removed = connection.execute(f"DELETE FROM sync_cursors WHERE {_KEY}", key).rowcount
+            removed += connection.execute(
+                f"DELETE FROM sync_resume_points WHERE {_KEY}", key
+            ).rowcount
+            return removed > 0
+
+        return await self._db.write(write)
+
     async def count_in_error(self) -> int:
         return await self._db.read(
             lambda c: int(

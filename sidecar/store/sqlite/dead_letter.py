@@ -84,7 +84,16 @@ class SqliteDeadLetter:
 
         return await self._db.read(read)
 
-    async def delete(self, ids: Sequence[int]) -> int:
+    async def get(self, item_id: int) -> RejectedItem | None:
+        def read(connection: sqlite3.Connection) -> RejectedItem | None:
+            row = connection.execute(
+                "SELECT * FROM rejected_items WHERE id = ?", (item_id,)
+            ).fetchone()
+            return None if row is None else record(RejectedItem, row)
+
+        return await self._db.read(read)
+
+    async def delete(self, ids: Sequence[int], *, installation_id: str | None = None) -> int:
         unique = sorted({int(i) for i in ids})
 
         def write(connection: sqlite3.Connection) -> int:
@@ -93,11 +102,22 @@ class SqliteDeadLetter:
                 chunk = unique[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 removed += connection.execute(
-                    f"DELETE FROM rejected_items WHERE id IN ({marks})", chunk
+                    f"DELETE FROM rejected_items WHERE id IN ({marks}) "
+                    "AND (? IS NULL OR installation_id = ?)",
+                    (*chunk, installation_id, installation_id),
                 ).rowcount
             return removed
 
         return await self._db.write(write)
+
+    async def clear(self, installation_id: str) -> int:
+        return await self._db.write(
+            lambda c: (
+                c.execute(
+                    "DELETE FROM rejected_items WHERE installation_id = ?", (installation_id,)
+                ).rowcount
+            )
+        )
 
     async def count(self, installation_id: str | None = None) -> int:
         return await self._db.read(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 
 from sidecar.clock import Clock, format_timestamp
 from sidecar.security.cipher import SecretCipher, associated_data
 from sidecar.state_keys import ACCESS_TOKEN, INBOUND_SECRET
 from sidecar.store.records import InboundClaim, InboundContext, InboundEvent, InboundStatus
-from sidecar.store.sqlite._rows import record
+from sidecar.store.sqlite._rows import page, record
 from sidecar.store.sqlite.database import Database
 
 __all__ = ["SqliteInboundEvents"]
@@ -101,5 +102,20 @@ class SqliteInboundEvents:
                 (installation_id, dedup_key),
             ).fetchone()
             return None if row is None else record(InboundEvent, row)
+
+        return await self._db.read(read)
+
+    async def list(
+        self, *, installation_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> builtins.list[InboundEvent]:
+        limit, offset = page(limit, offset)
+
+        def read(connection: sqlite3.Connection) -> builtins.list[InboundEvent]:
+            rows = connection.execute(
+                "SELECT * FROM inbound_events WHERE (:iid IS NULL OR installation_id = :iid) "
+                "ORDER BY id DESC LIMIT :limit OFFSET :offset",
+                {"iid": installation_id, "limit": limit, "offset": offset},
+            )
+            return [record(InboundEvent, row) for row in rows]
 
         return await self._db.read(read)

@@ -13,6 +13,7 @@ crash, a cancellation) is still pending and is simply attempted again, and its
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 from collections.abc import Sequence
 from typing import Final
@@ -28,7 +29,7 @@ from sidecar.store.records import (
     OutboxStatus,
     RejectedItemInput,
 )
-from sidecar.store.sqlite._rows import record
+from sidecar.store.sqlite._rows import page, record
 from sidecar.store.sqlite.database import Database
 from sidecar.store.sqlite.dead_letter import insert_rejected
 
@@ -223,6 +224,38 @@ class SqliteOutbox:
             for row in rows:
                 counts[row["status"]] = int(row["n"])
             return counts
+
+        return await self._db.read(read)
+
+    async def list(
+        self,
+        *,
+        installation_id: str | None = None,
+        status: OutboxStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[OutboxEvent]:
+        limit, offset = page(limit, offset)
+
+        def read(connection: sqlite3.Connection) -> builtins.list[OutboxEvent]:
+            rows = connection.execute(
+                f"SELECT {_COLUMNS} FROM inbound_outbox "
+                "WHERE (:iid IS NULL OR installation_id = :iid) "
+                "AND (:status IS NULL OR status = :status) "
+                "ORDER BY event_id DESC LIMIT :limit OFFSET :offset",
+                {"iid": installation_id, "status": status, "limit": limit, "offset": offset},
+            )
+            return [record(OutboxEvent, row) for row in rows]
+
+        return await self._db.read(read)
+
+    async def oldest_pending_at(self) -> str | None:
+        def read(connection: sqlite3.Connection) -> str | None:
+            # The oldest pending event has the smallest id: the partial index answers it.
+            row = connection.execute(
+                f"SELECT created_at FROM inbound_outbox WHERE {_PENDING} ORDER BY event_id LIMIT 1"
+            ).fetchone()
+            return None if row is None else str(row[0])
 
         return await self._db.read(read)
 

@@ -58,13 +58,14 @@ class SqliteRuns:
 
         return await self._db.read(read)
 
-    async def recent(self, installation_id: str, limit: int = 10) -> list[SyncRun]:
-        limit, _ = page(limit, 0)
+    async def recent(self, installation_id: str, limit: int = 10, offset: int = 0) -> list[SyncRun]:
+        limit, offset = page(limit, offset)
 
         def read(connection: sqlite3.Connection) -> list[SyncRun]:
             rows = connection.execute(
-                "SELECT * FROM sync_runs WHERE installation_id = ? ORDER BY id DESC LIMIT ?",
-                (installation_id, limit),
+                "SELECT * FROM sync_runs WHERE installation_id = ? ORDER BY id DESC "
+                "LIMIT ? OFFSET ?",
+                (installation_id, limit, offset),
             )
             return [record(SyncRun, row) for row in rows]
 

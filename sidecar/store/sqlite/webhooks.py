@@ -63,6 +63,17 @@ class SqliteWebhookLog:
 
         return await self._db.read(read)
 
+    async def get(self, entry_id: int) -> WebhookLogEntry | None:
+        def read(connection: sqlite3.Connection) -> WebhookLogEntry | None:
+            row = connection.execute(
+                "SELECT * FROM webhook_log WHERE id = ?", (entry_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            return record(WebhookLogEntry, row, signature_ok=bool(row["signature_ok"]))
+
+        return await self._db.read(read)
+
 
 class SqliteWebhookClaims:
     """`WebhookClaims` on SQLite: the primary key makes a claim atomic."""
