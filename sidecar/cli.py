@@ -89,6 +89,7 @@ def _summary(settings: Settings, declaration: Declaration) -> list[str]:
         f"listen           {settings.host}:{settings.port}",
         f"admin            {admin}",
         f"app bridge       {settings.app_base_url}",
+        f"app health       {settings.app_health_path or 'not probed (no APP_HEALTH_PATH)'}",
         f"shopimind api    {settings.shopimind_core_api_base}",
         f"webhook secrets  {len(settings.webhook_secrets)}",
         f"credentials key  {key}",

@@ -10,16 +10,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import trio
 
-from sidecar.bridge import AppBridge, AppProbe
+from sidecar.bridge import DEFAULT_BRIDGE_TIMEOUT_SECONDS, AppBridge, AppProbe
 from sidecar.clock import Clock, system_clock
 from sidecar.config import Settings
 from sidecar.declaration.model import Declaration
 from sidecar.metrics.hooks import NO_METRICS, Metrics
-from sidecar.outbound import RetryPolicy, new_http_client
+from sidecar.outbound import DEFAULT_TIMEOUT_SECONDS, RetryPolicy, new_http_client
 from sidecar.security.cipher import make_cipher
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.store import open_store
@@ -38,6 +37,8 @@ __all__ = [
 INTERACTIVE_POLICY = RetryPolicy(max_retries=1, base_seconds=0.2, cap_seconds=0.5)
 INTERACTIVE_TIMEOUT_SECONDS = 10.0
 """For calls someone waits on (the config wizard, a direct inbound call): one quick retry."""
+_STANDARD = RetryPolicy()
+"""For the rest (syncs, provisioning, the outbox): retries with backoff, PROTOCOL §6."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,22 +118,32 @@ async def open_parts(
         def to_app(outcome: str) -> None:
             metrics.outbound_call("app", outcome)
 
-        def api(**retries: Any) -> ShopimindClient:
+        def api(
+            policy: RetryPolicy = _STANDARD, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+        ) -> ShopimindClient:
             return ShopimindClient(
-                base_url=api_base, http=api_http, clock=clock, observe=to_api, **retries
+                base_url=api_base,
+                http=api_http,
+                clock=clock,
+                observe=to_api,
+                policy=policy,
+                timeout_seconds=timeout_seconds,
             )
 
-        def app(**retries: Any) -> AppBridge:
+        def app(
+            policy: RetryPolicy = _STANDARD,
+            timeout_seconds: float = DEFAULT_BRIDGE_TIMEOUT_SECONDS,
+        ) -> AppBridge:
             return AppBridge(
                 base_url=app_base,
                 secret=secret,
                 http=app_http,
                 clock=clock,
                 observe=to_app,
-                **retries,
+                policy=policy,
+                timeout_seconds=timeout_seconds,
             )
 
-        interactive = {"policy": INTERACTIVE_POLICY, "timeout_seconds": INTERACTIVE_TIMEOUT_SECONDS}
         probe = None
         if settings.app_health_path is not None:
             probe = AppProbe(
@@ -149,8 +160,8 @@ async def open_parts(
             store=store,
             shopimind=api(),
             bridge=app(),
-            interactive_shopimind=api(**interactive),
-            interactive_bridge=app(**interactive),
+            interactive_shopimind=api(INTERACTIVE_POLICY, INTERACTIVE_TIMEOUT_SECONDS),
+            interactive_bridge=app(INTERACTIVE_POLICY, INTERACTIVE_TIMEOUT_SECONDS),
             owner=new_owner(),
             clock=clock,
             app_probe=probe,
