@@ -349,6 +349,10 @@ class AdminService:
 
         async def act() -> JsonObject:
             await self._active(installation_id)
+            # Said first, even when no worker is free: what the operator waits for is
+            # this run. (The lease the run takes is what really keeps them apart.)
+            if await self._syncing(installation_id):
+                raise BusyError(f"installation {installation_id!r} is already syncing")
             try:
                 report = await self._deps.start_sync(installation_id, full=full)
             except LeaseBusyError as exc:
@@ -442,8 +446,6 @@ class AdminService:
                             f"no dead-lettered item {item_id} for this installation"
                         )
                     items.append(item)
-            if not items:
-                return {"accepted": 0, "rejected": 0, "failed": 0, "items": []}
             async with self._exclusively(installation_id):
                 report = await replay_items(
                     items,

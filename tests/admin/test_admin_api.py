@@ -19,7 +19,7 @@ import trio
 import trio.testing
 from prometheus_client.parser import text_string_to_metric_families
 
-from sidecar.testing.vendor_app import Dataset
+from sidecar.testing.vendor_app import Dataset, Slow
 from tests.harness import ACCESS_TOKEN, Stack, sidecar_stack, trio_wall_clock
 
 TOKEN = "adm_" + "7f3c9b2e" * 5  # 44 characters
@@ -677,3 +677,30 @@ async def test_an_unhealthy_app_pauses_scheduled_syncs(
         health = await stack.http.get(stack.url + "/health")
         assert health.json()["app"] == "ok"
         assert stack.vendor.health_probes >= 4
+
+
+async def test_a_running_sync_makes_actions_busy_and_full_workers_unavailable(
+    mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with admin_stack(tmp_path, rejecting=False, SYNC_WORKERS="1") as admin:
+        stack = admin.stack
+        await stack.activate("inst_1")
+        await stack.activate("inst_2")
+        await stack.finished_runs(2)
+        # Every page of customers now hangs past the bridge's timeout, again and again.
+        stack.vendor.inject(Slow(seconds=120), times=50, path="/sync/customers")
+        started = await admin.post("/admin/installations/inst_1/sync", {"full": True}, 202)
+        assert started["status"] == "running"
+        assert (await admin.get("/admin/installations/inst_1"))["syncing"] is True
+
+        for path, body in INSTALLATION_ACTIONS[:4]:
+            response = await admin.call("POST", f"/admin/installations/inst_1{path}", body)
+            assert (response.status_code, response.json().get("error")) == (409, "busy"), (
+                path,
+                response.text,
+            )
+        other = await admin.call("POST", "/admin/installations/inst_2/sync", {"full": False})
+        assert (other.status_code, other.json()["error"]) == (503, "unavailable")
+        overview = await admin.get("/admin/overview")
+        assert overview["sync_workers"]["in_use"] == 1
+        assert overview["sync_workers"]["total"] == 1
