@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import trio
 from hypercorn.config import Config
 
-from sidecar.admin.service import AdminDeps, AdminService
 from sidecar.admin.syncs import BackgroundSyncs
 from sidecar.clock import Clock, system_clock
 from sidecar.config import Settings, load_settings
@@ -50,9 +49,8 @@ from sidecar.lifecycle.webhooks import WebhookReceiver
 from sidecar.lifecycle.wizard import ConfigWizard
 from sidecar.logs import get_logger
 from sidecar.maintenance import run_retention
-from sidecar.metrics.gauges import read_gauges
 from sidecar.metrics.prometheus import PrometheusMetrics
-from sidecar.security.tokens import TokenMatcher
+from sidecar.operations import admin_context, announce_admin
 from sidecar.store.records import RetentionPolicy
 from sidecar.sync.app_health import AppHealth
 from sidecar.sync.requests import DurableSyncRequests
@@ -60,9 +58,6 @@ from sidecar.sync.scheduler import SyncQueue, SyncScheduler, WakingSyncRequests
 from sidecar.sync.workers import run_workers
 from sidecar.systemd import Notifier
 from sidecar.web.admin import (
-    ADMIN_RATE_BURST,
-    ADMIN_RATE_PER_SECOND,
-    AdminContext,
     create_admin_app,
     install_admin_routes,
 )
@@ -174,63 +169,6 @@ class _Services:
     app_health: AppHealth | None
 
 
-def _admin(
-    parts: Parts,
-    metrics: PrometheusMetrics,
-    *,
-    limiter: trio.CapacityLimiter,
-    app_health: AppHealth | None,
-    readiness: _Readiness,
-) -> tuple[AdminContext, BackgroundSyncs]:
-    """The admin API's context: its service, its token, its limit and the metrics."""
-    settings, store = parts.settings, parts.store
-    operator_syncs = BackgroundSyncs(parts.sync_engine(), limiter)
-
-    def runtime_status() -> dict[str, object]:
-        stats = limiter.statistics()
-        return {
-            "ready": readiness(),
-            "sync_workers": {
-                "in_use": stats.borrowed_tokens,
-                "total": int(stats.total_tokens),
-                "waiting": stats.tasks_waiting,
-            },
-            "app": None if app_health is None else app_health.state,
-        }
-
-    async def render_metrics() -> bytes:
-        snapshot = await read_gauges(
-            store,
-            database_path=settings.database_path,
-            limiter=limiter,
-            app_healthy=(lambda: None) if app_health is None else app_health.healthy,
-            clock=parts.clock,
-        )
-        return metrics.render(snapshot)
-
-    service = AdminService(
-        AdminDeps(
-            store=store,
-            declaration=parts.declaration,
-            manifest=build_manifest(parts.declaration),
-            bridge=parts.bridge,
-            shopimind=parts.shopimind,
-            owner=parts.owner,
-            start_sync=operator_syncs,
-            clock=parts.clock,
-            runtime_status=runtime_status,
-        )
-    )
-    token = settings.admin_token
-    context = AdminContext(
-        service=service,
-        token=None if token is None else TokenMatcher(token.reveal()),
-        limiter=RateLimiter(burst=ADMIN_RATE_BURST, per_second=ADMIN_RATE_PER_SECOND),
-        metrics=render_metrics,
-    )
-    return context, operator_syncs
-
-
 def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
     settings, store, clock = parts.settings, parts.store, parts.clock
     queue = SyncQueue(capacity=max(64, settings.sync_workers * 4))
@@ -294,7 +232,7 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
             app_health=(lambda: None) if app_health is None else lambda: app_health.state,
         )
     )
-    admin, operator_syncs = _admin(
+    admin, operator_syncs = admin_context(
         parts, metrics, limiter=limiter, app_health=app_health, readiness=readiness
     )
     admin_app = None
@@ -314,17 +252,6 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
         operator_syncs=operator_syncs,
         app_health=app_health,
     )
-
-
-def _announce_admin(settings: Settings) -> None:
-    """Say at startup where the admin API is, and whether it can be used at all."""
-    if settings.admin_token is None:
-        _log.info("admin API disabled: ADMIN_TOKEN is not set (every admin request gets 401)")
-    elif settings.admin_port is None:
-        _log.warning(
-            "the admin API and /metrics are served on the public listener; set ADMIN_PORT "
-            "to serve them on a listener of their own (ADMIN_HOST, loopback by default)"
-        )
 
 
 def _retention(settings: Settings) -> RetentionPolicy:
@@ -367,7 +294,7 @@ async def run_sidecar(
                 admin_urls = await _listen(
                     nursery, services.admin_app, admin_config, stop, "ADMIN_HOST and ADMIN_PORT"
                 )
-            _announce_admin(settings)
+            announce_admin(settings)
             async with trio.open_nursery() as draining:
                 await draining.start(services.deliverer.run, stop)
                 await draining.start(

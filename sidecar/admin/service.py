@@ -10,50 +10,34 @@ same lease that keeps two syncs apart keeps an operator's action apart from both
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final
 
+from sidecar.admin.deps import AdminDeps, Caller, SyncStarter
 from sidecar.admin.errors import (
     AdminError,
     BusyError,
     InvalidRequestError,
     NotFoundError,
     NotPossibleError,
-    UnknownInstallationError,
 )
-from sidecar.admin.paging import Page
+from sidecar.admin.reads import AdminReads
 from sidecar.admin.replay import MAX_REPLAY_ITEMS, replay_items
 from sidecar.admin.views import (
-    audit_view,
-    cursor_view,
     dead_letter_view,
-    inbound_view,
     outbox_view,
-    overview_view,
-    resume_point_view,
-    run_view,
-    state_key_view,
     webhook_view,
 )
-from sidecar.bridge import AppBridge
-from sidecar.clock import Clock, format_timestamp, system_clock
-from sidecar.declaration.model import Declaration
 from sidecar.lifecycle.merchant_config import load_settings
 from sidecar.lifecycle.provisioning import NoAccessTokenError, provision_installation
 from sidecar.logs import get_logger
-from sidecar.overview import InstallationOverview, installation_overviews
-from sidecar.shopimind.client import ShopimindClient
 from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS
-from sidecar.store.interface import Store
-from sidecar.store.records import Installation, OutboxStatus
-from sidecar.sync.engine import RunReport, SyncNotPossibleError
+from sidecar.sync.engine import SyncNotPossibleError
 from sidecar.sync.leases import (
     LeaseBusyError,
     hold_lease,
     installation_lease_name,
-    owner_is_alive,
 )
 
 __all__ = ["REVEAL_KINDS", "AdminDeps", "AdminService", "Caller", "SyncStarter"]
@@ -64,45 +48,10 @@ REVEAL_KINDS: Final = ("webhook", "outbox", "dead_letter")
 """What holds a payload an operator may reveal: a logged webhook, an outbox event, a
 dead-lettered item."""
 
-_OUTBOX_STATUSES: Final = ("queued", "delivered", "failed", "dead")
 _MAX_IDS: Final = 1000
 _MAX_ID: Final = 2**63 - 1
 
 _log = get_logger("admin")
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who asks: `actor` (`admin-api`, `cli:<user>`) and where from (the API's client IP)."""
-
-    actor: str
-    client_ip: str | None = None
-
-
-class SyncStarter(Protocol):
-    """Starts a sync of an installation: the runtime runs it in its nursery and answers
-    once it started; the CLI runs it to the end. Raises LeaseBusyError when it syncs
-    already, SyncNotPossibleError when it cannot, an AdminError when there is no room."""
-
-    async def __call__(self, installation_id: str, *, full: bool) -> RunReport: ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AdminDeps:
-    """What the admin service works with."""
-
-    store: Store
-    declaration: Declaration
-    manifest: Mapping[str, object]
-    bridge: AppBridge
-    shopimind: ShopimindClient
-    owner: str
-    """This process's lease owner id."""
-    start_sync: SyncStarter
-    clock: Clock = system_clock
-    runtime_status: Callable[[], Mapping[str, object]] = field(default=dict)
-    """What only the running process knows (workers in use, the app's health), for the
-    overview; nothing for the CLI."""
 
 
 def _ids(value: object) -> list[int]:
@@ -117,174 +66,8 @@ def _ids(value: object) -> list[int]:
     return list(dict.fromkeys(value))
 
 
-class AdminService:
-    """The admin API's and the admin CLI's operations."""
-
-    def __init__(self, deps: AdminDeps) -> None:
-        self._deps = deps
-        self._store = deps.store
-
-    # --- reads ----------------------------------------------------------------------------
-
-    async def _installation(self, installation_id: str) -> Installation:
-        if not installation_id or len(installation_id) > 200:
-            raise UnknownInstallationError(f"no installation {installation_id[:200]!r}")
-        found = await self._store.installations.get(installation_id)
-        if found is None:
-            raise UnknownInstallationError(f"no installation {installation_id!r}")
-        return found
-
-    async def overview(self) -> JsonObject:
-        """Counts that tell at a glance whether all is well."""
-        store = self._store
-        by_status = {
-            status: await store.installations.count(status=status)
-            for status in ("active", "inactive", "uninstalled")
-        }
-        last_runs: dict[str, int] = {}
-        for run in (await store.runs.latest()).values():
-            last_runs[run.status] = last_runs.get(run.status, 0) + 1
-        return {
-            "integration": self._deps.declaration.slug,
-            "installations": by_status,
-            "last_runs": last_runs,
-            "cursors_in_error": await store.cursors.count_in_error(),
-            "outbox": dict(await store.outbox.counts()),
-            "outbox_oldest_pending_at": await store.outbox.oldest_pending_at(),
-            "dead_letter_items": await store.dead_letter.count(),
-            **self._deps.runtime_status(),
-        }
-
-    async def integration(self) -> JsonObject:
-        """The integration as declared: its manifest, sync steps and inbound actions."""
-        declaration = self._deps.declaration
-        return {
-            "manifest": dict(self._deps.manifest),
-            "sync": [
-                {
-                    "entity": step.entity,
-                    "target": step.target,
-                    "cursor_scope": step.cursor_scope,
-                    "sources": step.sources,
-                    "data_source": step.data_source,
-                    "enabled_when": step.enabled_when,
-                    "batch_size": step.batch_size,
-                    "page_limit": step.page_limit,
-                }
-                for step in declaration.sync
-            ],
-            "inbound": [
-                {"action": action.name, "target": action.target, "mode": action.mode}
-                for action in declaration.inbound.values()
-            ],
-        }
-
-    async def installations(self, page: Page) -> JsonObject:
-        """Installations with their status, cursors, windows in progress and last run."""
-        store = self._store
-        latest = await store.runs.latest()
-        items = []
-        for installation in await store.installations.list(limit=page.limit, offset=page.offset):
-            iid = installation.installation_id
-            overview = InstallationOverview(
-                installation=installation,
-                cursors=tuple(await store.cursors.list(iid)),
-                resume_points=tuple(await store.cursors.resume_points(iid)),
-                last_run=latest.get(iid),
-            )
-            items.append(overview_view(overview))
-        return page.body(items)
-
-    async def installation(self, installation_id: str) -> JsonObject:
-        """One installation with its cursors, windows in progress, last run and counts."""
-        await self._installation(installation_id)
-        store = self._store
-        overview = await installation_overviews(store, installation_id=installation_id)
-        if not overview:
-            raise UnknownInstallationError(f"no installation {installation_id!r}")
-        return {
-            **overview_view(overview[0]),
-            "outbox": dict(await store.outbox.counts(installation_id)),
-            "dead_letter_items": await store.dead_letter.count(installation_id),
-            "syncing": await self._syncing(installation_id),
-        }
-
-    async def _syncing(self, installation_id: str) -> bool:
-        """True while a live task holds the installation (a sync run, a provisioning)."""
-        lease = await self._store.leases.get(installation_lease_name(installation_id))
-        if lease is None or not owner_is_alive(lease.owner):
-            return False
-        return lease.expires_at > format_timestamp(self._deps.clock())
-
-    async def cursors(self, installation_id: str) -> JsonObject:
-        """The installation's cursors and windows in progress."""
-        await self._installation(installation_id)
-        cursors = await self._store.cursors.list(installation_id)
-        points = await self._store.cursors.resume_points(installation_id)
-        return {
-            "items": [cursor_view(c) for c in cursors],
-            "in_progress": [resume_point_view(p) for p in points],
-        }
-
-    async def runs(self, installation_id: str, page: Page) -> JsonObject:
-        """The installation's sync runs, newest first."""
-        await self._installation(installation_id)
-        runs = await self._store.runs.recent(installation_id, page.limit, page.offset)
-        return page.body([run_view(run) for run in runs])
-
-    async def webhooks(self, page: Page, installation_id: str | None = None) -> JsonObject:
-        """Logged webhooks, newest first (payloads masked)."""
-        if installation_id is not None:
-            await self._installation(installation_id)
-        entries = await self._store.webhook_log.list(
-            installation_id=installation_id, limit=page.limit, offset=page.offset
-        )
-        return page.body([webhook_view(entry) for entry in entries])
-
-    async def inbound(self, installation_id: str, page: Page) -> JsonObject:
-        """The installation's inbound calls, newest first."""
-        await self._installation(installation_id)
-        events = await self._store.inbound_events.list(
-            installation_id=installation_id, limit=page.limit, offset=page.offset
-        )
-        return page.body([inbound_view(event) for event in events])
-
-    async def outbox(
-        self, installation_id: str, page: Page, status: str | None = None
-    ) -> JsonObject:
-        """The installation's outbox events, newest first (payloads masked)."""
-        await self._installation(installation_id)
-        if status is not None and status not in _OUTBOX_STATUSES:
-            raise InvalidRequestError(f"status must be one of {', '.join(_OUTBOX_STATUSES)}")
-        wanted: OutboxStatus | None = status  # type: ignore[assignment]
-        events = await self._store.outbox.list(
-            installation_id=installation_id, status=wanted, limit=page.limit, offset=page.offset
-        )
-        return page.body([outbox_view(event) for event in events])
-
-    async def state(self, installation_id: str) -> JsonObject:
-        """The installation's state keys: names, encrypted or not, when set — no value."""
-        await self._installation(installation_id)
-        entries = await self._store.state.keys(installation_id)
-        return {"items": [state_key_view(entry) for entry in entries]}
-
-    async def dead_letter(self, installation_id: str, page: Page) -> JsonObject:
-        """The installation's dead-lettered items, newest first (items masked)."""
-        await self._installation(installation_id)
-        items = await self._store.dead_letter.list(
-            installation_id=installation_id, limit=page.limit, offset=page.offset
-        )
-        return {
-            **page.body([dead_letter_view(item) for item in items]),
-            "total": await self._store.dead_letter.count(installation_id),
-        }
-
-    async def audit(self, page: Page) -> JsonObject:
-        """The audit log, newest first."""
-        entries = await self._store.audit.list(limit=page.limit, offset=page.offset)
-        return page.body([audit_view(entry) for entry in entries])
-
-    # --- actions --------------------------------------------------------------------------
+class AdminService(AdminReads):
+    """The admin API's and the admin CLI's operations: the reads, and the actions."""
 
     async def _audited(
         self,

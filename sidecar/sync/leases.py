@@ -10,7 +10,6 @@ loses its lease when it expires.
 
 from __future__ import annotations
 
-import itertools
 import os
 import secrets
 import socket
@@ -38,7 +37,6 @@ __all__ = [
 ]
 
 _log = get_logger("leases")
-_holds = itertools.count(1)
 
 LEASE_TTL_SECONDS: Final = 600.0
 """Long: a live holder renews as it works, and a dead one is recognised at once."""
@@ -127,11 +125,11 @@ async def hold_lease(
 ) -> AsyncIterator[LeaseHandle]:
     """Hold `name` for the block, or raise LeaseBusyError at once if someone else does.
 
-    Each hold is its own holder (`owner` plus a serial number): a lease row taken by one
+    Each hold is its own holder (`owner` plus a random tag): a lease row taken by one
     task of this process is busy for every other task of it too — a sync run, a
     provisioning and an operator's action never share an installation.
     """
-    holder = f"{owner}/{next(_holds)}"
+    holder = f"{owner}/{secrets.token_hex(4)}"
     if not await leases.acquire(name, holder, ttl_seconds=ttl_seconds, takeover=owner_is_dead):
         current = await leases.get(name)
         raise LeaseBusyError(name, current.owner if current else None)
