@@ -11,16 +11,18 @@ import pytest
 from sidecar.bridge import AppBridge
 from sidecar.declaration.model import Declaration, Meta, Provisioning, SyncStep
 from sidecar.outbound import RetryPolicy, new_http_client
+from sidecar.security.cipher import AesGcmCipher
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS
 from sidecar.store import InstallationUpsert
-from sidecar.store.sqlite import SqliteStore
+from sidecar.store.sqlite import SqliteStore, open_sqlite_store
 from sidecar.sync.engine import SyncDeps, SyncEngine
 from sidecar.sync.leases import new_owner
 from sidecar.testing.server import running
 from sidecar.testing.shopimind_api import FakeShopimind
 from sidecar.testing.vendor_app import FakeVendorApp
-from tests.conftest import APP_SECRET, FakeClock
+from tests.conftest import APP_SECRET, CREDENTIALS_KEY_HEX, FakeClock
+from tests.harness import trio_wall_clock
 
 TOKEN = "int_sync_token_41"
 INSTALLATION = "inst_sync"
@@ -127,3 +129,17 @@ def step(entity: str = "customers", **changes: object) -> SyncStep:
     """A sync step with small pages, as tests want them."""
     base = SyncStep(entity=entity, target=entity, page_limit=10)
     return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def vstore(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A store whose wall clock follows trio's (virtual under a MockClock)."""
+    store = await open_sqlite_store(
+        tmp_path / "s.sqlite",
+        cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX)),
+        clock=trio_wall_clock,
+    )
+    try:
+        yield store
+    finally:
+        await store.aclose()

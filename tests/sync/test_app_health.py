@@ -3,27 +3,16 @@ resumes them (and wakes the scheduler), on trio's virtual clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
 import pytest
 import trio
 import trio.testing
 
-from sidecar.security.cipher import AesGcmCipher
 from sidecar.state_keys import SYNC_REQUEST
 from sidecar.store import InstallationUpsert
-from sidecar.store.sqlite import SqliteStore, open_sqlite_store
+from sidecar.store.sqlite import SqliteStore
 from sidecar.sync.app_health import FAILURES_TO_PAUSE, PROBE_INTERVAL_SECONDS, AppHealth
 from sidecar.sync.scheduler import SyncQueue, SyncScheduler
-from tests.conftest import CREDENTIALS_KEY_HEX
-
-BASE = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-
-
-def wall() -> datetime:
-    return BASE + timedelta(seconds=trio.current_time())
+from tests.harness import trio_wall_clock
 
 
 class ScriptedProbe:
@@ -170,17 +159,6 @@ def test_bad_arguments_are_refused(interval: float, failures: int) -> None:
 # --- the scheduler, paused ---------------------------------------------------------------
 
 
-@pytest.fixture
-async def vstore(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await open_sqlite_store(
-        tmp_path / "s.sqlite", cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX)), clock=wall
-    )
-    try:
-        yield store
-    finally:
-        await store.aclose()
-
-
 def drain(queue: SyncQueue) -> set[str]:
     queued = set()
     while True:
@@ -201,7 +179,7 @@ async def test_a_paused_scheduler_queues_nothing_and_what_was_due_stays_due(
     await health.check()
     queue = SyncQueue(capacity=10)
     scheduler = SyncScheduler(
-        store=vstore, queue=queue, interval_minutes=15, clock=wall, paused=health.paused
+        store=vstore, queue=queue, interval_minutes=15, clock=trio_wall_clock, paused=health.paused
     )
     assert await scheduler.tick() == 0
     assert drain(queue) == set()
@@ -231,7 +209,7 @@ async def test_recovery_wakes_a_running_scheduler(
         store=vstore,
         queue=queue,
         interval_minutes=15,
-        clock=wall,
+        clock=trio_wall_clock,
         tick_seconds=24 * 3600,  # only a wake can make it tick again within the test
         paused=health.paused,
     )

@@ -4,41 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 import trio
 import trio.testing
 
-from sidecar.security.cipher import AesGcmCipher
 from sidecar.state_keys import SYNC_REQUEST
 from sidecar.store import InstallationUpsert
 from sidecar.store.records import ResumePoint
-from sidecar.store.sqlite import SqliteStore, open_sqlite_store
+from sidecar.store.sqlite import SqliteStore
 from sidecar.sync.requests import DurableSyncRequests
 from sidecar.sync.scheduler import SyncJob, SyncQueue, SyncScheduler, WakingSyncRequests
 from sidecar.sync.workers import run_workers
-from tests.conftest import CREDENTIALS_KEY_HEX
-
-BASE = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
-
-
-def wall() -> datetime:
-    """Wall time that follows trio's virtual clock."""
-    return BASE + timedelta(seconds=trio.current_time())
-
-
-@pytest.fixture
-async def vstore(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = await open_sqlite_store(
-        tmp_path / "s.sqlite", cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX)), clock=wall
-    )
-    try:
-        yield store
-    finally:
-        await store.aclose()
+from tests.harness import trio_wall_clock
 
 
 async def _active(store: SqliteStore, *ids: str) -> None:
@@ -80,7 +57,7 @@ async def test_due_installations(mock_clock: trio.testing.MockClock, vstore: Sql
     )
     mock_clock.jump(6 * 60)  # "stale" ran 16 minutes ago, "recent" 6
     queue = SyncQueue(capacity=10)
-    scheduler = SyncScheduler(store=vstore, queue=queue, interval_minutes=15, clock=wall)
+    scheduler = SyncScheduler(store=vstore, queue=queue, interval_minutes=15, clock=trio_wall_clock)
     assert await scheduler.tick() == 4
     queued = set()
     while True:
@@ -97,7 +74,7 @@ async def test_interval_zero_only_runs_requests(
     await _active(vstore, "a", "b")
     await vstore.state.set_json("b", SYNC_REQUEST, {"full": True})
     queue = SyncQueue(capacity=10)
-    scheduler = SyncScheduler(store=vstore, queue=queue, interval_minutes=0, clock=wall)
+    scheduler = SyncScheduler(store=vstore, queue=queue, interval_minutes=0, clock=trio_wall_clock)
     assert await scheduler.tick() == 1
     assert queue.receive.receive_nowait().installation_id == "b"
 
@@ -136,9 +113,9 @@ async def test_scheduler_and_workers_every_interval_and_on_request(
     engine = RecordingEngine(vstore, seconds=5)
     queue = SyncQueue(capacity=10)
     scheduler = SyncScheduler(
-        store=vstore, queue=queue, interval_minutes=15, clock=wall, tick_seconds=60
+        store=vstore, queue=queue, interval_minutes=15, clock=trio_wall_clock, tick_seconds=60
     )
-    requests = WakingSyncRequests(DurableSyncRequests(vstore.state, wall), scheduler)
+    requests = WakingSyncRequests(DurableSyncRequests(vstore.state, trio_wall_clock), scheduler)
     stop = trio.Event()
     limiter = trio.CapacityLimiter(2)
 
@@ -192,7 +169,7 @@ async def test_orphaned_runs_are_closed_at_start(
     stop = trio.Event()
     stop.set()
     scheduler = SyncScheduler(
-        store=vstore, queue=SyncQueue(capacity=1), interval_minutes=15, clock=wall
+        store=vstore, queue=SyncQueue(capacity=1), interval_minutes=15, clock=trio_wall_clock
     )
     await scheduler.run(stop)
     closed, running = await vstore.runs.get(orphan), await vstore.runs.get(live)
