@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sidecar.declaration._compound import MapOf, Named, OneOf
+from sidecar.declaration._compound import ArrayOf, MapOf, Named, OneOf
 from sidecar.declaration._nodes import Text
 from sidecar.declaration._record import Key, Record
 from sidecar.declaration.model import Localized, SelectOption
@@ -20,6 +20,7 @@ __all__ = [
     "LOCALIZED",
     "NONBLANK",
     "SELECT_OPTION",
+    "SELECT_OPTIONS",
     "URL",
     "URL_SEGMENT",
     "URL_SEGMENT_PATTERN",
@@ -57,3 +58,12 @@ SELECT_OPTION: Final = Record[SelectOption](
         Key(name="label", node=LOCALIZED, required=True, description="What the merchant sees."),
     ),
 )
+
+SELECT_OPTIONS: Final = ArrayOf(
+    item=SELECT_OPTION,
+    min_items=1,
+    unique_by=lambda option: option.value,
+    unique_key="value",
+    unique_what="option value",
+)
+"""The static choices of a select: at least one, each value once."""

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Final, get_args
 
-from sidecar.declaration._common import LOCALIZED, NONBLANK, SELECT_OPTION, URL_SEGMENT
+from sidecar.declaration._common import (
+    LOCALIZED,
+    NONBLANK,
+    SELECT_OPTIONS,
+    URL_SEGMENT,
+)
 from sidecar.declaration._compound import ArrayOf
 from sidecar.declaration._context import Context, Loc, format_path, shown
 from sidecar.declaration._nodes import Boolean, Choice, Json
@@ -125,13 +130,7 @@ CONFIG_FIELD: Final = Record[ConfigField](
         ),
         Key(
             name="options",
-            node=ArrayOf(
-                item=SELECT_OPTION,
-                min_items=1,
-                unique_by=lambda option: option.value,
-                unique_key="value",
-                unique_what="option value",
-            ),
+            node=SELECT_OPTIONS,
             description="Static choices of a select or multiselect (exclusive with `remote`).",
         ),
         Key(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final, get_args
 
-from sidecar.declaration._common import LOCALIZED, NONBLANK, SELECT_OPTION, URL
+from sidecar.declaration._common import LOCALIZED, NONBLANK, SELECT_OPTIONS, URL
 from sidecar.declaration._compound import ArrayOf
 from sidecar.declaration._context import Context, Loc, did_you_mean, listing, shown
 from sidecar.declaration._nodes import Boolean, Choice, Integer, Json, JsonObject
@@ -75,13 +75,7 @@ WIDGET_FIELD: Final = Record[WidgetConfigField](
         Key(name="default", node=Json(), description="The initial value."),
         Key(
             name="options",
-            node=ArrayOf(
-                item=SELECT_OPTION,
-                min_items=1,
-                unique_by=lambda option: option.value,
-                unique_key="value",
-                unique_what="option value",
-            ),
+            node=SELECT_OPTIONS,
             description="Choices of a select field.",
         ),
         Key(
