@@ -394,6 +394,10 @@ class Outbox(Protocol):
         """When the oldest event still to deliver was queued (None when none is pending)."""
         ...
 
+    async def pending_count(self) -> int:
+        """Events still to deliver (queued or failed), over all installations."""
+        ...
+
 
 class DeadLetter(Protocol):
     """Items ShopiMind rejected, kept for inspection and replay."""

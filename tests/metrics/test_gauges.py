@@ -155,7 +155,7 @@ async def test_a_store_that_raises_is_reported_down_with_the_other_gauges(
 
 
 class _HangingOutbox:
-    async def counts(self, installation_id: str | None = None) -> dict[str, int]:
+    async def pending_count(self) -> int:
         await trio.sleep_forever()
         raise AssertionError("unreachable")
 
@@ -165,7 +165,7 @@ class _HangingStore:
 
 
 class _RaisingOutbox:
-    async def counts(self, installation_id: str | None = None) -> dict[str, int]:
+    async def pending_count(self) -> int:
         raise StoreError("SQLite error: disk I/O error")
 
 

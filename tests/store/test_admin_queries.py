@@ -262,6 +262,18 @@ async def test_oldest_pending_at(installed: SqliteStore, clock: FakeClock) -> No
     assert await outbox.oldest_pending_at() is None
 
 
+async def test_pending_count_counts_queued_and_failed_only(installed: SqliteStore) -> None:
+    outbox = installed.outbox
+    assert await outbox.pending_count() == 0
+    ids = [(await outbox.enqueue(entry(key, iid))).id for key, iid in [("a", "i"), ("b", "j")]]
+    ids += [(await outbox.enqueue(entry(key))).id for key in ("c", "d")]
+    assert await outbox.pending_count() == 4
+    await outbox.mark_failed(ids[0], error="503", retry_at="2030-01-01T00:00:00.000Z")
+    await outbox.mark_delivered(ids[1])
+    await outbox.mark_dead(ids[2], error="422", rejected=[])
+    assert await outbox.pending_count() == 2  # the failed one and the queued one
+
+
 # --- runs -----------------------------------------------------------------------------------
 
 

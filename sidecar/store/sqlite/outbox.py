@@ -251,13 +251,24 @@ class SqliteOutbox:
 
     async def oldest_pending_at(self) -> str | None:
         def read(connection: sqlite3.Connection) -> str | None:
-            # The oldest pending event has the smallest id: the partial index answers it.
+            # The oldest pending event has the smallest id. Left to itself, SQLite finds it
+            # by walking the rowids from the first (long delivered) row: 28 ms for 300,000
+            # rows, at every scrape. On the partial index it reads pending rows only.
             row = connection.execute(
-                f"SELECT created_at FROM inbound_outbox WHERE {_PENDING} ORDER BY event_id LIMIT 1"
+                "SELECT created_at FROM inbound_outbox WHERE event_id = (SELECT MIN(event_id) "
+                f"FROM inbound_outbox INDEXED BY inbound_outbox_pending WHERE {_PENDING})"
             ).fetchone()
             return None if row is None else str(row[0])
 
         return await self._db.read(read)
+
+    async def pending_count(self) -> int:
+        # Counted on the partial index: the delivered rows are never read.
+        return await self._db.read(
+            lambda c: int(
+                c.execute(f"SELECT COUNT(*) FROM inbound_outbox WHERE {_PENDING}").fetchone()[0]
+            )
+        )
 
     @staticmethod
     def _transition(
