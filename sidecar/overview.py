@@ -23,14 +23,15 @@ class InstallationOverview:
 
 
 async def installation_overviews(
-    store: Store, *, installation_id: str | None = None, limit: int = 1000
+    store: Store, *, installation_id: str | None = None, limit: int = 1000, offset: int = 0
 ) -> list[InstallationOverview]:
-    """Every installation (or one), with its cursors, windows in progress and last run."""
+    """Every installation (a page of them, or one), with its cursors, windows in progress
+    and last run."""
     if installation_id is not None:
         found = await store.installations.get(installation_id)
         installations = [] if found is None else [found]
     else:
-        installations = await store.installations.list(limit=limit)
+        installations = await store.installations.list(limit=limit, offset=offset)
     latest = await store.runs.latest()
     overviews = []
     for installation in installations:

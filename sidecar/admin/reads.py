@@ -23,7 +23,7 @@ from sidecar.admin.views import (
     webhook_view,
 )
 from sidecar.clock import format_timestamp
-from sidecar.overview import InstallationOverview, installation_overviews
+from sidecar.overview import installation_overviews
 from sidecar.store.records import Installation, OutboxStatus
 from sidecar.sync.leases import (
     installation_lease_name,
@@ -99,29 +99,17 @@ class AdminReads:
 
     async def installations(self, page: Page) -> JsonObject:
         """Installations with their status, cursors, windows in progress and last run."""
-        store = self._store
-        latest = await store.runs.latest()
-        items = []
-        for installation in await store.installations.list(limit=page.limit, offset=page.offset):
-            iid = installation.installation_id
-            overview = InstallationOverview(
-                installation=installation,
-                cursors=tuple(await store.cursors.list(iid)),
-                resume_points=tuple(await store.cursors.resume_points(iid)),
-                last_run=latest.get(iid),
-            )
-            items.append(overview_view(overview))
-        return page.body(items)
+        overviews = await installation_overviews(self._store, limit=page.limit, offset=page.offset)
+        return page.body([overview_view(overview) for overview in overviews])
 
     async def installation(self, installation_id: str) -> JsonObject:
         """One installation with its cursors, windows in progress, last run and counts."""
-        await self._installation(installation_id)
         store = self._store
-        overview = await installation_overviews(store, installation_id=installation_id)
-        if not overview:
-            raise UnknownInstallationError(f"no installation {installation_id!r}")
+        found = await installation_overviews(store, installation_id=installation_id)
+        if not found:
+            raise UnknownInstallationError(f"no installation {installation_id[:200]!r}")
         return {
-            **overview_view(overview[0]),
+            **overview_view(found[0]),
             "outbox": dict(await store.outbox.counts(installation_id)),
             "dead_letter_items": await store.dead_letter.count(installation_id),
             "syncing": await self._syncing(installation_id),

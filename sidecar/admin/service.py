@@ -269,40 +269,28 @@ class AdminService(AdminReads):
 
     async def reveal(self, kind: str, item_id: int, *, caller: Caller) -> JsonObject:
         """One payload unmasked (a logged webhook, an outbox event, a dead-lettered item)."""
-        installation_id: str | None = None
-        store = self._store
-
-        async def act() -> JsonObject:
-            nonlocal installation_id
-            if not 0 < item_id <= _MAX_ID:
-                raise NotFoundError(f"no {kind[:20]} {item_id}")
-            if kind == "webhook":
-                entry = await store.webhook_log.get(item_id)
-                if entry is not None:
-                    installation_id = entry.installation_id
-                    return {"item": webhook_view(entry, reveal=True)}
-            elif kind == "outbox":
-                event = await store.outbox.get(item_id)
-                if event is not None:
-                    installation_id = event.installation_id
-                    return {"item": outbox_view(event, reveal=True)}
-            elif kind == "dead_letter":
-                item = await store.dead_letter.get(item_id)
-                if item is not None:
-                    installation_id = item.installation_id
-                    return {"item": dead_letter_view(item, reveal=True)}
-            else:
-                raise InvalidRequestError(f"kind must be one of {', '.join(REVEAL_KINDS)}")
-            raise NotFoundError(f"no {kind} {item_id}")
-
         target = f"{kind[:20]}:{item_id}"
         try:
-            result = await act()
+            installation_id, item = await self._unmasked(kind, item_id)
         except AdminError as refused:
             await self._record(caller, "payload.reveal", None, target, {"outcome": refused.code})
             raise
         await self._record(caller, "payload.reveal", installation_id, target, {"outcome": "ok"})
-        return result
+        return {"item": item}
+
+    async def _unmasked(self, kind: str, item_id: int) -> tuple[str | None, JsonObject]:
+        """The installation a payload belongs to, and the payload's view, unmasked."""
+        if kind not in REVEAL_KINDS:
+            raise InvalidRequestError(f"kind must be one of {', '.join(REVEAL_KINDS)}")
+        store = self._store
+        if 0 < item_id <= _MAX_ID:
+            if kind == "webhook" and (entry := await store.webhook_log.get(item_id)):
+                return entry.installation_id, webhook_view(entry, reveal=True)
+            if kind == "outbox" and (event := await store.outbox.get(item_id)):
+                return event.installation_id, outbox_view(event, reveal=True)
+            if kind == "dead_letter" and (item := await store.dead_letter.get(item_id)):
+                return item.installation_id, dead_letter_view(item, reveal=True)
+        raise NotFoundError(f"no {kind} {item_id}")
 
 
 _AUDITED: Final = frozenset(
