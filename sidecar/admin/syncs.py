@@ -3,17 +3,33 @@ it started), or to its end (the CLI). Both are `SyncStarter`s of the admin servi
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import trio
 
 from sidecar.admin.errors import UnavailableError
 from sidecar.concurrency import describe_error
 from sidecar.logs import get_logger
 from sidecar.sync.cursor_sync import Progress
-from sidecar.sync.engine import RunReport, SyncEngine
+from sidecar.sync.engine import RunReport
 
-__all__ = ["BackgroundSyncs", "ForegroundSyncs"]
+__all__ = ["BackgroundSyncs", "ForegroundSyncs", "StartableSyncs"]
 
 _log = get_logger("admin")
+
+
+class StartableSyncs(Protocol):
+    """What an operator's sync needs of the engine (`SyncEngine` is one): a run that
+    reports itself started, with its report, once it holds the installation."""
+
+    async def sync(
+        self,
+        installation_id: str,
+        *,
+        full: bool = False,
+        progress: Progress | None = None,
+        task_status: trio.TaskStatus[RunReport] = trio.TASK_STATUS_IGNORED,
+    ) -> RunReport: ...
 
 
 class BackgroundSyncs:
@@ -24,7 +40,7 @@ class BackgroundSyncs:
     Until `attach` and after `close`, nothing starts.
     """
 
-    def __init__(self, engine: SyncEngine, limiter: trio.CapacityLimiter) -> None:
+    def __init__(self, engine: StartableSyncs, limiter: trio.CapacityLimiter) -> None:
         self._engine = engine
         self._limiter = limiter
         self._nursery: trio.Nursery | None = None
@@ -88,7 +104,7 @@ class _Watched:
 class ForegroundSyncs:
     """Runs an operator's sync to its end (the CLI), with an optional progress callback."""
 
-    def __init__(self, engine: SyncEngine, progress: Progress | None = None) -> None:
+    def __init__(self, engine: StartableSyncs, progress: Progress | None = None) -> None:
         self._engine = engine
         self._progress = progress
 
