@@ -435,16 +435,21 @@ def _exit_code(error: BaseException) -> int:
                 error=f"{type(leaf).__name__}: {leaf}",
                 traceback="".join(traceback.format_exception(leaf)),
             )
-            print(f"error: unexpected {type(leaf).__name__}; see the log above", file=sys.stderr)
+            print(f"error: unexpected {type(leaf).__name__}: {leaf}", file=sys.stderr)
     return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    args = _parser().parse_args(argv)
-    run: Callable[[argparse.Namespace], int] = getattr(args, "run", _command_serve)
     try:
-        return run(args)
+        try:
+            args = _parser().parse_args(argv)
+        finally:  # --help and --version exit here: their output is flushed while caught
+            sys.stdout.flush()
+        run: Callable[[argparse.Namespace], int] = getattr(args, "run", _command_serve)
+        code = run(args)
+        sys.stdout.flush()
+        return code
     except BrokenPipeError:
         # The reader went away (`… | head`): stop quietly, as command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

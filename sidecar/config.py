@@ -204,7 +204,12 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
     credentials_raw = env.raw("CREDENTIALS_DIRECTORY")
     credentials_directory = Path(credentials_raw) if credentials_raw else None
     if credentials_directory is not None and not credentials_directory.is_dir():
-        env.problem("CREDENTIALS_DIRECTORY", f"no such folder: {credentials_directory}")
+        reason = (
+            f"{credentials_directory} is a file, not a folder"
+            if credentials_directory.exists()
+            else f"no such folder: {credentials_directory}"
+        )
+        env.problem("CREDENTIALS_DIRECTORY", reason)
         credentials_directory = None
 
     allow_plaintext = env.boolean("ALLOW_PLAINTEXT_SECRETS", False)

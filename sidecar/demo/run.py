@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
@@ -25,15 +26,21 @@ import trio
 from sidecar.config import load_settings
 from sidecar.declaration import load_declaration
 from sidecar.demo.sample_app import SAMPLE_COUNTS, sample_app
+from sidecar.errors import SidecarError
 from sidecar.logs import configure_logging
 from sidecar.runtime import Running, run_sidecar
 from sidecar.security.signature import sign
 from sidecar.testing import FakeShopimind, FakeVendorApp, running
 
-__all__ = ["example_declaration", "run_demo"]
+__all__ = ["DemoError", "example_declaration", "run_demo"]
 
 INSTALLATION = "inst_demo_1042"
+_DATABASE_FILE = "sidecar.sqlite"
 _STEP_TIMEOUT_SECONDS = 60.0
+
+
+class DemoError(SidecarError):
+    """The demo cannot run in the workspace it was given."""
 
 
 def example_declaration() -> Path:
@@ -60,13 +67,46 @@ async def _until(check: Callable[[], Awaitable[bool]]) -> None:
             await trio.sleep(0.2)
 
 
+_SECRETS_FILE = "demo-secrets.json"
+
+
+def _workspace_secrets(root: Path) -> dict[str, str]:
+    """The workspace's throwaway secrets: made on the first run, reused on the next ones,
+    since the database they left behind is encrypted with that key."""
+    path = root / _SECRETS_FILE
+    if path.is_file():
+        try:
+            kept = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DemoError(f"{path} is unreadable ({exc}); delete the workspace {root}") from exc
+        names = ("credentials_key", "webhook_secret", "app_secret", "token")
+        if not isinstance(kept, dict) or any(not isinstance(kept.get(n), str) for n in names):
+            raise DemoError(f"{path} is not the demo's secrets file; delete the workspace {root}")
+        return {name: kept[name] for name in names}
+    if (root / _DATABASE_FILE).exists():
+        raise DemoError(
+            f"{root / _DATABASE_FILE} exists without {_SECRETS_FILE}, so its secrets are "
+            f"unknown; pick an empty workspace or delete {root}"
+        )
+    made = {
+        "credentials_key": secrets.token_hex(32),
+        "webhook_secret": "whsec_" + secrets.token_hex(16),
+        "app_secret": "appsec_" + secrets.token_hex(16),
+        "token": "int_" + secrets.token_hex(12),
+    }
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(made, indent=2) + "\n", encoding="utf-8")
+    return made
+
+
 class _Demo:
-    def __init__(self, out: TextIO, workspace: Path) -> None:
+    def __init__(self, out: TextIO, workspace: Path, kept: dict[str, str]) -> None:
         self.out = out
         self.workspace = workspace
-        self.webhook_secret = "whsec_" + secrets.token_hex(16)
-        self.app_secret = "appsec_" + secrets.token_hex(16)
-        self.token = "int_" + secrets.token_hex(12)
+        self.credentials_key = kept["credentials_key"]
+        self.webhook_secret = kept["webhook_secret"]
+        self.app_secret = kept["app_secret"]
+        self.token = kept["token"]
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
@@ -86,8 +126,8 @@ async def run_demo(*, out: TextIO, workspace: Path | None = None) -> int:
     root = workspace or Path(tempfile.mkdtemp(prefix="shopimind-sidecar-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     declaration_path = root / "integration.toml"
+    demo = _Demo(out, root, _workspace_secrets(root))
     shutil.copyfile(example_declaration(), declaration_path)
-    demo = _Demo(out, root)
     log_file = (root / "sidecar.log").open("w", encoding="utf-8")
     configure_logging(level="info", fmt="text", stream=log_file)
     api = FakeShopimind(tokens={demo.token})
@@ -96,9 +136,9 @@ async def run_demo(*, out: TextIO, workspace: Path | None = None) -> int:
         async with running(api) as api_url, running(app) as app_url, trio.open_nursery() as nursery:
             environ = {
                 "INTEGRATION_FILE": str(declaration_path),
-                "DATABASE_PATH": str(root / "sidecar.sqlite"),
+                "DATABASE_PATH": str(root / _DATABASE_FILE),
                 "WEBHOOK_SECRET": demo.webhook_secret,
-                "CREDENTIALS_KEY": secrets.token_hex(32),
+                "CREDENTIALS_KEY": demo.credentials_key,
                 "APP_BASE_URL": app_url + app.prefix,
                 "APP_SECRET": demo.app_secret,
                 "SHOPIMIND_CORE_API_BASE": api_url,
@@ -130,7 +170,14 @@ async def run_demo(*, out: TextIO, workspace: Path | None = None) -> int:
     )
     demo.say("  sidecar.log        the sidecar's log")
     demo.say("  integration.toml   the example declaration")
+    demo.say(f"  {_SECRETS_FILE:<18} its throwaway secrets (reused when the demo runs here again)")
     return 0
+
+
+async def _last_run(http: httpx.AsyncClient) -> tuple[object, object]:
+    """(started at, status) of the demo installation's last run, from `/health`."""
+    rows = (await http.get("/health")).json().get("installations") or [{}]
+    return rows[0].get("last_run_at"), rows[0].get("last_run_status")
 
 
 async def _walk(
@@ -170,6 +217,8 @@ async def _walk(
         say("               the access token is stored encrypted (AES-256-GCM), the config saved")
 
         before = len(api.requests)
+        # A workspace used before already has runs: wait for the one this activation starts.
+        activated_at = datetime.now(UTC)
         answer = await demo.webhook(
             http,
             {
@@ -195,12 +244,15 @@ async def _walk(
         )
 
         async def backfilled() -> bool:
-            health = (await http.get("/health")).json()
-            rows = health.get("installations") or [{}]
-            return rows[0].get("last_run_status") in ("ok", "partial", "failed")
+            started, status = await _last_run(http)
+            return (
+                isinstance(started, str)
+                and datetime.fromisoformat(started) >= activated_at
+                and status in ("ok", "partial", "failed")
+            )
 
         await _until(backfilled)
-        status = (await http.get("/health")).json()["installations"][0]["last_run_status"]
+        status = (await _last_run(http))[1]
         say(f"3. backfill    started by the activation, done: {status}; ShopiMind received")
         for resource in ("customers", "orders", "products"):
             say(f"                 {resource:<12} {api.count(resource):>5} items")
@@ -213,7 +265,7 @@ async def _walk(
         ).encode()
         headers = _signed(body, secret, "integration") | {
             "x-integration-installation": INSTALLATION,
-            "x-idempotency-key": "sale-0001",
+            "x-idempotency-key": f"sale-{secrets.token_hex(4)}",
         }
         answer_inbound = await http.post("/inbound/sale", content=body, headers=headers)
         event_id = answer_inbound.json().get("id")
