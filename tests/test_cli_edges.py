@@ -26,11 +26,11 @@ def _demo(workspace: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _received(stdout: str) -> list[str]:
+def _received(stdout: str) -> list[list[str]]:
     """The lines of the backfill step that count what ShopiMind received."""
     lines = stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("3. backfill"))
-    return [line.split() for line in lines[start + 1 : start + 5]]  # type: ignore[misc]
+    return [line.split() for line in lines[start + 1 : start + 5]]
 
 
 def test_demo_runs_twice_in_one_workspace(tmp_path: Path) -> None:
