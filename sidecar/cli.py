@@ -65,9 +65,12 @@ def _print_json(value: object) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def _start_logging(loaded: LoadedSettings) -> None:
+def _start_logging(loaded: LoadedSettings, *, quiet: bool = False) -> None:
+    """Logs on stderr at LOG_LEVEL; `quiet` (a command with its own progress output and
+    no `-v`) shows warnings and errors only."""
     settings = loaded.settings
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    level = "warning" if quiet and settings.log_level in ("debug", "info") else settings.log_level
+    configure_logging(level=level, fmt=settings.log_format)
     for warning in loaded.warnings:
         _log.warning(warning)
 
@@ -221,18 +224,21 @@ def _command_installations(args: argparse.Namespace) -> int:
 
 
 class _ProgressLine:
-    """`customers: 12,500 items, 25 pages, 8,130 items/s` on stderr, at most twice a second."""
+    """`customers: 12,500 items, 25 pages, 8,130 items/s` on stderr: the first page of
+    every step (entity and source), then at most twice a second."""
 
     def __init__(self) -> None:
-        self._started = time.monotonic()
-        self._shown = 0.0
+        self._step = ""
+        self._started = self._shown = 0.0
 
     def __call__(self, report: CursorReport) -> None:
         now = time.monotonic()
-        if now - self._shown < 0.5:
+        name = report.entity + (f"[{report.source_key}]" if report.source_key else "")
+        if name != self._step:
+            self._step, self._started = name, now - 1e-3
+        elif now - self._shown < 0.5:
             return
         self._shown = now
-        name = report.entity + (f"[{report.source_key}]" if report.source_key else "")
         rate = report.items / max(now - self._started, 1e-6)
         print(
             f"{name}: {report.items:,} items, {report.pages:,} pages, {rate:,.0f} items/s",
@@ -330,7 +336,7 @@ class _VersionAction(argparse.Action):
 def _command_sync(args: argparse.Namespace) -> int:
     loaded = _load()
     declaration = load_declaration(loaded.settings.integration_file)
-    _start_logging(loaded)
+    _start_logging(loaded, quiet=not args.verbose)
     return trio.run(_sync, loaded.settings, declaration, args)
 
 
@@ -386,6 +392,9 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("installation_id", help="the installation to sync")
     sync.add_argument(
         "--full", action="store_true", help="a full backfill (BACKFILL_DAYS), not incremental"
+    )
+    sync.add_argument(
+        "-v", "--verbose", action="store_true", help="show the log at LOG_LEVEL (default: warnings)"
     )
     sync.set_defaults(run=_command_sync)
     installations.add_argument("installation_id", nargs="?", help="show only this installation")
