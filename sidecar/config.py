@@ -17,6 +17,7 @@ from typing import Generic, Literal, TypeVar, cast
 
 from sidecar._env import EnvReader
 from sidecar.errors import ConfigError
+from sidecar.peer_guard import DEFAULT_COOL_DOWN_SECONDS, DEFAULT_FAILURE_THRESHOLD
 from sidecar.security.cipher import KEY_BYTES
 from sidecar.store.sqlite.files import database_path_problem
 
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_SYNC_WORKERS",
     "LoadedSettings",
     "LogFormat",
+    "OutboundLimits",
     "Secret",
     "Settings",
     "load_settings",
@@ -74,6 +76,18 @@ class Secret(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundLimits:
+    """Back-pressure toward the peers (`sidecar.peer_guard`)."""
+
+    shopimind_requests_per_second: float = 0.0
+    """All installations together; 0: unlimited."""
+    shopimind_requests_per_second_per_installation: float = 0.0
+    """One installation; 0: unlimited."""
+    circuit_failure_threshold: int = DEFAULT_FAILURE_THRESHOLD
+    circuit_cool_down_seconds: float = DEFAULT_COOL_DOWN_SECONDS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Everything the sidecar reads from its environment, validated."""
 
@@ -103,6 +117,8 @@ class Settings:
     log_format: LogFormat
     app_health_path: str | None = None
     """Probed under APP_BASE_URL; scheduled syncs pause while it fails. None: no probe."""
+    outbound: OutboundLimits = field(default_factory=OutboundLimits)
+    """Rate limits toward ShopiMind and the circuit breakers of both peers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +214,23 @@ def _existing_file(env: EnvReader, name: str, default: str) -> Path:
     return path
 
 
+def _outbound_limits(env: EnvReader) -> OutboundLimits:
+    return OutboundLimits(
+        shopimind_requests_per_second=env.number(
+            "SHOPIMIND_REQUESTS_PER_SECOND", 0.0, minimum=0.0, maximum=100_000.0
+        ),
+        shopimind_requests_per_second_per_installation=env.number(
+            "SHOPIMIND_REQUESTS_PER_SECOND_PER_INSTALLATION", 0.0, minimum=0.0, maximum=100_000.0
+        ),
+        circuit_failure_threshold=env.integer(
+            "CIRCUIT_FAILURE_THRESHOLD", DEFAULT_FAILURE_THRESHOLD, minimum=1, maximum=1000
+        ),
+        circuit_cool_down_seconds=env.number(
+            "CIRCUIT_COOL_DOWN_SECONDS", DEFAULT_COOL_DOWN_SECONDS, minimum=1.0, maximum=3600.0
+        ),
+    )
+
+
 def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
     """Validate the whole environment; raise `ConfigError` listing every problem found."""
     env = EnvReader(environ)
@@ -289,6 +322,7 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
         ),
         log_format=cast(LogFormat, env.choice("LOG_FORMAT", "json", ("json", "text"))),
         app_health_path=_app_health_path(env),
+        outbound=_outbound_limits(env),
     )
     if settings.admin_token is not None and len(settings.admin_token.reveal()) < 32:
         env.warnings.append("ADMIN_TOKEN is shorter than 32 characters; use a longer random token")

@@ -26,6 +26,7 @@ import trio
 from sidecar.clock import Clock, system_clock
 from sidecar.logs import BoundLogger
 from sidecar.metrics.hooks import CallObserver, call_outcome
+from sidecar.peer_guard import PeerGuard
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -43,6 +44,8 @@ __all__ = [
 DEFAULT_TIMEOUT_SECONDS: Final = 30.0
 DEFAULT_MAX_BODY_BYTES: Final = 25 * 1024 * 1024
 RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+_SERVER_ERROR: Final = 500
+"""From this status on, an answer counts as a failure of the peer (its circuit breaker)."""
 
 
 class BodyTooLargeError(httpx.TransportError):
@@ -166,6 +169,8 @@ async def send(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     clock: Clock = system_clock,
     observe: CallObserver | None = None,
+    guard: PeerGuard | None = None,
+    installation_id: str | None = None,
 ) -> HttpResponse:
     """Send one request, retrying transient failures as the policy allows.
 
@@ -176,7 +181,9 @@ async def send(
     the method, URL and status, never headers or bodies (they hold keys and customer data).
     `observe` is told the outcome of the call once, after its last attempt (`call_outcome`:
     the status class, or `error` when no answer could be had): every call to a peer goes
-    through here, so this is where they are counted.
+    through here, so this is where they are counted. `guard` (the peer's rate limit and
+    circuit breaker, per `installation_id`) admits every attempt: an open circuit raises
+    `CircuitOpenError` (a transport error) at once, without retrying.
     """
     try:
         response = await _send_retrying(
@@ -191,6 +198,8 @@ async def send(
             timeout_seconds=timeout_seconds,
             max_body_bytes=max_body_bytes,
             clock=clock,
+            guard=guard,
+            installation_id=installation_id,
         )
     except httpx.TransportError:
         if observe is not None:
@@ -214,9 +223,12 @@ async def _send_retrying(
     timeout_seconds: float,
     max_body_bytes: int,
     clock: Clock,
+    guard: PeerGuard | None,
+    installation_id: str | None,
 ) -> HttpResponse:
     retry = 0
     while True:
+        attempt = None if guard is None else await guard.admit(installation_id)
         try:
             response = await _send_once(
                 client,
@@ -228,6 +240,8 @@ async def _send_retrying(
                 max_body_bytes=max_body_bytes,
             )
         except httpx.TransportError as exc:
+            if attempt is not None:
+                attempt.finish(failed=not isinstance(exc, BodyTooLargeError))
             may_retry = (replayable or _never_sent(exc)) and not isinstance(exc, BodyTooLargeError)
             if retry >= policy.max_retries or not may_retry:
                 raise
@@ -243,6 +257,12 @@ async def _send_retrying(
             )
             await trio.sleep(delay)
             continue
+        else:
+            if attempt is not None:
+                attempt.finish(failed=response.status >= _SERVER_ERROR)
+        finally:
+            if attempt is not None:
+                attempt.finish(failed=None)  # cancelled mid-attempt: says nothing of the peer
         if response.status not in RETRYABLE_STATUSES or not replayable:
             return response
         if retry >= policy.max_retries:

@@ -51,6 +51,7 @@ from sidecar.logs import get_logger
 from sidecar.maintenance import run_retention
 from sidecar.metrics.prometheus import PrometheusMetrics
 from sidecar.operations import admin_context, announce_admin
+from sidecar.peer_guard import circuit_states
 from sidecar.store.records import RetentionPolicy
 from sidecar.sync.app_health import AppHealth
 from sidecar.sync.requests import DurableSyncRequests
@@ -230,6 +231,7 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
             scheduled=settings.sync_interval_minutes > 0,
             ready=readiness,
             app_health=(lambda: None) if app_health is None else lambda: app_health.state,
+            circuits=lambda: circuit_states(parts.peers),
         )
     )
     admin, operator_syncs = admin_context(

@@ -68,6 +68,15 @@ class _StateCollector:
                 "1 when the vendor app answers its health probe (APP_HEALTH_PATH)",
                 float(s.app_healthy),
             )
+        if s.circuits:
+            circuit = GaugeMetricFamily(
+                f"{NAMESPACE}_peer_circuit_open",
+                "1 while calls to the peer are paused by its circuit breaker (open or probing)",
+                labels=["peer"],
+            )
+            for peer, state in sorted(s.circuits.items()):
+                circuit.add_metric([peer], float(state != "closed"))
+            yield circuit
 
 
 class PrometheusMetrics:
