@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from jsonschema import Draft202012Validator
 
 from sidecar.declaration import declaration_json_schema, model
