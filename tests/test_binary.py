@@ -255,7 +255,11 @@ def test_debian_package(binary: Path, tmp_path: Path) -> None:
     _check_maintainer_scripts(deb, tmp_path)
     # `make package` packs the binary the fixture just built; it does not build it again.
     planned = subprocess.run(
-        ["make", "-n", "package"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "-n", "-o", ".venv/.installed", "package"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "build.sh" not in planned, planned
     lintian = shutil.which("lintian")
