@@ -280,12 +280,15 @@ async def run_sidecar(
     async with open_parts(settings, declaration, clock=clock, metrics=metrics) as parts:
         services = _services(parts, metrics)
         stop = trio.Event()
+        # The listeners outlive the drain: /ready answers 503 while in-flight work ends (a
+        # load balancer takes the replica out), and inbound calls are still taken durably.
+        drained = trio.Event()
         graceful = settings.drain_timeout_seconds
         config = hypercorn_config(
             host=settings.host, port=settings.port, graceful_timeout_seconds=graceful
         )
         async with trio.open_nursery() as nursery:
-            public_urls = await _listen(nursery, services.app, config, stop, "HOST and PORT")
+            public_urls = await _listen(nursery, services.app, config, drained, "HOST and PORT")
             admin_urls: list[str] = []
             if services.admin_app is not None and settings.admin_port is not None:
                 admin_config = hypercorn_config(
@@ -294,7 +297,7 @@ async def run_sidecar(
                     graceful_timeout_seconds=graceful,
                 )
                 admin_urls = await _listen(
-                    nursery, services.admin_app, admin_config, stop, "ADMIN_HOST and ADMIN_PORT"
+                    nursery, services.admin_app, admin_config, drained, "ADMIN_HOST and ADMIN_PORT"
                 )
             announce_admin(settings)
             async with trio.open_nursery() as draining:
@@ -341,6 +344,7 @@ async def run_sidecar(
                     await notifier.stopping()
                     background.cancel_scope.cancel()
                 draining.cancel_scope.deadline = trio.current_time() + graceful
+            drained.set()
         _log.info("sidecar stopped")
 
 
