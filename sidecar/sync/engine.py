@@ -30,7 +30,13 @@ from sidecar.store.interface import Store
 from sidecar.store.records import ResumePoint, RunKind, RunStatus
 from sidecar.sync.cursor_sync import CursorReport, Progress, RunScope, sync_cursor
 from sidecar.sync.leases import hold_lease, installation_lease_name
-from sidecar.sync.targets import ProvisionedIds, StepSetupError, push_target, step_sources
+from sidecar.sync.targets import (
+    ProvisionedIds,
+    StepSetupError,
+    item_rules,
+    push_target,
+    step_sources,
+)
 
 __all__ = ["RunReport", "SyncDeps", "SyncEngine", "SyncNotPossibleError"]
 
@@ -237,7 +243,9 @@ class SyncEngine:
         for step, sources in plan:
             for source_key in sources:
                 try:
-                    target = push_target(step, source_key, ids, api)
+                    target = push_target(
+                        step, source_key, ids, api, rules=item_rules(deps.declaration, step)
+                    )
                 except StepSetupError as exc:
                     report.errors.append(f"{step.entity}: {exc}")
                     await deps.store.cursors.record_failure(
