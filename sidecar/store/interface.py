@@ -292,7 +292,7 @@ class Runs(Protocol):
         *,
         installation_id: str | None = None,
     ) -> int:
-        """Close as `failed` every `running` run (of one installation, or all) whose owner is
+        """Close as `interrupted` every `running` run (of one installation, or all) whose owner is
         no longer alive; return how many."""
         ...
 

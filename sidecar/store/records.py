@@ -37,7 +37,7 @@ __all__ = [
 
 InstallationStatus = Literal["inactive", "active", "uninstalled"]
 RunKind = Literal["incremental", "full"]
-RunStatus = Literal["running", "ok", "partial", "failed", "cancelled"]
+RunStatus = Literal["running", "ok", "partial", "failed", "cancelled", "interrupted", "skipped"]
 InboundStatus = Literal["received", "done", "failed"]
 OutboxStatus = Literal["queued", "delivered", "failed", "dead"]
 INBOUND_ENTITY_PREFIX: Final = "inbound:"
@@ -132,7 +132,8 @@ class ResumePoint:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SyncRun:
-    """One sync of an installation: `running` until closed as ok, partial, failed or cancelled."""
+    """One sync of an installation: `running` until closed as ok, partial, failed, cancelled,
+    interrupted (its process died) or skipped (every cursor waited out a backoff)."""
 
     id: int
     installation_id: str
