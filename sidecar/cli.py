@@ -41,6 +41,7 @@ from sidecar.runtime import run_sidecar
 from sidecar.store.sqlite.backup import backup_database
 from sidecar.sync.cursor_sync import CursorReport
 from sidecar.sync.leases import LeaseBusyError
+from sidecar.sync.run_outcome import describe_run
 from sidecar.wiring import open_parts, open_settings_store
 
 __all__ = ["main"]
@@ -156,7 +157,11 @@ def _command_migrate(args: argparse.Namespace) -> int:
 def _installation_lines(overview: InstallationOverview) -> list[str]:
     installation = overview.installation
     run = overview.last_run
-    last = f"last run {run.status} ({run.kind}) at {run.started_at}" if run else "never synced"
+    last = (
+        f"last run {run.status} ({run.kind}) at {run.started_at}: {describe_run(run)}"
+        if run
+        else "never synced"
+    )
     lines = [
         f"{installation.installation_id}  {installation.status:<11} "
         f"{installation.shop_domain or '-'}  {last}"
