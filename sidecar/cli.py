@@ -171,6 +171,8 @@ def _installation_lines(overview: InstallationOverview) -> list[str]:
         state = cursor.last_status or "-"
         if cursor.consecutive_failures:
             state += f" x{cursor.consecutive_failures}: {cursor.last_error or ''}"
+        if cursor.retry_at and cursor.consecutive_failures:
+            state += f" (ShopiMind asked to wait: next try after {cursor.retry_at})"
         lines.append(f"    {name:<28} synced to {cursor.last_synced_at or '-':<24} {state}")
     for point in overview.resume_points:
         name = point.entity + (f"[{point.source_key}]" if point.source_key else "")

@@ -6,7 +6,8 @@ it — the event is still pending and is sent again with the same `Idempotency-K
 ShopiMind recognises — or after it. Never half-way.
 
     delivered   ShopiMind took it (items it rejected go to the dead-letter with it)
-    failed      a transient failure: retried after `RetryPolicy.backoff_seconds(attempts)`
+    failed      a transient failure: retried after `RetryPolicy.backoff_seconds(attempts)`,
+                or after ShopiMind's `Retry-After` when it asked for longer
     dead        rejected for good (a 4xx, every item rejected, no access token left, an
                 unreadable row, a value that can never be encoded, or the same unexpected
                 error POISON_AFTER_ATTEMPTS times in a row): copied to the dead-letter with
@@ -31,7 +32,7 @@ from sidecar.errors import SidecarError
 from sidecar.inbound.delivery import DeliveryError, deliver
 from sidecar.inbound.shapes import Route
 from sidecar.logs import BoundLogger, get_logger
-from sidecar.outbound import RetryPolicy
+from sidecar.outbound import RetryPolicy, scheduled_retry_after
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.store.interface import Store
 from sidecar.store.records import OutboxEvent, RejectedItemInput
@@ -90,7 +91,7 @@ class Attempts:
             if exc.permanent:
                 await self._dead(event, str(exc), exc.rejected, body)
                 return None
-            return await self._failed(event, str(exc))
+            return await self._failed(event, str(exc), exc.retry_after_seconds)
         except Exception as exc:  # noqa: BLE001 - a bug or a bad value must not stall the lane
             cause = f"{type(exc).__name__}: {exc}"[:_MAX_CAUSE_CHARS]
             repeats = _repeats_of(event.last_error, cause) + 1
@@ -123,9 +124,13 @@ class Attempts:
                 "inbound event rejected for good; moved to the dead-letter", error=error
             )
 
-    async def _failed(self, event: OutboxEvent, error: str) -> float:
+    async def _failed(
+        self, event: OutboxEvent, error: str, retry_after_seconds: float | None = None
+    ) -> float:
         attempts = event.attempts + 1
         delay = self._policy.backoff_seconds(min(attempts, _MAX_BACKOFF_EXPONENT))
+        # ShopiMind asked for more patience than the client's retries had: give it.
+        delay = max(delay, scheduled_retry_after(retry_after_seconds) or 0.0)
         retry_at = format_timestamp(self._clock() + timedelta(seconds=delay))
         recorded = await _record(
             lambda: self._store.outbox.mark_failed(event.id, error=error, retry_at=retry_at)

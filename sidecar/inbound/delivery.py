@@ -47,9 +47,12 @@ class DeliveryError(UpstreamError):
         permanent: bool,
         status: int | None = None,
         rejected: Sequence[RejectedItemInput] = (),
+        retry_after_seconds: float | None = None,
     ) -> None:
         self.permanent = permanent
         self.status = status
+        self.retry_after_seconds = retry_after_seconds
+        """ShopiMind's `Retry-After`: the next attempt no sooner than that."""
         self.rejected = tuple(rejected)
         """Items ShopiMind received and refused, when that is why it failed."""
         super().__init__(message)
@@ -85,7 +88,7 @@ async def _bulk(
     result = await api.post(path, sendable, idempotency_key=idempotency_key)
     answer = read_chunk_answer(result.body, sendable)
     if answer.failed > 0:
-        raise DeliveryError(
+        raise DeliveryError(  # a 2xx: no Retry-After to honour
             f"ShopiMind POST /v1/{path}: {answer.failed} item(s) failed in transport",
             permanent=False,
             status=result.status,
@@ -136,7 +139,10 @@ async def deliver(api: ShopimindApi, route: Route, body: object, *, idempotency_
                 return await _bulk(api, route.path, items, idempotency_key)
     except ShopimindError as exc:
         raise DeliveryError(
-            str(exc), permanent=is_permanent(exc.status), status=exc.status
+            str(exc),
+            permanent=is_permanent(exc.status),
+            status=exc.status,
+            retry_after_seconds=exc.retry_after_seconds,
         ) from exc
     # Only a stored row edited by hand (or a bug) gets here: no retry will make it valid.
     raise DeliveryError(

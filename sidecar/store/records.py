@@ -109,6 +109,8 @@ class Cursor:
     items: int
     consecutive_failures: int
     updated_at: str
+    retry_at: str | None = None
+    """Not before this time (ShopiMind's `Retry-After` after a failure), else None."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

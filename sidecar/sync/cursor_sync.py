@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Final
 
 import trio
@@ -25,6 +26,7 @@ from sidecar.declaration.model import SyncStep
 from sidecar.errors import BridgeError
 from sidecar.logs import BoundLogger
 from sidecar.metrics.hooks import NO_METRICS, Metrics
+from sidecar.outbound import scheduled_retry_after
 from sidecar.store.interface import Store
 from sidecar.store.records import RejectedItemInput, ResumePoint, RunKind
 from sidecar.sync.cursor_rules import (
@@ -94,6 +96,8 @@ class CursorReport:
     dead_lettered: int = 0
     advanced: bool = False
     errors: list[str] = field(default_factory=list)
+    retry_after_seconds: float | None = None
+    """ShopiMind's `Retry-After` on the push that failed: the cursor waits that long."""
 
     def summary(self) -> dict[str, object]:
         """The report as JSON-ready data."""
@@ -253,6 +257,7 @@ async def sync_cursor(
                     log.warning("ShopiMind rejected items", rejected=result.rejected)
                 if result.transport_failed:
                     report.errors.extend(result.errors or ("a push failed in transport",))
+                    report.retry_after_seconds = result.retry_after_seconds
                     break
                 report.pages += 1
                 report.items += len(fetched.items)
@@ -325,6 +330,8 @@ async def _settle(
         log.info("window synced", items=report.items, pages=report.pages, until=until)
         return
     report.errors = list(decision.errors)
+    wait = scheduled_retry_after(report.retry_after_seconds)
+    retry_at = None if wait is None else format_timestamp(scope.clock() + timedelta(seconds=wait))
     failures = await commit(
         lambda: cursors.record_failure(
             iid,
@@ -333,6 +340,7 @@ async def _settle(
             error="; ".join(decision.errors)[:_MAX_ERROR_LENGTH],
             items=report.items,
             keep_resume_point=not (decision.replay_window or refused_token),
+            retry_at=retry_at,
         ),
         what="cursor failure",
         log=log,
@@ -345,5 +353,8 @@ async def _settle(
         )
     else:
         log.warning(
-            "window not synced; cursor held", consecutive_failures=failures, errors=report.errors
+            "window not synced; cursor held",
+            consecutive_failures=failures,
+            errors=report.errors,
+            retry_at=retry_at,
         )

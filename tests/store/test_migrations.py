@@ -119,7 +119,7 @@ def test_the_run_outcomes_migration_keeps_runs_and_their_dead_letter_links(
     connection.execute("COMMIT")
 
     connection.execute("BEGIN IMMEDIATE")
-    assert migrate(connection, at, MIGRATIONS) == [4]
+    assert migrate(connection, at, MIGRATIONS[:4]) == [4]
     connection.execute("COMMIT")
 
     assert connection.execute("SELECT run_id FROM rejected_items").fetchall() == [(7,)]

@@ -265,7 +265,23 @@ _RUN_OUTCOMES = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _SYNC_PROGRESS, _INBOUND_OUTBOX, _RUN_OUTCOMES)
+_CURSOR_RETRY_AT = Migration(
+    5,
+    "cursor retry_at",
+    (
+        # ShopiMind's Retry-After, when longer than a request may wait: the cursor's next
+        # attempt no sooner than this (on top of its backoff after failures).
+        "ALTER TABLE sync_cursors ADD COLUMN retry_at TEXT",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _INITIAL,
+    _SYNC_PROGRESS,
+    _INBOUND_OUTBOX,
+    _RUN_OUTCOMES,
+    _CURSOR_RETRY_AT,
+)
 """Every migration ever shipped, in order. Append only; never edit or remove one."""
 
 _BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (
