@@ -183,6 +183,13 @@ def _installation_lines(overview: InstallationOverview) -> list[str]:
     return lines
 
 
+def _overview_json(overview: InstallationOverview) -> dict[str, object]:
+    shown = dataclasses.asdict(overview)
+    if overview.last_run is not None:
+        shown["last_run"]["ended"] = describe_run(overview.last_run)
+    return shown
+
+
 def _operator() -> str:
     """Who runs the command, for the audit log."""
     try:
@@ -211,7 +218,7 @@ async def _installations(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: no installation {args.installation_id!r}", file=sys.stderr)
         return EXIT_FAILURE
     if args.json:
-        _print_json([dataclasses.asdict(overview) for overview in overviews])
+        _print_json([_overview_json(overview) for overview in overviews])
         return EXIT_OK
     if not overviews:
         print("no installations yet")

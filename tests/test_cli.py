@@ -180,3 +180,5 @@ async def test_installations_say_why_the_last_run_ended(valid_env: dict[str, str
         "interrupted: the process running it stopped (killed or crashed); the next run "
         "continues where it stopped"
     ) in listing.stdout
+    as_json = json.loads(run(valid_env, "installations", "inst_8", "--json").stdout)
+    assert as_json[0]["last_run"]["ended"].startswith("interrupted: the process running it")
