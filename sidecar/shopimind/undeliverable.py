@@ -43,6 +43,7 @@ _MAX_INTEGER: Final = 2**63 - 1
 _MIN_INTEGER: Final = -(2**63)
 _ID_KEYS: Final = ("id", "external_id", "reference", "code")
 _MAX_REF_CHARS: Final = 80
+_MAX_STORED_DEPTH: Final = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,18 +198,20 @@ def item_problem(item: object, rules: ItemRules = NO_RULES) -> str | None:
     return None
 
 
-def storable(value: object) -> object:
+def storable(value: object, *, _depth: int = 0) -> object:
     """`value` with what JSON cannot hold replaced by a description, so that the item can be
     kept in the dead-letter and shown (its poison named rather than lost)."""
+    if _depth > _MAX_STORED_DEPTH:
+        return "<nested too deep>"
     if isinstance(value, Mapping):
         return {
             (key if isinstance(key, str) and _scalar_problem(key) is None else repr(key)): (
-                storable(child)
+                storable(child, _depth=_depth + 1)
             )
             for key, child in value.items()
         }
     if isinstance(value, list | tuple):
-        return [storable(child) for child in value]
+        return [storable(child, _depth=_depth + 1) for child in value]
     problem = _scalar_problem(value)
     if problem is None:
         return value
