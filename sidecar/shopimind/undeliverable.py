@@ -90,8 +90,40 @@ def _scalar_problem(value: object) -> str | None:
     return f"is not a JSON value ({type(value).__name__})"
 
 
+def _is_clean(value: object) -> bool:
+    """Whether `value` is plain JSON: the fast path, walked once without building paths
+    (exact types; anything unusual goes to the slow path, which says what and where)."""
+    stack = [value]
+    while stack:
+        current = stack.pop()
+        if type(current) is str:
+            if not current.isascii():
+                try:
+                    current.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif type(current) is dict:
+            for key, child in current.items():
+                if type(key) is not str or not (key.isascii() or _scalar_problem(key) is None):
+                    return False
+                stack.append(child)
+        elif type(current) is list:
+            stack.extend(current)
+        elif type(current) is int:
+            if not _MIN_INTEGER <= current <= _MAX_INTEGER:
+                return False
+        elif type(current) is float:
+            if not math.isfinite(current):
+                return False
+        elif current is not None and type(current) is not bool:
+            return False
+    return True
+
+
 def encoding_problem(value: object) -> str | None:
     """Where and why `value` cannot be written as strict JSON, or None when it can."""
+    if _is_clean(value):
+        return None
     stack: list[tuple[object, tuple[str | int, ...]]] = [(value, ())]
     while stack:
         current, parts = stack.pop()
