@@ -110,7 +110,7 @@ class Cursor:
     consecutive_failures: int
     updated_at: str
     retry_at: str | None = None
-    """Not before this time (ShopiMind's `Retry-After` after a failure), else None."""
+    """Not before this time (a `Retry-After` of ShopiMind or the app after a failure)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

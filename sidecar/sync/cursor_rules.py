@@ -3,9 +3,10 @@
 A cursor advances only when its window finished with no error and no untolerated
 rejection, and never past the window's `until`. A failed cursor keeps its value, and the
 next incremental run skips it until `updated_at + min(2^(k-1) minutes, 24 h)` after its
-k-th consecutive failure (or later, when ShopiMind's `Retry-After` asked for longer); a
-full backfill ignores that backoff. Failing three times in a
-row is worth an error-level log line; a clean run resets the count.
+k-th consecutive failure; a full backfill ignores that backoff. A `Retry-After` of
+ShopiMind or the app, longer than a request waits, is kept on the cursor: no run, full or
+not, tries it sooner. Failing three times in a row is worth an error-level log line; a
+clean run resets the count.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ ESCALATE_AFTER_FAILURES: Final = 3
 
 def backoff_until(cursor: Cursor) -> datetime | None:
     """When a failed cursor may be tried again by an incremental run (None: now): after its
-    backoff, and no sooner than ShopiMind's `Retry-After` when it gave one."""
+    backoff, and no sooner than a `Retry-After` (ShopiMind's or the app's)."""
     failures = cursor.consecutive_failures
     if failures <= 0:
         return None
@@ -49,7 +50,7 @@ def backoff_until(cursor: Cursor) -> datetime | None:
 
 
 def retry_not_before(cursor: Cursor) -> datetime | None:
-    """ShopiMind's `Retry-After` for this cursor, when it asked for one (None: it did not)."""
+    """The `Retry-After` kept for this cursor, when it asked for one (None: it did not)."""
     if cursor.retry_at is None or cursor.consecutive_failures <= 0:
         return None
     try:

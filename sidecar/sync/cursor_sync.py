@@ -97,7 +97,8 @@ class CursorReport:
     advanced: bool = False
     errors: list[str] = field(default_factory=list)
     retry_after_seconds: float | None = None
-    """ShopiMind's `Retry-After` on the push that failed: the cursor waits that long."""
+    """The `Retry-After` of the push (ShopiMind) or the page (the app) that failed: the
+    cursor waits that long."""
 
     def summary(self) -> dict[str, object]:
         """The report as JSON-ready data."""
@@ -122,6 +123,8 @@ class _FetchFailed:
     message: str
     refused_token: bool
     """The app refused the page token we resumed with (4xx on the first page)."""
+    retry_after_seconds: float | None = None
+    """The app's `Retry-After` (e.g. with a 429 or a 503)."""
 
 
 async def _send(
@@ -177,7 +180,14 @@ async def _fetch_pages(
                     and exc.status is not None
                     and 400 <= exc.status < 500
                 )
-                await _send(send, _FetchFailed(str(exc), refused_token=refused))
+                await _send(
+                    send,
+                    _FetchFailed(
+                        str(exc),
+                        refused_token=refused,
+                        retry_after_seconds=exc.retry_after_seconds,
+                    ),
+                )
                 return
             fetched += 1
             if not await _send(send, page) or page.next is None:
@@ -229,6 +239,7 @@ async def sync_cursor(
                 if isinstance(fetched, _FetchFailed):
                     report.errors.append(fetched.message)
                     refused_token = fetched.refused_token
+                    report.retry_after_seconds = fetched.retry_after_seconds
                     break
                 await scope.lease.keep_alive()
                 page_key = f"{iid}|{scope.run_id}|{step.entity}|{source_key}|{report.pages}"

@@ -4,7 +4,7 @@ for it, and the cursor's next attempt is scheduled no sooner than it asked."""
 from __future__ import annotations
 
 from sidecar.outbound import MAX_SCHEDULED_RETRY_AFTER_SECONDS
-from sidecar.testing.vendor_app import Dataset
+from sidecar.testing.vendor_app import Dataset, HttpStatus
 from tests.sync.conftest import INSTALLATION, SyncEnv, step
 
 
@@ -47,3 +47,14 @@ async def test_an_absurd_retry_after_waits_a_day_at_most(env: SyncEnv) -> None:
     assert cursor is not None
     assert MAX_SCHEDULED_RETRY_AFTER_SECONDS == 24 * 3600
     assert cursor.retry_at == "2026-11-27T09:00:00.000Z"
+
+
+async def test_the_apps_long_retry_after_reschedules_the_cursor_too(env: SyncEnv) -> None:
+    env.app.set_dataset("customers", Dataset(count=2))
+    await env.activate()
+    env.app.inject(HttpStatus(status=503, retry_after="3600"), path="/sync/customers")
+    held = await env.engine(step()).sync(INSTALLATION)
+    assert held.status == "partial"
+    cursor = await env.store.cursors.get(INSTALLATION, "customers")
+    assert cursor is not None
+    assert cursor.retry_at == "2026-11-26T10:00:00.000Z"
