@@ -41,6 +41,7 @@ from sidecar.runtime import run_sidecar
 from sidecar.store.sqlite.backup import backup_database
 from sidecar.sync.cursor_sync import CursorReport
 from sidecar.sync.leases import LeaseBusyError
+from sidecar.sync.run_outcome import describe_run
 from sidecar.wiring import open_parts, open_settings_store
 
 __all__ = ["main"]
@@ -159,7 +160,11 @@ def _command_migrate(args: argparse.Namespace) -> int:
 def _installation_lines(overview: InstallationOverview) -> list[str]:
     installation = overview.installation
     run = overview.last_run
-    last = f"last run {run.status} ({run.kind}) at {run.started_at}" if run else "never synced"
+    last = (
+        f"last run {run.status} ({run.kind}) at {run.started_at}: {describe_run(run)}"
+        if run
+        else "never synced"
+    )
     lines = [
         f"{installation.installation_id}  {installation.status:<11} "
         f"{installation.shop_domain or '-'}  {last}"
@@ -169,6 +174,8 @@ def _installation_lines(overview: InstallationOverview) -> list[str]:
         state = cursor.last_status or "-"
         if cursor.consecutive_failures:
             state += f" x{cursor.consecutive_failures}: {cursor.last_error or ''}"
+        if cursor.retry_at and cursor.consecutive_failures:
+            state += f" (ShopiMind asked to wait: next try after {cursor.retry_at})"
         lines.append(f"    {name:<28} synced to {cursor.last_synced_at or '-':<24} {state}")
     for point in overview.resume_points:
         name = point.entity + (f"[{point.source_key}]" if point.source_key else "")
@@ -177,6 +184,13 @@ def _installation_lines(overview: InstallationOverview) -> list[str]:
             f"window {point.window_since} → {point.window_until}"
         )
     return lines
+
+
+def _overview_json(overview: InstallationOverview) -> dict[str, object]:
+    shown = dataclasses.asdict(overview)
+    if overview.last_run is not None:
+        shown["last_run"]["ended"] = describe_run(overview.last_run)
+    return shown
 
 
 def _operator() -> str:
@@ -207,7 +221,7 @@ async def _installations(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: no installation {args.installation_id!r}", file=sys.stderr)
         return EXIT_FAILURE
     if args.json:
-        _print_json([dataclasses.asdict(overview) for overview in overviews])
+        _print_json([_overview_json(overview) for overview in overviews])
         return EXIT_OK
     if not overviews:
         print("no installations yet")

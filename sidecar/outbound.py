@@ -31,6 +31,7 @@ from sidecar.peer_guard import PeerGuard
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_TIMEOUT_SECONDS",
+    "MAX_SCHEDULED_RETRY_AFTER_SECONDS",
     "NO_RETRY",
     "RETRYABLE_STATUSES",
     "BodyTooLargeError",
@@ -38,6 +39,7 @@ __all__ = [
     "RetryPolicy",
     "new_http_client",
     "parse_retry_after",
+    "scheduled_retry_after",
     "send",
 ]
 
@@ -70,6 +72,18 @@ class RetryPolicy:
 
 
 NO_RETRY: Final = RetryPolicy(max_retries=0)
+
+MAX_SCHEDULED_RETRY_AFTER_SECONDS: Final = 24 * 3600.0
+"""A `Retry-After` too long to wait for in the request is honoured by scheduling the work
+(a sync cursor's, an outbox event's next attempt) that much later — a day at most, so a
+peer's mistake cannot park work for years."""
+
+
+def scheduled_retry_after(seconds: float | None) -> float | None:
+    """How long to put work off for a peer's `Retry-After` (None: it gave none)."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_SCHEDULED_RETRY_AFTER_SECONDS)
 
 
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:

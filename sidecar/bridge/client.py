@@ -61,6 +61,7 @@ from sidecar.outbound import (
     BodyTooLargeError,
     HttpResponse,
     RetryPolicy,
+    parse_retry_after,
     send,
 )
 from sidecar.peer_guard import CircuitOpenError, PeerGuard
@@ -323,7 +324,13 @@ class AppBridge:
             hint = " (does APP_SECRET match the app's?)" if status in (401, 403) else ""
             message = f"app answered {path} with HTTP {status}{hint}{_app_message(response)}"
             log.warning("app bridge call failed", status=status, duration_ms=_ms(started))
-            raise BridgeError(message, status=status)
+            raise BridgeError(
+                message,
+                status=status,
+                retry_after_seconds=parse_retry_after(
+                    response.headers.get("retry-after"), now=self._clock()
+                ),
+            )
         try:
             answer = response.json()
         except ValueError as exc:

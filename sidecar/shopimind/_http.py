@@ -23,7 +23,13 @@ from sidecar.clock import Clock, system_clock
 from sidecar.errors import ShopimindError
 from sidecar.logs import BoundLogger, get_logger
 from sidecar.metrics.hooks import CallObserver
-from sidecar.outbound import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_SECONDS, RetryPolicy, send
+from sidecar.outbound import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_TIMEOUT_SECONDS,
+    RetryPolicy,
+    parse_retry_after,
+    send,
+)
 from sidecar.peer_guard import PeerGuard
 from sidecar.shopimind._wire import encode_json, failure_message, rows_of, transport_message
 
@@ -171,7 +177,11 @@ class ApiVerbs:
             body = None
         if not response.ok and response.status not in accept:
             raise ShopimindError(
-                failure_message(method, path, response.status, body), status=response.status
+                failure_message(method, path, response.status, body),
+                status=response.status,
+                retry_after_seconds=parse_retry_after(
+                    response.headers.get("retry-after"), now=transport.clock()
+                ),
             )
         return ApiResult(status=response.status, body=body)
 

@@ -141,7 +141,11 @@ class ShopimindApi(ApiVerbs):
                     error=str(exc),
                 )
                 error = f"chunk {index} ({len(chunk)} items): {exc}"
-                return total + BulkResult(failed=len(items) - start, errors=(error,))
+                return total + BulkResult(
+                    failed=len(items) - start,
+                    errors=(error,),
+                    retry_after_seconds=exc.retry_after_seconds,
+                )
             answer = read_chunk_answer(result.body, chunk)
             if answer.failed > 0:
                 message = (
