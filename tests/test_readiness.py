@@ -16,6 +16,7 @@ import sidecar.runtime
 from sidecar.config import load_settings
 from sidecar.declaration import load_declaration
 from sidecar.runtime import Running, run_sidecar
+from sidecar.sync.workers import run_workers
 from sidecar.testing.server import running
 from sidecar.testing.shopimind_api import FakeShopimind
 from sidecar.testing.vendor_app import FakeVendorApp
@@ -29,7 +30,7 @@ async def test_ready_follows_the_parts(tmp_path: Path, monkeypatch: pytest.Monke
     parts_may_start = trio.Event()
     drain_may_end = trio.Event()
     original_listen = sidecar.runtime._listen
-    original_workers = sidecar.runtime.run_workers
+    original_workers = run_workers
 
     async def listen(*args: Any, **kwargs: Any) -> list[str]:
         urls: list[str] = await original_listen(*args, **kwargs)
@@ -44,7 +45,7 @@ async def test_ready_follows_the_parts(tmp_path: Path, monkeypatch: pytest.Monke
         await drain_may_end.wait()  # …and to finish their last sync
 
     monkeypatch.setattr(sidecar.runtime, "_listen", listen)
-    monkeypatch.setattr(sidecar.runtime, "run_workers", workers)
+    monkeypatch.setattr("sidecar.runtime.run_workers", workers)
     fake = FakeShopimind(tokens={ACCESS_TOKEN})
     vendor = FakeVendorApp(APP_SECRET)
     async with (
