@@ -180,8 +180,8 @@ def _type_problem(value: object, kind: str) -> str | None:
         ok = not isinstance(value, Mapping | list)
     elif kind in ("date", "datetime"):
         ok = isinstance(value, str | int) and not isinstance(value, bool)
-    elif kind == "list":
-        ok = isinstance(value, list)
+    elif kind == "list":  # one of its options, or several
+        ok = isinstance(value, list | str)
     elif kind == "geolocation":
         ok = isinstance(value, Mapping | str)
     else:  # json, or a type this build does not know: anything goes
@@ -197,7 +197,7 @@ _ARTICLE: Final = {
     "longtext": "text",
     "date": "a date",
     "datetime": "a date and time",
-    "list": "a list",
+    "list": "one of its options or a list of them",
     "geolocation": "a location (object or text)",
 }
 

@@ -92,7 +92,11 @@ RULES = ItemRules(
             {"id": "a", "code": "A", "active": "yes"},
             "item 'a': field 'active' must be true or false",
         ),
-        ({"id": "a", "code": "A", "tags": "x,y"}, "item 'a': field 'tags' must be a list"),
+        ({"id": "a", "code": "A", "tags": "x"}, None),  # one of a list field's options
+        (
+            {"id": "a", "code": "A", "tags": {"x": 1}},
+            "item 'a': field 'tags' must be one of its options or a list of them",
+        ),
         ({"id": "a", "code": {"x": 1}}, "item 'a': field 'code' must be text"),
         ({"id": "a", "code": "A", "born": [2020]}, "item 'a': field 'born' must be a date"),
         (
