@@ -151,7 +151,11 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         """Receive bytes; BrokenResourceError (after a 408) when the head is too slow."""
         with trio.move_on_at(self._head_deadline):
             data = await self._stream.receive_some(max_bytes)
-            if data and self.awaiting_request and self._head_deadline == math.inf:
+            if not data and self.awaiting_request:
+                # Hypercorn keeps a connection it has nothing to do with until its
+                # keep-alive timer ends; its file is freed now.
+                self.close_now()
+            elif self.awaiting_request and self._head_deadline == math.inf:
                 limit = self._connections.limits.header_timeout_seconds
                 self._head_deadline = trio.current_time() + limit
             return data
@@ -159,6 +163,7 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         with trio.move_on_after(_ANSWER_SECONDS):
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await self._stream.send_all(_TIMEOUT_ANSWER)
+        self.close_now()
         raise trio.BrokenResourceError("the request head was not complete within its deadline")
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
@@ -173,8 +178,8 @@ class GuardedStream(trio.abc.HalfCloseableStream):
         """Close the sending half."""
         await self._stream.send_eof()
 
-    def evict(self) -> None:
-        """Close the socket now; whoever reads it gets ClosedResourceError."""
+    def close_now(self) -> None:
+        """Close the socket at once and free its place; a reader gets ClosedResourceError."""
         self._release()
         self._stream.socket.close()
 
@@ -269,7 +274,7 @@ class Connections:
     def _evict_idlest(self) -> bool:
         for candidate in self._open:
             if candidate.awaiting_request:
-                candidate.evict()
+                candidate.close_now()
                 return True
         return False
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config
-from hypercorn.events import Event, Updated
+from hypercorn.events import Closed, Event, Updated
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.statsd import StatsdLogger
 from hypercorn.trio.tcp_server import TCPServer
@@ -68,7 +68,11 @@ class _TCPServer(TCPServer):
         self._guarded = stream
 
     async def protocol_send(self, event: Event) -> None:
-        if isinstance(event, Updated):
+        if isinstance(event, Closed):
+            # At once: the app's task that sends this may be cancelled at the next
+            # checkpoint (quart-trio ends it on the disconnect), leaving the socket open.
+            self._guarded.close_now()
+        elif isinstance(event, Updated):
             if event.idle:
                 self._guarded.request_finished()
             else:

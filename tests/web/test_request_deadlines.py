@@ -1,0 +1,71 @@
+"""A whole sidecar bounds how long a client may take to send its request: the head
+(HEADER_TIMEOUT_SECONDS, our listener) and the body (BODY_TIMEOUT_SECONDS, Quart's
+BODY_TIMEOUT). Both answer 408 in JSON and close; virtual time (MockClock)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from tests.harness import sidecar_stack
+
+HEAD_SECONDS = 5
+BODY_SECONDS = 7
+
+
+async def _connect(url: str) -> trio.SocketStream:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return await trio.open_tcp_stream(host, int(port))
+
+
+async def _answer(client: trio.SocketStream) -> tuple[bytes, dict[str, object]]:
+    """The status line and JSON body the sidecar sent before closing."""
+    received = b""
+    with trio.fail_after(600):
+        while chunk := await client.receive_some():
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    answer: dict[str, object] = json.loads(body)
+    return head.split(b"\r\n")[0], answer
+
+
+async def test_a_head_sent_too_slowly_is_answered_408_and_closed(
+    tmp_path: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    env = {"HEADER_TIMEOUT_SECONDS": str(HEAD_SECONDS)}
+    async with sidecar_stack(tmp_path, env=env) as stack:
+        client = await _connect(stack.url)
+        started = trio.current_time()
+        await client.send_all(b"GET /health HTTP/1.1\r\nHost: sidecar\r\n")
+        status, answer = await _answer(client)
+        assert status == b"HTTP/1.1 408 Request Timeout"
+        assert answer == {"success": False, "error": "request_timeout"}
+        assert trio.current_time() - started == pytest.approx(HEAD_SECONDS, abs=0.5)
+        await client.aclose()
+        # The sidecar serves on.
+        assert (await stack.http.get(stack.url + "/health")).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/webhook/receive", "/inbound/sale"])
+async def test_a_body_shorter_than_announced_is_answered_408(
+    tmp_path: Path, mock_clock: trio.testing.MockClock, path: str
+) -> None:
+    env = {"HEADER_TIMEOUT_SECONDS": str(HEAD_SECONDS), "BODY_TIMEOUT_SECONDS": str(BODY_SECONDS)}
+    async with sidecar_stack(tmp_path, env=env) as stack:
+        client = await _connect(stack.url)
+        await client.send_all(
+            f"POST {path} HTTP/1.1\r\nHost: sidecar\r\nContent-Type: application/json\r\n"
+            "X-Integration-Installation: inst_1\r\nContent-Length: 100\r\n\r\n".encode()
+            + b'{"event": '
+        )
+        started = trio.current_time()
+        status, answer = await _answer(client)
+        assert status == b"HTTP/1.1 408 "
+        assert answer == {"success": False, "error": "request_timeout"}
+        # The head was complete: the body's deadline applies, not the head's.
+        assert trio.current_time() - started == pytest.approx(BODY_SECONDS, abs=0.5)
+        await client.aclose()
