@@ -67,6 +67,12 @@ class _TCPServer(TCPServer):
         super().__init__(app, config, context, state, stream)  # type: ignore[arg-type]
         self._guarded = stream
 
+    async def _read_data(self) -> None:
+        await super()._read_data()
+        # Nothing more will come: without a request in progress, the connection's task
+        # would otherwise wait out keep_alive_timeout for nothing (a flood piles them up).
+        await self.idle_task.stop()
+
     async def protocol_send(self, event: Event) -> None:
         if isinstance(event, Closed):
             # At once: the app's task that sends this may be cancelled at the next

@@ -69,3 +69,29 @@ async def test_a_body_shorter_than_announced_is_answered_408(
         # The head was complete: the body's deadline applies, not the head's.
         assert trio.current_time() - started == pytest.approx(BODY_SECONDS, abs=0.5)
         await client.aclose()
+
+
+def _connection_tasks() -> int:
+    """The sidecar's connection handlers running in this process (one per connection)."""
+
+    def count(task: trio.lowlevel.Task) -> int:
+        own = 1 if task.name.endswith("serve_listeners._run_handler") else 0
+        return own + sum(
+            count(child) for nursery in task.child_nurseries for child in nursery.child_tasks
+        )
+
+    return count(trio.lowlevel.current_root_task())
+
+
+async def test_a_connection_the_client_ends_leaves_nothing_behind(tmp_path: Path) -> None:
+    async with sidecar_stack(tmp_path) as stack:
+        clients = [await _connect(stack.url) for _ in range(20)]
+        for client in clients:
+            await client.send_all(b"GET /health HTTP/1.1\r\nHost: side")
+        await trio.testing.wait_all_tasks_blocked(0.05)
+        assert _connection_tasks() == 20
+        for client in clients:
+            await client.aclose()
+        await trio.testing.wait_all_tasks_blocked(0.05)
+        # Not kept for hypercorn's keep_alive_timeout (75 s): gone with the client.
+        assert _connection_tasks() == 0
