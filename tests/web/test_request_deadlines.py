@@ -80,7 +80,9 @@ def _connection_tasks() -> int:
             count(child) for nursery in task.child_nurseries for child in nursery.child_tasks
         )
 
-    return count(trio.lowlevel.current_root_task())
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    return count(root)
 
 
 async def test_a_connection_the_client_ends_leaves_nothing_behind(tmp_path: Path) -> None:
