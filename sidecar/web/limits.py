@@ -108,13 +108,11 @@ class _Burst:
 
     def __init__(self) -> None:
         self._last = -math.inf
-        self.count = 0
 
     def starts(self) -> bool:
         now = trio.current_time()
         new = now - self._last > BURST_QUIET_SECONDS
         self._last = now
-        self.count = 1 if new else self.count + 1
         return new
 
 
@@ -266,7 +264,8 @@ class Connections:
 
     def release(self, stream: GuardedStream) -> None:
         """Forget a closed connection."""
-        if self._open.pop(stream, False) is None:
+        if stream in self._open:
+            del self._open[stream]
             self._per_client[stream.peer] -= 1
             if self._per_client[stream.peer] <= 0:
                 del self._per_client[stream.peer]
