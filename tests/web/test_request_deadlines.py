@@ -97,3 +97,30 @@ async def test_a_connection_the_client_ends_leaves_nothing_behind(tmp_path: Path
         await trio.testing.wait_all_tasks_blocked(0.05)
         # Not kept for hypercorn's keep_alive_timeout (75 s): gone with the client.
         assert _connection_tasks() == 0
+
+
+async def test_on_stop_a_request_in_progress_is_answered_and_idle_ones_are_closed(
+    tmp_path: Path,
+) -> None:
+    async with sidecar_stack(tmp_path, env={"DRAIN_TIMEOUT_SECONDS": "30"}) as stack:
+        idle = await _connect(stack.url)
+        busy = await _connect(stack.url)
+        body = b'{"event": "integration.installed"}'
+        head = (
+            b"POST /webhook/receive HTTP/1.1\r\nHost: sidecar\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        await busy.send_all(head + body[:10])
+        await trio.testing.wait_all_tasks_blocked(0.05)
+        stack.running.stop()
+        await trio.testing.wait_all_tasks_blocked(0.05)
+        with trio.fail_after(5):
+            assert await idle.receive_some() == b""  # closed by the shutdown
+        with pytest.raises(OSError, match="all attempts to connect"):  # no longer listening
+            await _connect(stack.url)
+        await busy.send_all(body[10:])
+        status, answer = await _answer(busy)
+        assert status == b"HTTP/1.1 401 "  # unsigned: refused, but answered
+        assert answer["success"] is False
+        await idle.aclose()
+        await busy.aclose()
