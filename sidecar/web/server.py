@@ -1,8 +1,11 @@
 """Serving a quart-trio app with hypercorn's trio worker, inside the caller's nursery.
 
-This is hypercorn's `worker_serve` (plain HTTP, no workers) with one change: the
-listening sockets are wrapped by `sidecar.web.limits`, which caps the connections and
-gives each request head a deadline. Hypercorn's own limits are set in `hypercorn_config`.
+This is hypercorn's `worker_serve` (plain HTTP, no workers) with the listening sockets
+wrapped by `sidecar.web.limits`, which caps the connections and gives each request head a
+deadline. Its connection handler (`TCPServer`) tells the limits when a request's head is
+in, and frees a connection's socket and task as soon as the connection is over (hypercorn
+would keep both until keep_alive_timeout). Hypercorn's own limits are set in
+`hypercorn_config`.
 """
 
 from __future__ import annotations
