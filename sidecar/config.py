@@ -23,8 +23,12 @@ from sidecar.store.sqlite.files import database_path_problem
 
 __all__ = [
     "DEFAULT_BACKFILL_DAYS",
+    "DEFAULT_BODY_TIMEOUT_SECONDS",
     "DEFAULT_DATABASE_PATH",
     "DEFAULT_DRAIN_TIMEOUT_SECONDS",
+    "DEFAULT_HEADER_TIMEOUT_SECONDS",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_CONNECTIONS_PER_CLIENT",
     "DEFAULT_PORT",
     "DEFAULT_SHOPIMIND_CORE_API_BASE",
     "DEFAULT_SYNC_INTERVAL_MINUTES",
@@ -51,6 +55,10 @@ DEFAULT_RETENTION_DAYS = 90
 DEFAULT_AUDIT_RETENTION_DAYS = 365
 DEFAULT_DRAIN_TIMEOUT_SECONDS = 10.0
 DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300
+DEFAULT_MAX_CONNECTIONS = 1024
+DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -119,6 +127,11 @@ class Settings:
     """Probed under APP_BASE_URL; scheduled syncs pause while it fails. None: no probe."""
     outbound: OutboundLimits = field(default_factory=OutboundLimits)
     """Rate limits toward ShopiMind and the circuit breakers of both peers."""
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """Open client connections in all (both listeners), lowered to what LimitNOFILE allows."""
+    max_connections_per_client: int = DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
+    body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +336,21 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
         log_format=cast(LogFormat, env.choice("LOG_FORMAT", "json", ("json", "text"))),
         app_health_path=_app_health_path(env),
         outbound=_outbound_limits(env),
+        max_connections=env.integer(
+            "MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, minimum=1, maximum=1_000_000
+        ),
+        max_connections_per_client=env.integer(
+            "MAX_CONNECTIONS_PER_CLIENT",
+            DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            minimum=1,
+            maximum=1_000_000,
+        ),
+        header_timeout_seconds=env.number(
+            "HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT_SECONDS, minimum=0.1, maximum=3600
+        ),
+        body_timeout_seconds=env.number(
+            "BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT_SECONDS, minimum=0.1, maximum=3600
+        ),
     )
     if settings.admin_token is not None and len(settings.admin_token.reveal()) < 32:
         env.warnings.append("ADMIN_TOKEN is shorter than 32 characters; use a longer random token")

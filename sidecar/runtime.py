@@ -62,6 +62,7 @@ from sidecar.web.admin import (
     create_admin_app,
     install_admin_routes,
 )
+from sidecar.web.limits import ConnectionLimits, Connections, fit_open_files
 from sidecar.web.public import (
     PUBLIC_RATE_BURST,
     PUBLIC_RATE_PER_SECOND,
@@ -287,8 +288,11 @@ async def run_sidecar(
         config = hypercorn_config(
             host=settings.host, port=settings.port, graceful_timeout_seconds=graceful
         )
+        connections = Connections(_connection_limits(settings))
         async with trio.open_nursery() as nursery:
-            public_urls = await _listen(nursery, services.app, config, drained, "HOST and PORT")
+            public_urls = await _listen(
+                nursery, services.app, config, drained, connections, "HOST and PORT"
+            )
             admin_urls: list[str] = []
             if services.admin_app is not None and settings.admin_port is not None:
                 admin_config = hypercorn_config(
@@ -297,7 +301,12 @@ async def run_sidecar(
                     graceful_timeout_seconds=graceful,
                 )
                 admin_urls = await _listen(
-                    nursery, services.admin_app, admin_config, drained, "ADMIN_HOST and ADMIN_PORT"
+                    nursery,
+                    services.admin_app,
+                    admin_config,
+                    drained,
+                    connections,
+                    "ADMIN_HOST and ADMIN_PORT",
                 )
             announce_admin(settings)
             async with trio.open_nursery() as draining:
@@ -348,12 +357,28 @@ async def run_sidecar(
         _log.info("sidecar stopped")
 
 
+def _connection_limits(settings: Settings) -> ConnectionLimits:
+    return fit_open_files(
+        ConnectionLimits(
+            max_connections=settings.max_connections,
+            max_per_client=settings.max_connections_per_client,
+            header_timeout_seconds=settings.header_timeout_seconds,
+            body_timeout_seconds=settings.body_timeout_seconds,
+        )
+    )
+
+
 async def _listen(
-    nursery: trio.Nursery, app: object, config: Config, stop: trio.Event, variables: str
+    nursery: trio.Nursery,
+    app: object,
+    config: Config,
+    stop: trio.Event,
+    connections: Connections,
+    variables: str,
 ) -> list[str]:
     """Serve `app` in `nursery`; ListenError naming `variables` when it cannot bind."""
     try:
-        urls: list[str] = await nursery.start(serve_app, app, config, stop)
+        urls: list[str] = await nursery.start(serve_app, app, config, stop, connections)
     except* OSError as failed:
         raise ListenError(
             f"cannot listen on {config.bind[0]}: {_first(failed)} (set {variables} to a free "
