@@ -1,4 +1,4 @@
-"""A refusal answered before the body was read (a rate limit, a body too large) ends the
+"""A refusal answered before the body was read (here a rate limit) ends the
 connection, so a client that keeps connections alive is never left waiting on the next
 request of the same connection."""
 
@@ -28,13 +28,7 @@ async def test_the_request_after_a_rate_limit_is_answered(tmp_path: Path) -> Non
                     statuses.append(answer.status_code)
                     if answer.status_code == 429:
                         assert answer.headers["connection"] == "close"
-                too_large = await client.post(
-                    "/webhook/receive",
-                    content=b"[" + b"0," * 600_000 + b"0]",
-                    headers={"content-type": "application/json"},
-                )
                 health = await client.get("/health")
     assert 429 in statuses
     assert statuses.count(429) + statuses.count(200) == len(statuses)
-    assert too_large.status_code in (413, 429)
     assert health.status_code == 200
