@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -102,7 +103,8 @@ def run_app_check_command(
         Path(EnvReader(environ).text("INTEGRATION_FILE", DEFAULT_INTEGRATION_FILE))
     )
     # The report says everything the bridge's log would: keep the terminal for the report.
-    configure_logging(level="critical", fmt="text", stream=err)
+    configure_logging(level="error", fmt="text", stream=err)
+    logging.getLogger().setLevel(logging.CRITICAL)
     progress = _progress(err)
     report = trio.run(lambda: run_app_check(target, declaration, progress=progress))
     if err.isatty():
