@@ -40,8 +40,18 @@ function send_inbound(string $sidecarUrl, string $action, array $event,
         'timeout' => 10,
         'ignore_errors' => true,                  // read the answer of a 4xx/5xx too
     ]]);
-    $answer = file_get_contents(rtrim($sidecarUrl, '/') . '/inbound/' . rawurlencode($action), false, $context);
-    preg_match('{^HTTP/\S+ (\d{3})}', $http_response_header[0] ?? '', $status);
+    $url = rtrim($sidecarUrl, '/') . '/inbound/' . rawurlencode($action);
+    $stream = @fopen($url, 'r', false, $context);
+    if ($stream === false) return [0, null];      // the sidecar is unreachable
+    $headers = stream_get_meta_data($stream)['wrapper_data'];
+    preg_match('{^HTTP/\S+ (\d{3})}', $headers[0] ?? '', $status);
+    $length = -1;
+    foreach ($headers as $header) {
+        if (preg_match('/^content-length:\s*(\d+)/i', $header, $m)) $length = (int) $m[1];
+    }
+    // Read exactly the answer: the server may keep the connection open after it.
+    $answer = stream_get_contents($stream, $length);
+    fclose($stream);
     return [(int) ($status[1] ?? 0), json_decode((string) $answer, true)];
 }
 // [/readme:php-inbound]
