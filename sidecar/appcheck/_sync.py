@@ -12,6 +12,7 @@ from sidecar.appcheck._pages import Walk, fetch_page, walk_window
 from sidecar.appcheck._session import Session
 from sidecar.appcheck.report import Check
 from sidecar.clock import format_timestamp, parse_timestamp
+from sidecar.config import DEFAULT_BACKFILL_DAYS
 from sidecar.declaration import SyncStep
 from sidecar.errors import BridgeError
 from sidecar.shopimind.item_shapes import ITEM_SHAPES, ItemShape, custom_data_shape, item_problems
@@ -31,7 +32,7 @@ class SyncLimits:
     """Items asked per page (or the step's page_limit when smaller)."""
     max_pages: int = 50
     """Pages walked per window before app-check stops looking (not an error)."""
-    backfill_days: int = 365
+    backfill_days: int = DEFAULT_BACKFILL_DAYS
 
 
 def _shape(session: Session, step: SyncStep) -> ItemShape | None:

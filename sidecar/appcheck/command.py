@@ -25,7 +25,6 @@ from sidecar.appcheck.run import AppCheckTarget, SyncLimits, run_app_check
 from sidecar.config import DEFAULT_INTEGRATION_FILE, _app_health_path
 from sidecar.declaration import load_declaration
 from sidecar.errors import ConfigError, ConfigProblem
-from sidecar.logs import configure_logging
 
 __all__ = ["run_app_check_command"]
 
@@ -102,11 +101,13 @@ def run_app_check_command(
     declaration = load_declaration(
         Path(EnvReader(environ).text("INTEGRATION_FILE", DEFAULT_INTEGRATION_FILE))
     )
-    # The report says everything the bridge's log would: keep the terminal for the report.
-    configure_logging(level="error", fmt="text", stream=err)
-    logging.getLogger().setLevel(logging.CRITICAL)
     progress = _progress(err)
-    report = trio.run(lambda: run_app_check(target, declaration, progress=progress))
+    # The report says everything the bridge's log would: keep the terminal for the report.
+    logging.disable(logging.CRITICAL)
+    try:
+        report = trio.run(lambda: run_app_check(target, declaration, progress=progress))
+    finally:
+        logging.disable(logging.NOTSET)
     if err.isatty():
         print("\r\x1b[K", end="", file=err, flush=True)
     if args.json:

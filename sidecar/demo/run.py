@@ -10,6 +10,7 @@ The workspace (database, declaration, log) is left for inspection.
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import shutil
 import tempfile
@@ -71,6 +72,8 @@ async def run_simulation(
     webhook_secret = "whsec_" + secrets.token_hex(16)
     token = "int_" + secrets.token_hex(12)
     log_file = (root / "sidecar.log").open("w", encoding="utf-8")
+    logger = logging.getLogger()
+    saved_logging = (list(logger.handlers), logger.level)
     configure_logging(level="info", fmt="text", stream=log_file)
     api = FakeShopimind(tokens={token})
     try:
@@ -120,6 +123,9 @@ async def run_simulation(
             finally:
                 sidecar.stop()
     finally:
+        # The log file closes here: give the process its logging back.
+        logger.handlers[:] = saved_logging[0]
+        logger.setLevel(saved_logging[1])
         log_file.close()
     print(file=out)
     print(f"Kept for inspection in {root}:", file=out)
