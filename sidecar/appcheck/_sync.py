@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+import httpx
+
 from sidecar.appcheck._pages import Walk, fetch_page, walk_window
 from sidecar.appcheck._session import Session
 from sidecar.appcheck.report import Check
@@ -144,6 +146,31 @@ class _StepChecker:
         checks.append(await self.window(walk, since, until))
         checks.append(await self.replay(since, until))
         return checks
+
+    async def unsigned(self) -> Check:
+        """The last page request again, without its signature: it must be refused."""
+        name = f"/sync/{self.step.entity}: an unsigned call is refused with 401"
+        session = self.session
+        last = session.log.last
+        if last is None:
+            return Check.skipped(name, "no page was asked")
+        shown = session.log.shown(signing="unsigned")
+        try:
+            response = await session.http.post(
+                str(last.url), content=last.content, headers={"content-type": "application/json"}
+            )
+        except httpx.HTTPError as exc:
+            return Check.failed(name, [f"no answer ({type(exc).__name__})"], shown)
+        if response.status_code == 401:
+            return Check.passed(name)
+        return Check.failed(
+            name,
+            [
+                f"the app answered {response.status_code} to an unsigned call, the contract "
+                "wants 401: every route must check x-sidecar-signature"
+            ],
+            shown,
+        )
 
     def fields(self, walk: Walk) -> Check:
         shape = self.shape
@@ -286,6 +313,9 @@ async def check_step(session: Session, step: SyncStep, limits: SyncLimits) -> li
     """Every check of one sync step (for each of its sources)."""
     keys, listing = await _source_keys(session, step)
     checks = [listing] if listing is not None else []
-    for key in keys:
-        checks += await _StepChecker(session, step, key, limits).run()
+    for index, key in enumerate(keys):
+        checker = _StepChecker(session, step, key, limits)
+        checks += await checker.run()
+        if index == 0:
+            checks.append(await checker.unsigned())
     return checks

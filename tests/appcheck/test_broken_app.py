@@ -11,6 +11,8 @@ from tests.appcheck.broken_app import PREFIX, broken_app
 from tests.conftest import APP_SECRET
 from tests.harness import EXAMPLE
 
+ENTITIES = ("customers", "orders", "loyalty_cards", "products")
+
 
 async def _check_broken_app() -> Report:
     async with running(broken_app()) as url:
@@ -53,6 +55,7 @@ async def test_every_planted_problem_is_named() -> None:
         "/sync/orders [s1]: items carry what `orders` requires",
         "/sync/customers: ids are unique in the window",
         "/sync/orders [s1]: items respect since/until",
+        *(f"/sync/{entity}: an unsigned call is refused with 401" for entity in ENTITIES),
     }
 
 

@@ -39,6 +39,7 @@ def _assert_all_passed(report: Report) -> None:
         "/sync/customers: the pagination ends",
         "/lifecycle/activated accepts the event, and the same event again",
         "the health path answers 2xx",
+        "/sync/orders: an unsigned call is refused with 401",
     ):
         assert expected in names
 
@@ -54,6 +55,10 @@ async def test_app_check_passes_against_the_python_sample_app() -> None:
         "/test-connection: signature_mismatch",
         "/test-connection: timestamp_out_of_tolerance",
         "/test-connection: timestamp_out_of_tolerance",
+        *(
+            f"/sync/{entity}: missing_signature_headers"
+            for entity in ("customers", "orders", "loyalty_cards", "products")
+        ),
     ]
 
 
