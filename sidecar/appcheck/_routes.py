@@ -11,6 +11,7 @@ from typing import Final
 import httpx
 
 from sidecar.appcheck._session import Session, shown_body
+from sidecar.appcheck._settings import config_fields
 from sidecar.appcheck.report import Check, ShownRequest
 from sidecar.bridge import SIGNATURE_HEADER, TIMESTAMP_HEADER, AppProbe
 from sidecar.declaration import LIFECYCLE_EVENTS, parse_provisioning_plan
@@ -129,13 +130,7 @@ async def check_test_connection(session: Session) -> Check:
 
 def remote_fields(session: Session) -> list[ConfigField]:
     """The config fields whose options the app provides."""
-    schema = session.declaration.config_schema
-    fields = [*schema.fields]
-    for step in schema.steps:
-        fields += step.fields
-    for group in schema.groups:
-        fields += group.fields
-    return [field for field in fields if field.remote is not None]
+    return [f for f in config_fields(session.declaration) if f.remote is not None]
 
 
 async def check_remote_data(session: Session, field: ConfigField, resource: str) -> Check:

@@ -3,17 +3,17 @@ ids, windows, tokens), for every step `integration.toml` declares."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import httpx
 
+from sidecar.appcheck._items import identity_of, shown_identity, updated_at_of
 from sidecar.appcheck._pages import Walk, fetch_page, walk_window
 from sidecar.appcheck._session import Session
 from sidecar.appcheck.report import Check
-from sidecar.clock import format_timestamp, parse_timestamp
+from sidecar.clock import format_timestamp
 from sidecar.config import DEFAULT_BACKFILL_DAYS
 from sidecar.declaration import SyncStep
 from sidecar.errors import BridgeError
@@ -21,7 +21,6 @@ from sidecar.shopimind.item_shapes import ITEM_SHAPES, ItemShape, custom_data_sh
 
 __all__ = ["SyncLimits", "check_step"]
 
-_SHOWN_ID_CHARS: Final = 64
 _REPLAY_LIMIT: Final = 2
 """Items per page when checking a token replay: small, so that even a few items page."""
 
@@ -52,39 +51,10 @@ def _where(walk: Walk, index: int) -> str:
     return f"item {index + 1} (page {walk.item_pages[index]})"
 
 
-def _identity(item: Mapping[str, object], shape: ItemShape | None) -> tuple[object, ...] | None:
-    if shape is None or not shape.identity:
-        return None
-    values = tuple(item.get(key) for key in shape.identity)
-    if any(value is None or isinstance(value, dict | list) for value in values):
-        return None
-    return values
-
-
-def _shown_identity(shape: ItemShape, identity: tuple[object, ...]) -> str:
-    return ", ".join(
-        f"{key} {str(value)[:_SHOWN_ID_CHARS]!r}"
-        for key, value in zip(shape.identity, identity, strict=True)
-    )
-
-
-def _updated_at(item: Mapping[str, object]) -> datetime | str | None:
-    """The item's `updated_at`: a datetime, None when absent, or why it is unreadable."""
-    value = item.get("updated_at")
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        return "`updated_at` is not a string"
-    try:
-        return parse_timestamp(value)
-    except ValueError:
-        return "`updated_at` is not an ISO-8601 timestamp with a time zone"
-
-
 def _outside(walk: Walk, since: datetime, until: datetime) -> list[str]:
     problems: list[str] = []
     for index, item in enumerate(walk.items):
-        moment = _updated_at(item)
+        moment = updated_at_of(item)
         if isinstance(moment, str):
             problems.append(f"{_where(walk, index)}: {moment}")
         elif moment is not None and not since < moment <= until:
@@ -194,12 +164,12 @@ class _StepChecker:
         first: dict[tuple[object, ...], int] = {}
         problems: list[str] = []
         for index, item in enumerate(walk.items):
-            identity = _identity(item, shape)
+            identity = identity_of(item, shape)
             if identity is None:
                 continue
             if identity in first:
                 problems.append(
-                    f"{_where(walk, index)} repeats {_shown_identity(shape, identity)} of "
+                    f"{_where(walk, index)} repeats {shown_identity(shape, identity)} of "
                     f"{_where(walk, first[identity])}"
                 )
             else:
@@ -215,10 +185,10 @@ class _StepChecker:
             {
                 moment
                 for item in walk.items
-                if isinstance(moment := _updated_at(item), datetime) and since < moment <= until
+                if isinstance(moment := updated_at_of(item), datetime) and since < moment <= until
             }
         )
-        if not any(isinstance(_updated_at(item), datetime) for item in walk.items):
+        if not any(isinstance(updated_at_of(item), datetime) for item in walk.items):
             if problems:
                 return Check.failed(name, problems)
             return Check.skipped(name, "no item carries an `updated_at`")
@@ -242,15 +212,15 @@ class _StepChecker:
         shape = self.shape
         if shape is None or not narrow.complete:
             return []
-        returned = {_identity(item, shape) for item in narrow.items}
+        returned = {identity_of(item, shape) for item in narrow.items}
         problems: list[str] = []
         for index, item in enumerate(walk.items):
-            moment = _updated_at(item)
-            identity = _identity(item, shape)
+            moment = updated_at_of(item)
+            identity = identity_of(item, shape)
             inside = isinstance(moment, datetime) and since < moment <= until
             if inside and identity is not None and identity not in returned:
                 problems.append(
-                    f"{_where(walk, index)} ({_shown_identity(shape, identity)}) is updated "
+                    f"{_where(walk, index)} ({shown_identity(shape, identity)}) is updated "
                     f"inside the window {format_timestamp(since)} → "
                     f"{format_timestamp(until)} but was not returned for it"
                 )

@@ -23,10 +23,10 @@ from sidecar.appcheck._routes import (
     remote_fields,
 )
 from sidecar.appcheck._session import RequestLog, Session
+from sidecar.appcheck._settings import default_settings, sensitive_keys
 from sidecar.appcheck._sync import SyncLimits, check_step
 from sidecar.appcheck.report import Check, Report
 from sidecar.declaration import Declaration
-from sidecar.declaration.model import ConfigField
 
 __all__ = [
     "APP_CHECK_INSTALLATION",
@@ -39,14 +39,6 @@ __all__ = [
 APP_CHECK_INSTALLATION: Final = "inst_app_check"
 """The installation id of every call app-check makes: the app may keep state under it."""
 _TIMEOUT_SECONDS: Final = 10.0
-
-_PLACEHOLDERS: Final[Mapping[str, object]] = {
-    "url": "https://app-check.example",
-    "email": "app-check@example.com",
-    "number": 0,
-    "checkbox": False,
-    "datetime": "2026-01-01T00:00:00Z",
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,34 +53,6 @@ class AppCheckTarget:
     limits: SyncLimits = field(default_factory=SyncLimits)
 
 
-def _all_fields(declaration: Declaration) -> list[ConfigField]:
-    schema = declaration.config_schema
-    fields = [*schema.fields]
-    for step in schema.steps:
-        fields += step.fields
-    for group in schema.groups:
-        fields += group.fields
-    return fields
-
-
-def default_settings(declaration: Declaration) -> dict[str, object]:
-    """Settings a merchant could have saved: each field's default, else a placeholder for a
-    required field (a select gets its first option; a remote one, the app's first option)."""
-    settings: dict[str, object] = {}
-    for config_field in _all_fields(declaration):
-        if config_field.default is not None:
-            settings[config_field.key] = config_field.default
-        elif config_field.options:
-            settings[config_field.key] = config_field.options[0].value
-        elif config_field.required and config_field.remote is None:
-            settings[config_field.key] = _PLACEHOLDERS.get(config_field.type, "app-check")
-    return settings
-
-
-def _sensitive_keys(declaration: Declaration) -> frozenset[str]:
-    return frozenset(f.key for f in _all_fields(declaration) if f.sensitive)
-
-
 async def run_app_check(
     target: AppCheckTarget,
     declaration: Declaration,
@@ -96,7 +60,7 @@ async def run_app_check(
     progress: Callable[[str], None] = lambda name: None,
 ) -> Report:
     """Run every check against the app; the report says what passed and what did not."""
-    log = RequestLog(sensitive_keys=_sensitive_keys(declaration))
+    log = RequestLog(sensitive_keys=sensitive_keys(declaration))
     settings = {**default_settings(declaration), **target.settings}
     async with httpx.AsyncClient(
         timeout=_TIMEOUT_SECONDS, follow_redirects=False, event_hooks={"request": [log]}
