@@ -145,6 +145,11 @@ class _Walker:
         )
         say(f"2. activate    ShopiMind → POST /webhook/receive (integration.activated) → {answer}")
         if not worked:
+            if "connection_failed" in answer:
+                say(
+                    "               your app's /test-connection refused these settings: "
+                    "pass working ones with --settings"
+                )
             say("               the activation failed: see sidecar.log in the workspace")
             return FlowResult(ok=False, received=self.received())
         calls = [r.path for r in list(flow.api.requests)[before:]]
