@@ -325,6 +325,18 @@ def _command_demo(args: argparse.Namespace) -> int:
     return trio.run(functools.partial(run_demo, out=sys.stdout, workspace=workspace))
 
 
+def _command_app_check(args: argparse.Namespace) -> int:
+    from sidecar.appcheck.command import run_app_check_command
+
+    return run_app_check_command(args)
+
+
+def _command_simulate(args: argparse.Namespace) -> int:
+    from sidecar.demo.command import run_simulate_command
+
+    return run_simulate_command(args)
+
+
 def _versions() -> str:
     """The version line: ours, the build's Python and SQLite, and the key dependencies."""
     parts = [f"Python {sys.version.split()[0]}", f"SQLite {sqlite3.sqlite_version}"]
@@ -399,6 +411,48 @@ def _parser() -> argparse.ArgumentParser:
         "--workspace", help="folder for the demo's files (default: a new temp folder)"
     )
     demo.set_defaults(run=_command_demo)
+    simulate = commands.add_parser(
+        "simulate",
+        help="rehearse the whole flow with your running app (APP_BASE_URL) and an embedded "
+        "ShopiMind: install, activate, backfill, inbound, deactivate",
+    )
+    simulate.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="a JSON object of the merchant's settings (default: the form's defaults)",
+    )
+    simulate.add_argument(
+        "--inbound-trigger",
+        metavar="URL",
+        help="a route of your app that makes it send its inbound call (POSTed "
+        '{"installation_id": ...}); without it, simulate sends one itself',
+    )
+    simulate.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="the sidecar's port, for your app's inbound calls (default: any free port)",
+    )
+    simulate.add_argument(
+        "--workspace", help="folder for the simulation's files (default: a new temp folder)"
+    )
+    simulate.set_defaults(run=_command_simulate)
+    app_check = commands.add_parser(
+        "app-check",
+        help="check your running app (APP_BASE_URL) against the bridge contract; "
+        "exit 0 when every check passed",
+    )
+    app_check.add_argument("--json", action="store_true", help="print the report as JSON")
+    app_check.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="a JSON object of the merchant's settings to send (default: the form's defaults)",
+    )
+    app_check.add_argument("--page-limit", type=int, help="items asked per sync page (default 100)")
+    app_check.add_argument(
+        "--max-pages", type=int, help="pages walked per sync window before stopping (default 50)"
+    )
+    app_check.set_defaults(run=_command_app_check)
     sync = commands.add_parser(
         "sync",
         help="sync one installation now, with a progress line; exit 0 when the run is ok",

@@ -45,7 +45,7 @@ def test_demo_runs_twice_in_one_workspace(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "sidecar.sqlite") as db:
         kinds = [row[0] for row in db.execute("SELECT kind FROM sync_runs ORDER BY id")]
     assert kinds.count("full") == 2
-    assert oct((tmp_path / "demo-secrets.json").stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "credentials-key").stat().st_mode & 0o777) == "0o600"
 
 
 def test_demo_refuses_a_database_whose_secrets_it_does_not_know(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_demo_refuses_a_database_whose_secrets_it_does_not_know(tmp_path: Path) 
     result = _demo(tmp_path)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
-    assert "without demo-secrets.json" in result.stderr
+    assert "without credentials-key" in result.stderr
     assert "Traceback" not in result.stderr
 
 
