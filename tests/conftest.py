@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import trio.testing
 from sidecar.security.cipher import AesGcmCipher
 from sidecar.store.records import OutboxEntry
 from sidecar.store.sqlite import SqliteStore, open_sqlite_store
+from tests.postgres import PostgresCluster, postgres_cluster
 
 CREDENTIALS_KEY_HEX = "6f" * 16 + "a1" * 16
 WEBHOOK_SECRET = "whsec_primary_5c1d"
@@ -83,6 +84,13 @@ async def store(
         yield opened
     finally:
         await opened.aclose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresCluster]:
+    """One PostgreSQL server for the whole session (skips when there is none)."""
+    with postgres_cluster() as cluster:
+        yield cluster
 
 
 def outbox_entry(key: str, installation_id: str = "i") -> OutboxEntry:
