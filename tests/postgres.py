@@ -81,7 +81,10 @@ class PostgresCluster:
         command = [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), *args]
         if self.user:
             command = ["runuser", "-u", self.user, "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        # No pipes: the server pg_ctl starts would inherit them and keep them open.
+        subprocess.run(
+            command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60
+        )
 
     @property
     def owned(self) -> bool:
@@ -99,7 +102,8 @@ class PostgresCluster:
 
     def restart(self) -> None:
         """Restart the server (every connection is cut)."""
-        self._run("-m", "fast", "-w", "restart")
+        assert self.datadir is not None
+        self._run("-m", "fast", "-w", "-l", str(self.datadir.parent / "server.log"), "restart")
 
 
 def _start_cluster(bindir: Path) -> PostgresCluster:

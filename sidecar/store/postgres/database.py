@@ -64,6 +64,7 @@ POOL_WAIT_SECONDS = 30.0
 WRITE_LANES = 1
 _RETRIES = 3
 _CLOSE_TIMEOUT_SECONDS = 30.0
+_CANCEL_REPEAT_SECONDS = 0.5
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
@@ -146,8 +147,13 @@ class Database:
                 # The thread goes on: stop its query on the server, then wait (shielded)
                 # for it to roll back and give its connection back before we let go.
                 with trio.CancelScope(shield=True):
-                    if await trio.to_thread.run_sync(running.cancel):
-                        await running.finished.wait()
+                    # Repeated: a cancel that reaches the server just before the query does
+                    # stops nothing, so cancel again until the thread is done.
+                    while await trio.to_thread.run_sync(running.cancel):
+                        with trio.move_on_after(_CANCEL_REPEAT_SECONDS):
+                            await running.finished.wait()
+                        if running.finished.is_set():
+                            break
                 raise
 
     def _run_one(self, fn: Operation[T], commit: bool, running: _Running) -> T:
