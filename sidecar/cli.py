@@ -41,7 +41,7 @@ from sidecar.runtime import run_sidecar
 from sidecar.store.sqlite.backup import backup_database
 from sidecar.sync.cursor_sync import CursorReport
 from sidecar.sync.leases import LeaseBusyError
-from sidecar.wiring import open_parts, open_settings_store
+from sidecar.wiring import open_parts, open_settings_store, store_target
 
 __all__ = ["main"]
 
@@ -85,7 +85,7 @@ def _summary(settings: Settings, declaration: Declaration) -> list[str]:
         f"declaration      {settings.integration_file} ({declaration.slug} "
         f"{declaration.meta.version}: {len(declaration.sync)} sync steps, "
         f"{len(declaration.inbound)} inbound actions)",
-        f"database         {settings.database_path}",
+        f"database         {store_target(settings).describe()}",
         f"listen           {settings.host}:{settings.port}",
         f"admin            {admin}",
         f"app bridge       {settings.app_base_url}",
@@ -114,12 +114,35 @@ def _command_check(args: argparse.Namespace) -> int:
         for problem in problems:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
+    server = None
+    database_url = loaded.settings.database_url
+    if database_url is not None:
+        try:
+            server = trio.run(_check_server, database_url.reveal(), loaded.settings.database_schema)
+        except SidecarError as exc:
+            print(f"DATABASE_URL: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print("configuration OK")
     for line in _summary(loaded.settings, declaration):
         print(f"  {line}")
+    if server is not None:
+        print(f"  {server}")
     return EXIT_OK
+
+
+async def _check_server(url: str, schema: str) -> str:
+    """Connect to the PostgreSQL server once: version, privileges, schema version."""
+    from sidecar.store.postgres.check import check_server  # the driver, only when used
+
+    report = await check_server(url, schema)
+    schema = (
+        f"schema version {report.schema_version}"
+        if report.schema_exists
+        else "schema to be created at the first start"
+    )
+    return f"postgresql       server {report.version}, {schema}"
 
 
 def _command_schema(args: argparse.Namespace) -> int:
@@ -149,7 +172,7 @@ def _command_migrate(args: argparse.Namespace) -> int:
     loaded = _load()
     _start_logging(loaded)
     version = trio.run(_migrate, loaded.settings)
-    print(f"{loaded.settings.database_path}: schema version {version}")
+    print(f"{store_target(loaded.settings).describe()}: schema version {version}")
     return EXIT_OK
 
 
@@ -292,6 +315,16 @@ def _command_admin(args: argparse.Namespace) -> int:
 def _command_backup(args: argparse.Namespace) -> int:
     loaded = _load()
     _start_logging(loaded)
+    target = store_target(loaded.settings)
+    if target.is_postgres:
+        # Never a silent no-op: PostgreSQL has its own tool, which knows the server's state.
+        print(
+            "backup copies the SQLite file; with DATABASE_URL the store is on PostgreSQL: "
+            f"back it up with pg_dump, e.g. pg_dump --schema={target.schema} --format=custom "
+            f"--file={args.path} <DATABASE_URL>",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     result = trio.run(backup_database, loaded.settings.database_path, Path(args.path))
     print(
         f"{result.target}: {result.size_bytes:,} bytes, schema version {result.schema_version}, "

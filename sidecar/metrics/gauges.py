@@ -21,6 +21,7 @@ from sidecar.concurrency import describe_error
 from sidecar.errors import StoreError
 from sidecar.logs import get_logger
 from sidecar.store.interface import Store
+from sidecar.store.records import PoolStatistics
 
 __all__ = ["GaugeSnapshot", "file_size", "read_gauges"]
 
@@ -45,6 +46,8 @@ class GaugeSnapshot:
     wal_bytes: int = 0
     app_healthy: bool | None = None
     """None when the app is not probed (no APP_HEALTH_PATH) or not probed yet."""
+    database_pool: PoolStatistics | None = None
+    """The PostgreSQL connection pool; None on SQLite (no pool)."""
 
 
 async def file_size(path: Path) -> int:
@@ -76,6 +79,7 @@ async def read_gauges(
     limiter: trio.CapacityLimiter | None = None,
     app_healthy: Callable[[], bool | None] = lambda: None,
     clock: Clock = system_clock,
+    database_pool: Callable[[], PoolStatistics] | None = None,
 ) -> GaugeSnapshot:
     """Read every state gauge now; never raises for a failing store."""
     snapshot = GaugeSnapshot(store_up=False)
@@ -99,4 +103,6 @@ async def read_gauges(
             workers_total=int(stats.total_tokens),
             workers_waiting=stats.tasks_waiting,
         )
+    if database_pool is not None:
+        snapshot = replace(snapshot, database_pool=database_pool())
     return replace(snapshot, app_healthy=app_healthy())

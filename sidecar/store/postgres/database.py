@@ -39,6 +39,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sidecar.errors import StoreClosedError, StoreError
 from sidecar.store.postgres.url import redact_text
+from sidecar.store.records import PoolStatistics
 
 __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
@@ -66,15 +67,6 @@ _RETRIES = 3
 _CLOSE_TIMEOUT_SECONDS = 30.0
 _CANCEL_REPEAT_SECONDS = 0.5
 _RETRYABLE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
-
-
-@dataclass(frozen=True, slots=True)
-class PoolStatistics:
-    """The pool as /metrics shows it."""
-
-    size: int
-    in_use: int
-    waiting: int
 
 
 @dataclass(eq=False)

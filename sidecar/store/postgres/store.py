@@ -9,12 +9,7 @@ from sidecar.logs import get_logger
 from sidecar.security.cipher import SecretCipher
 from sidecar.store.postgres.audit import PostgresAuditLog
 from sidecar.store.postgres.cursors import PostgresCursors
-from sidecar.store.postgres.database import (
-    DEFAULT_POOL_SIZE,
-    Database,
-    PoolStatistics,
-    open_database,
-)
+from sidecar.store.postgres.database import DEFAULT_POOL_SIZE, Database, open_database
 from sidecar.store.postgres.dead_letter import PostgresDeadLetter
 from sidecar.store.postgres.inbound import PostgresInboundEvents
 from sidecar.store.postgres.installations import PostgresInstallations
@@ -26,7 +21,7 @@ from sidecar.store.postgres.runs import PostgresRuns
 from sidecar.store.postgres.state import PostgresState
 from sidecar.store.postgres.url import DEFAULT_DATABASE_SCHEMA, redact_url
 from sidecar.store.postgres.webhooks import PostgresWebhookClaims, PostgresWebhookLog
-from sidecar.store.records import PurgeCounts, RetentionPolicy
+from sidecar.store.records import PoolStatistics, PurgeCounts, RetentionPolicy
 
 __all__ = ["PostgresStore", "open_postgres_store"]
 
