@@ -359,14 +359,11 @@ async def open_database(
     db = Database(pool, url=url, schema=schema)
 
     def start() -> None:
+        # One direct connection first: a server that is down or refuses us fails at once,
+        # with its own reason, instead of after the pool's retries.
+        probe = psycopg.connect(url, connect_timeout=max(1, round(wait_seconds)))
+        probe.close()
         pool.open(wait=False)
-        try:
-            with pool.connection(timeout=wait_seconds) as connection:
-                connection.execute("SELECT 1")
-                connection.rollback()
-        except BaseException:
-            pool.close(timeout=1.0)
-            raise
 
     try:
         await trio.to_thread.run_sync(start)
