@@ -1,48 +1,33 @@
-"""The store conformance suite: every test here runs on SQLite and on PostgreSQL.
+"""The store conformance suite: every test here runs on SQLite and on PostgreSQL (the
+`backend` fixture of tests/conftest.py).
 
 A behaviour only one backend has is a defect of that backend, never a reason to skip.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import trio
 
 from sidecar.clock import Clock
 from sidecar.security.cipher import SecretCipher
 from sidecar.store.interface import Store
-from sidecar.store.postgres.store import PostgresStore, open_postgres_store
-from sidecar.store.sqlite import SqliteStore, open_sqlite_store
+from sidecar.store.postgres.store import PostgresStore
+from sidecar.store.sqlite import SqliteStore
+from tests.backends import Backend, dump_schema
 from tests.harness import raw_database_bytes
-from tests.postgres import PostgresCluster, new_schema
 
 
-@dataclass(frozen=True)
-class Backend:
-    """Where a test's store lives: an SQLite file, or a fresh schema on the test server."""
-
-    name: str
-    path: Path
-    url: str = ""
-    schema: str = ""
-
-    async def open(self, *, cipher: SecretCipher, clock: Clock) -> Any:
-        """Open (again) this test's store; the same data each time."""
-        if self.name == "sqlite":
-            return await open_sqlite_store(self.path, cipher=cipher, clock=clock)
-        return await open_postgres_store(self.url, schema=self.schema, cipher=cipher, clock=clock)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "sqlite":
-        return Backend("sqlite", tmp_path / "store.sqlite")
-    cluster: PostgresCluster = request.getfixturevalue("postgres_server")
-    return Backend("postgres", tmp_path / "unused", url=cluster.url, schema=new_schema())
+@pytest.fixture
+async def store(backend: Backend, cipher: SecretCipher, clock: Clock) -> AsyncIterator[Store]:
+    opened = await backend.open(cipher=cipher, clock=clock)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
 
 
 async def execute(store: Any, sql: str, *params: object) -> list[tuple[Any, ...]]:
@@ -67,28 +52,4 @@ async def dump(store: Any) -> bytes:
     if isinstance(store, SqliteStore):
         return raw_database_bytes(store.path)
     assert isinstance(store, PostgresStore)
-
-    def read(connection: Any) -> bytes:
-        tables = connection.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1"
-        ).fetchall()
-        blob = bytearray()
-        for table in tables:
-            name = table["tablename"]
-            for row in connection.execute(f'SELECT t::text AS r FROM "{name}" AS t'):
-                blob += f"{name}: {row['r']}\n".encode()
-        return bytes(blob)
-
-    return await store.db.read(read)
-
-
-OpenStore = Callable[..., Awaitable[Any]]
-
-
-@pytest.fixture
-async def store(backend: Backend, cipher: SecretCipher, clock: Clock) -> AsyncIterator[Store]:
-    opened = await backend.open(cipher=cipher, clock=clock)
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
+    return await trio.to_thread.run_sync(dump_schema, store.db.url, store.db.schema)

@@ -82,7 +82,7 @@ class Database:
 
     def __init__(self, pool: ConnectionPool[Connection], *, url: str, schema: str) -> None:
         self._pool = pool
-        self._url = url
+        self.url = url
         self.schema = schema
         self.size = pool.max_size
         self.limiter = trio.CapacityLimiter(pool.max_size)
@@ -109,7 +109,7 @@ class Database:
                 "or every connection busy)"
             )
         elif isinstance(exc, psycopg.Error):
-            error = StoreError(f"PostgreSQL error: {redact_text(str(exc).strip(), self._url)}")
+            error = StoreError(f"PostgreSQL error: {redact_text(str(exc).strip(), self.url)}")
         else:
             return exc
         error.__cause__ = exc

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import Backend
 from tests.postgres import PostgresCluster, new_schema
-from tests.store.conftest import Backend
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from sidecar.errors import StoreClosedError, StoreError
 from sidecar.security.cipher import AesGcmCipher
 from sidecar.store import InstallationUpsert
 from sidecar.store.postgres.store import PostgresStore, open_postgres_store
+from tests.backends import Backend
 from tests.conftest import outbox_entry
 from tests.postgres import PostgresCluster, new_schema
-from tests.store.conftest import Backend
 
 PASSWORD = "n0t-the-real-Pa55"
 

@@ -7,7 +7,7 @@ import re
 from sidecar.clock import system_clock
 from sidecar.security.cipher import AesGcmCipher
 from sidecar.store import InstallationUpsert
-from tests.store.conftest import Backend
+from tests.backends import Backend
 
 
 async def test_expiry_is_judged_by_the_database_clock(

@@ -11,9 +11,9 @@ from sidecar.security.cipher import AesGcmCipher
 from sidecar.store.postgres.migrations import MIGRATIONS
 from sidecar.store.postgres.store import PostgresStore, open_postgres_store
 from sidecar.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from tests.backends import Backend
 from tests.conftest import FakeClock
 from tests.postgres import PostgresCluster, new_schema
-from tests.store.conftest import Backend
 
 
 def _tables(url: str, schema: str) -> list[tuple[str, str]]:

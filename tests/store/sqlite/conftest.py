@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.store.conftest import Backend
+from tests.backends import Backend
 
 
 @pytest.fixture
