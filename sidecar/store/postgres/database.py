@@ -25,6 +25,7 @@ stays open and no connection is left broken in the pool.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -130,7 +131,7 @@ class Database:
         if self._closed:
             raise StoreClosedError("the store is closed")
         async with self.limiter:
-            running = _Running()
+            running = _Running(trio.lowlevel.current_trio_token())
             try:
                 return await trio.to_thread.run_sync(
                     self._run_one, fn, commit, running, abandon_on_cancel=True
@@ -149,6 +150,8 @@ class Database:
                 raise
 
     def _run_one(self, fn: Operation[T], commit: bool, running: _Running) -> T:
+        if not running.start():
+            raise StoreError("cancelled before it started")
         try:
             for attempt in range(_RETRIES):
                 with self._connection() as connection:
@@ -175,8 +178,7 @@ class Database:
         except BaseException as exc:
             raise self.store_error(exc) from exc
         finally:
-            if running.finish():
-                trio.from_thread.run_sync(running.finished.set)
+            running.finish()
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -299,20 +301,29 @@ class Database:
 class _Running:
     """The connection a read runs on, so the cancelled caller can stop its query."""
 
-    def __init__(self) -> None:
+    def __init__(self, token: trio.lowlevel.TrioToken) -> None:
         self.connection: Connection | None = None
         self.cancelled = False
+        self.started = False
         self.done = False
         self.finished = trio.Event()
+        self._token = token
         self._lock = threading.Lock()
+
+    def start(self) -> bool:
+        """Called by the thread first; False when the caller was cancelled already (then
+        the thread must not touch a connection)."""
+        with self._lock:
+            self.started = not self.cancelled
+            return self.started
 
     def cancel(self) -> bool:
         """Stop the query (in a thread: it talks to the server); True when the caller must
-        wait for `finished`, False when the thread had already finished."""
+        wait for `finished`, False when the thread has finished or will never start."""
         with self._lock:
-            if self.done:
-                return False
             self.cancelled = True
+            if self.done or not self.started:
+                return False
             connection = self.connection
         if connection is not None:
             # The server stops the query; the thread sees QueryCanceled, rolls back and
@@ -320,11 +331,15 @@ class _Running:
             connection.cancel_safe(timeout=CONNECT_TIMEOUT_SECONDS)
         return True
 
-    def finish(self) -> bool:
-        """Called by the thread as it ends; True when a cancelled caller waits for it."""
+    def finish(self) -> None:
+        """Called by the thread as it ends: wakes a cancelled caller waiting for it."""
         with self._lock:
             self.done = True
-            return self.cancelled
+            waited = self.cancelled
+        if waited:
+            # Not trio.from_thread: that refuses to run for a cancelled (abandoned) caller.
+            with contextlib.suppress(trio.RunFinishedError):
+                self._token.run_sync_soon(self.finished.set)
 
 
 def _options(schema: str) -> str:
