@@ -368,7 +368,6 @@ async def open_database(
             "application_name": "shopimind-sidecar",
         },
         connection_class=psycopg.Connection[DictRow],
-        reconnect_timeout=0,
         name="shopimind-sidecar",
     )
     db = Database(pool, url=url, schema=schema)
