@@ -333,6 +333,48 @@ def _command_backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _command_store_copy(args: argparse.Namespace) -> int:
+    from sidecar.clock import format_timestamp, system_clock
+    from sidecar.store.copy import copy_store  # the PostgreSQL driver, only when used
+    from sidecar.store.postgres.url import redact_url, url_problem
+
+    loaded = _load()
+    settings = loaded.settings
+    if settings.database_url is not None:
+        print(
+            "store copy reads the SQLite file at DATABASE_PATH: unset DATABASE_URL while copying",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    problem = url_problem(args.to)
+    if problem is not None:
+        print(f"--to {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    target = f"{redact_url(args.to)} (schema {settings.database_schema})"
+    print(f"copying {settings.database_path} to {target}", file=sys.stderr)
+
+    def progress(table: str, done: int, total: int) -> None:
+        print(f"  {table}: {done:,}/{total:,}", file=sys.stderr)
+
+    report = trio.run(
+        functools.partial(
+            copy_store,
+            settings.database_path,
+            args.to,
+            schema=settings.database_schema,
+            applied_at=format_timestamp(system_clock()),
+            progress=progress,
+        )
+    )
+    for table, count in report.counts.items():
+        print(f"{table:<20} {count:>10,} rows (verified)")
+    print(
+        f"copied {sum(report.counts.values()):,} rows; now set DATABASE_URL (and "
+        f"DATABASE_SCHEMA={settings.database_schema}), unset DATABASE_PATH, and start the sidecar"
+    )
+    return EXIT_OK
+
+
 def _command_demo(args: argparse.Namespace) -> int:
     workspace = Path(args.workspace) if args.workspace else None
     return trio.run(functools.partial(run_demo, out=sys.stdout, workspace=workspace))
@@ -404,6 +446,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("path", help="the new file to write (never overwritten)")
     backup.set_defaults(run=_command_backup)
+    store = commands.add_parser("store", help="operations on the store as a whole")
+    store_commands = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    store_copy = store_commands.add_parser(
+        "copy",
+        help="copy the SQLite store (DATABASE_PATH) into an empty PostgreSQL store, verified",
+    )
+    store_copy.add_argument(
+        "--to", required=True, metavar="URL", help="postgresql://user:password@host:5432/db"
+    )
+    store_copy.set_defaults(run=_command_store_copy)
     demo = commands.add_parser(
         "demo",
         help="run the whole flow against an embedded ShopiMind and a sample app (no setup)",
