@@ -166,11 +166,11 @@ class Database:
                             connection.rollback()
                         return result
                     except _RETRYABLE:
-                        connection.rollback()
+                        _rollback(connection)
                         if attempt == _RETRIES - 1:
                             raise
                     except BaseException:
-                        connection.rollback()
+                        _rollback(connection)
                         raise
                     finally:
                         running.connection = None
@@ -236,7 +236,7 @@ class Database:
                         self._run_in_transaction(connection, batch)
                         return
                     except BaseException:
-                        connection.rollback()
+                        _rollback(connection)
                         raise
             except _RETRYABLE:
                 if attempt < _RETRIES - 1:
@@ -260,7 +260,7 @@ class Database:
             if isinstance(result, outcome.Error):
                 if isinstance(result.error, _RETRYABLE):
                     raise result.error
-                connection.rollback()
+                _rollback(connection)
                 job.result = outcome.Error(self.store_error(result.error))
                 return
             connection.commit()
@@ -296,6 +296,12 @@ class Database:
                 await self._flush()
             self._flushing = self.write_lanes  # nothing may start a batch on a closing pool
             await trio.to_thread.run_sync(self._pool.close)
+
+
+def _rollback(connection: Connection) -> None:
+    """Roll back; a connection already lost is left to the pool, which discards it."""
+    with contextlib.suppress(psycopg.OperationalError):
+        connection.rollback()
 
 
 class _Running:
