@@ -106,7 +106,7 @@ class PostgresCluster:
         self._run("-m", "fast", "-w", "-l", str(self.datadir.parent / "server.log"), "restart")
 
 
-def _start_cluster(bindir: Path) -> PostgresCluster:
+def _start_cluster(bindir: Path, *, durable: bool = False) -> PostgresCluster:
     root = Path(tempfile.mkdtemp(prefix="sidecar-pg-"))
     user = None
     if os.geteuid() == 0:
@@ -146,6 +146,10 @@ def _start_cluster(bindir: Path) -> PostgresCluster:
         "full_page_writes": "off",
         "max_connections": "200",
     }
+    if durable:
+        # For benchmarks: the durability of SQLite's WAL with synchronous=NORMAL (a crash
+        # may lose the last commits, never corrupts), so the two are compared fairly.
+        settings |= {"fsync": "on", "full_page_writes": "on", "synchronous_commit": "off"}
     with (datadir / "postgresql.auto.conf").open("a", encoding="utf-8") as conf:
         # In the cluster's own configuration, so a restart keeps the port and socket.
         conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
@@ -161,8 +165,9 @@ def _start_cluster(bindir: Path) -> PostgresCluster:
 
 
 @contextlib.contextmanager
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    """The session's server: SIDECAR_TEST_POSTGRES_URL, or a cluster started here."""
+def postgres_cluster(*, durable: bool = False) -> Iterator[PostgresCluster]:
+    """The session's server: SIDECAR_TEST_POSTGRES_URL, or a cluster started here
+    (`durable`: with fsync, as benchmarks want it)."""
     url = os.environ.get(_URL)
     if url:
         yield PostgresCluster(url=url)
@@ -174,7 +179,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
             f"/usr/lib/postgresql/*/bin, and no {_URL})"
         )
     assert bindir is not None
-    cluster = _start_cluster(bindir)
+    cluster = _start_cluster(bindir, durable=durable)
     try:
         yield cluster
     finally:
