@@ -42,7 +42,7 @@ from sidecar.store.sqlite.backup import backup_database
 from sidecar.sync.cursor_sync import CursorReport
 from sidecar.sync.leases import LeaseBusyError
 from sidecar.sync.run_outcome import describe_run
-from sidecar.wiring import open_parts, open_settings_store
+from sidecar.wiring import open_parts, open_settings_store, store_target
 
 __all__ = ["main"]
 
@@ -89,7 +89,7 @@ def _summary(settings: Settings, declaration: Declaration) -> list[str]:
         f"declaration      {settings.integration_file} ({declaration.slug} "
         f"{declaration.meta.version}: {len(declaration.sync)} sync steps, "
         f"{len(declaration.inbound)} inbound actions)",
-        f"database         {settings.database_path}",
+        f"database         {store_target(settings).describe()}",
         f"listen           {settings.host}:{settings.port}",
         f"admin            {admin}",
         f"app bridge       {settings.app_base_url}",
@@ -118,12 +118,35 @@ def _command_check(args: argparse.Namespace) -> int:
         for problem in problems:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
+    server = None
+    database_url = loaded.settings.database_url
+    if database_url is not None:
+        try:
+            server = trio.run(_check_server, database_url.reveal(), loaded.settings.database_schema)
+        except SidecarError as exc:
+            print(f"DATABASE_URL: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print("configuration OK")
     for line in _summary(loaded.settings, declaration):
         print(f"  {line}")
+    if server is not None:
+        print(f"  {server}")
     return EXIT_OK
+
+
+async def _check_server(url: str, schema: str) -> str:
+    """Connect to the PostgreSQL server once: version, privileges, schema version."""
+    from sidecar.store.postgres.check import check_server  # the driver, only when used
+
+    report = await check_server(url, schema)
+    schema = (
+        f"schema version {report.schema_version}"
+        if report.schema_exists
+        else "schema to be created at the first start"
+    )
+    return f"postgresql       server {report.version}, {schema}"
 
 
 def _command_schema(args: argparse.Namespace) -> int:
@@ -153,7 +176,7 @@ def _command_migrate(args: argparse.Namespace) -> int:
     loaded = _load()
     _start_logging(loaded)
     version = trio.run(_migrate, loaded.settings)
-    print(f"{loaded.settings.database_path}: schema version {version}")
+    print(f"{store_target(loaded.settings).describe()}: schema version {version}")
     return EXIT_OK
 
 
@@ -312,10 +335,62 @@ def _command_admin(args: argparse.Namespace) -> int:
 def _command_backup(args: argparse.Namespace) -> int:
     loaded = _load()
     _start_logging(loaded)
+    target = store_target(loaded.settings)
+    if target.is_postgres:
+        # Never a silent no-op: PostgreSQL has its own tool, which knows the server's state.
+        print(
+            "backup copies the SQLite file; with DATABASE_URL the store is on PostgreSQL: "
+            f"back it up with pg_dump, e.g. pg_dump --schema={target.schema} --format=custom "
+            f"--file={args.path} <DATABASE_URL>",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     result = trio.run(backup_database, loaded.settings.database_path, Path(args.path))
     print(
         f"{result.target}: {result.size_bytes:,} bytes, schema version {result.schema_version}, "
         "integrity ok"
+    )
+    return EXIT_OK
+
+
+def _command_store_copy(args: argparse.Namespace) -> int:
+    from sidecar.clock import format_timestamp, system_clock
+    from sidecar.store.copy import copy_store  # the PostgreSQL driver, only when used
+    from sidecar.store.postgres.url import redact_url, url_problem
+
+    loaded = _load()
+    settings = loaded.settings
+    if settings.database_url is not None:
+        print(
+            "store copy reads the SQLite file at DATABASE_PATH: unset DATABASE_URL while copying",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    problem = url_problem(args.to)
+    if problem is not None:
+        print(f"--to {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    target = f"{redact_url(args.to)} (schema {settings.database_schema})"
+    print(f"copying {settings.database_path} to {target}", file=sys.stderr)
+
+    def progress(table: str, done: int, total: int) -> None:
+        print(f"  {table}: {done:,}/{total:,}", file=sys.stderr)
+
+    report = trio.run(
+        functools.partial(
+            copy_store,
+            settings.database_path,
+            args.to,
+            schema=settings.database_schema,
+            applied_at=format_timestamp(system_clock()),
+            progress=progress,
+        )
+    )
+    for table, count in report.counts.items():
+        print(f"{table:<20} {count:>10,} rows (verified)")
+    print(
+        f"copied {sum(report.counts.values()):,} rows; now set DATABASE_URL (and "
+        f"DATABASE_SCHEMA={settings.database_schema}), unset DATABASE_PATH, and start the sidecar"
     )
     return EXIT_OK
 
@@ -403,6 +478,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("path", help="the new file to write (never overwritten)")
     backup.set_defaults(run=_command_backup)
+    store = commands.add_parser("store", help="operations on the store as a whole")
+    store_commands = store.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    store_copy = store_commands.add_parser(
+        "copy",
+        help="copy the SQLite store (DATABASE_PATH) into an empty PostgreSQL store, verified",
+    )
+    store_copy.add_argument(
+        "--to", required=True, metavar="URL", help="postgresql://user:password@host:5432/db"
+    )
+    store_copy.set_defaults(run=_command_store_copy)
     demo = commands.add_parser(
         "demo",
         help="run the whole flow against an embedded ShopiMind and a sample app (no setup)",

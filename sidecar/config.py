@@ -3,7 +3,8 @@
 `load_settings(os.environ)` validates every variable and raises `ConfigError` listing
 *all* problems at once, each naming the variable and what is expected. Secrets
 (`WEBHOOK_SECRET`, `CREDENTIALS_KEY`, `ADMIN_TOKEN`, `APP_SECRET`) may also come from
-`<NAME>_FILE` or from `$CREDENTIALS_DIRECTORY/<name>` (systemd `LoadCredential=`).
+`<NAME>_FILE` or from `$CREDENTIALS_DIRECTORY/<name>` (systemd `LoadCredential=`), and so
+may `DATABASE_URL` (PostgreSQL instead of the SQLite file), whose password it may hold.
 Secrets are held in `Secret` wrappers so a settings object can be printed or logged
 without revealing them.
 """
@@ -19,6 +20,7 @@ from sidecar._env import EnvReader
 from sidecar.errors import ConfigError
 from sidecar.peer_guard import DEFAULT_COOL_DOWN_SECONDS, DEFAULT_FAILURE_THRESHOLD
 from sidecar.security.cipher import KEY_BYTES
+from sidecar.store.postgres.url import DEFAULT_DATABASE_SCHEMA, schema_problem, url_problem
 from sidecar.store.sqlite.files import database_path_problem
 
 __all__ = [
@@ -132,6 +134,10 @@ class Settings:
     max_connections_per_client: int = DEFAULT_MAX_CONNECTIONS_PER_CLIENT
     header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
     body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
+    database_url: Secret[str] | None = None
+    """A PostgreSQL server (DATABASE_URL) instead of the SQLite file; it may hold a password."""
+    database_schema: str = DEFAULT_DATABASE_SCHEMA
+    """The PostgreSQL schema holding the sidecar's tables (DATABASE_SCHEMA)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +224,33 @@ def _app_health_path(env: EnvReader) -> str | None:
     return path
 
 
+def _database_url(
+    env: EnvReader, credentials_directory: Path | None
+) -> tuple[Secret[str] | None, str, bool]:
+    """DATABASE_URL (PostgreSQL), DATABASE_SCHEMA, and whether a URL was configured at all
+    (right or wrong). The URL is a secret (it may hold a password): no message quotes it."""
+    schema = env.text("DATABASE_SCHEMA", DEFAULT_DATABASE_SCHEMA)
+    problem = schema_problem(schema)
+    if problem is not None:
+        env.problem("DATABASE_SCHEMA", problem)
+        schema = DEFAULT_DATABASE_SCHEMA
+    raw = env.secret("DATABASE_URL", credentials_directory)
+    if raw is None:
+        return None, schema, env.unreadable("DATABASE_URL")
+    problem = url_problem(raw)
+    if problem is not None:
+        env.problem("DATABASE_URL", problem)
+        return None, schema, True
+    if env.raw("DATABASE_PATH") is not None:
+        env.problem(
+            "DATABASE_URL",
+            "and DATABASE_PATH are both set; set DATABASE_URL for PostgreSQL or DATABASE_PATH "
+            "for the SQLite file, not both",
+        )
+        return None, schema, True
+    return Secret(raw), schema, True
+
+
 def _existing_file(env: EnvReader, name: str, default: str) -> Path:
     path = Path(env.text(name, default))
     if not path.exists():
@@ -285,9 +318,11 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
     )
 
     database_path = Path(env.text("DATABASE_PATH", DEFAULT_DATABASE_PATH))
-    database_problem = database_path_problem(database_path)
-    if database_problem is not None:
-        env.problem("DATABASE_PATH", database_problem)
+    database_url, database_schema, url_configured = _database_url(env, credentials_directory)
+    if not url_configured:
+        database_problem = database_path_problem(database_path)
+        if database_problem is not None:
+            env.problem("DATABASE_PATH", database_problem)
 
     admin_port_raw = env.raw("ADMIN_PORT")
     admin_port = env.integer("ADMIN_PORT", 0, minimum=0, maximum=65535) if admin_port_raw else None
@@ -351,6 +386,8 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
         body_timeout_seconds=env.number(
             "BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT_SECONDS, minimum=0.1, maximum=3600
         ),
+        database_url=database_url,
+        database_schema=database_schema,
     )
     if settings.admin_token is not None and len(settings.admin_token.reveal()) < 32:
         env.warnings.append("ADMIN_TOKEN is shorter than 32 characters; use a longer random token")

@@ -55,11 +55,12 @@ def admin_context(
     async def render_metrics() -> bytes:
         snapshot = await read_gauges(
             store,
-            database_path=settings.database_path,
+            database_path=None if settings.database_url else settings.database_path,
             limiter=limiter,
             app_healthy=(lambda: None) if app_health is None else app_health.healthy,
             clock=parts.clock,
             circuits=circuit_states(parts.peers),
+            database_pool=parts.database_pool,
         )
         return metrics.render(snapshot)
 

@@ -7,7 +7,7 @@ client, the app bridge, and this process's lease owner id.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -22,8 +22,9 @@ from sidecar.outbound import DEFAULT_TIMEOUT_SECONDS, RetryPolicy, new_http_clie
 from sidecar.peer_guard import PeerGuard
 from sidecar.security.cipher import make_cipher
 from sidecar.shopimind.client import ShopimindClient
-from sidecar.store import open_store
-from sidecar.store.sqlite import SqliteStore
+from sidecar.store.interface import Store
+from sidecar.store.records import PoolStatistics
+from sidecar.store.selection import OpenedStore, StoreTarget, open_selected_store
 from sidecar.sync.engine import SyncDeps, SyncEngine
 from sidecar.sync.leases import new_owner
 
@@ -33,6 +34,7 @@ __all__ = [
     "Parts",
     "open_parts",
     "open_settings_store",
+    "store_target",
 ]
 
 INTERACTIVE_POLICY = RetryPolicy(max_retries=1, base_seconds=0.2, cap_seconds=0.5)
@@ -48,7 +50,7 @@ class Parts:
 
     settings: Settings
     declaration: Declaration
-    store: SqliteStore
+    store: Store
     shopimind: ShopimindClient
     bridge: AppBridge
     interactive_shopimind: ShopimindClient
@@ -63,6 +65,8 @@ class Parts:
     metrics: Metrics = NO_METRICS
     peers: tuple[PeerGuard, ...] = ()
     """The rate limits and circuit breakers of the ShopiMind API and the app."""
+    database_pool: Callable[[], PoolStatistics] | None = None
+    """The PostgreSQL pool's statistics (None on SQLite)."""
 
     def sync_engine(self) -> SyncEngine:
         """The sync engine, configured from the settings."""
@@ -81,18 +85,31 @@ class Parts:
         )
 
 
+def store_target(settings: Settings) -> StoreTarget:
+    """Where the settings put the store: DATABASE_URL (PostgreSQL) or DATABASE_PATH."""
+    url = settings.database_url.reveal() if settings.database_url else None
+    return StoreTarget(path=settings.database_path, url=url, schema=settings.database_schema)
+
+
+@asynccontextmanager
+async def _open_store(settings: Settings, clock: Clock) -> AsyncIterator[OpenedStore]:
+    key = settings.credentials_key.reveal() if settings.credentials_key else None
+    opened = await open_selected_store(store_target(settings), cipher=make_cipher(key), clock=clock)
+    try:
+        yield opened
+    finally:
+        with trio.CancelScope(shield=True):
+            await opened.store.aclose()
+
+
 @asynccontextmanager
 async def open_settings_store(
     settings: Settings, *, clock: Clock = system_clock
-) -> AsyncIterator[SqliteStore]:
-    """The store at DATABASE_PATH, migrated, with the configured cipher; closed on exit."""
-    key = settings.credentials_key.reveal() if settings.credentials_key else None
-    store = await open_store(settings.database_path, cipher=make_cipher(key), clock=clock)
-    try:
-        yield store
-    finally:
-        with trio.CancelScope(shield=True):
-            await store.aclose()
+) -> AsyncIterator[Store]:
+    """The store (DATABASE_URL, else DATABASE_PATH), migrated, with the configured cipher;
+    closed on exit."""
+    async with _open_store(settings, clock) as opened:
+        yield opened.store
 
 
 @asynccontextmanager
@@ -108,7 +125,7 @@ async def open_parts(
     Every call to a peer is counted in `metrics` by peer and outcome.
     """
     async with (
-        open_settings_store(settings, clock=clock) as store,
+        _open_store(settings, clock) as opened,
         new_http_client() as api_http,
         new_http_client() as app_http,
     ):
@@ -175,7 +192,7 @@ async def open_parts(
         yield Parts(
             settings=settings,
             declaration=declaration,
-            store=store,
+            store=opened.store,
             shopimind=api(),
             bridge=app(),
             interactive_shopimind=api(INTERACTIVE_POLICY, INTERACTIVE_TIMEOUT_SECONDS),
@@ -185,4 +202,5 @@ async def open_parts(
             app_probe=probe,
             metrics=metrics,
             peers=(api_guard, app_guard),
+            database_pool=opened.pool_statistics,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +13,8 @@ import trio.testing
 from sidecar.security.cipher import AesGcmCipher
 from sidecar.store.records import OutboxEntry
 from sidecar.store.sqlite import SqliteStore, open_sqlite_store
+from tests.backends import Backend
+from tests.postgres import PostgresCluster, new_schema, postgres_cluster
 
 CREDENTIALS_KEY_HEX = "6f" * 16 + "a1" * 16
 WEBHOOK_SECRET = "whsec_primary_5c1d"
@@ -83,6 +85,22 @@ async def store(
         yield opened
     finally:
         await opened.aclose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresCluster]:
+    """One PostgreSQL server for the whole session (skips when there is none)."""
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """Where the test's store lives; a test taking it runs once per backend."""
+    if request.param == "sqlite":
+        return Backend("sqlite", tmp_path / "store.sqlite")
+    cluster: PostgresCluster = request.getfixturevalue("postgres_server")
+    return Backend("postgres", tmp_path / "unused", url=cluster.url, schema=new_schema())
 
 
 def outbox_entry(key: str, installation_id: str = "i") -> OutboxEntry:

@@ -18,13 +18,14 @@ import trio
 from sidecar.testing.server import running
 from sidecar.testing.shopimind_api import FakeShopimind
 from sidecar.testing.vendor_app import FakeVendorApp
+from tests.backends import Backend
 from tests.conftest import APP_SECRET, CREDENTIALS_KEY_HEX, WEBHOOK_SECRET
 from tests.harness import (
     ACCESS_TOKEN,
     SHOP_SECRET_CONFIG,
+    inbound_headers,
     lifecycle,
     process_env,
-    raw_database_bytes,
     signed_headers,
 )
 
@@ -83,18 +84,18 @@ async def sidecar_process(env: dict[str, str]) -> AsyncIterator[tuple[trio.Proce
             await process.wait()
 
 
-async def test_serve_process_end_to_end(tmp_path: Path) -> None:
+async def test_serve_process_end_to_end(tmp_path: Path, backend: Backend) -> None:
     fake = FakeShopimind(tokens={ACCESS_TOKEN})
     vendor = FakeVendorApp(APP_SECRET)
-    database = tmp_path / "sidecar.sqlite"
     async with running(fake) as api_url, running(vendor) as app_url:
         env = process_env(
-            database=database,
+            database=backend.path,
             api_url=api_url,
             app_url=app_url + vendor.prefix,
             PORT="0",
             DRAIN_TIMEOUT_SECONDS="2",
         )
+        env = backend.env(env)
         async with sidecar_process(env) as (process, log):
             with trio.fail_after(STARTUP_TIMEOUT_SECONDS):
                 ready = await log.until("sidecar ready")
@@ -110,13 +111,17 @@ async def test_serve_process_end_to_end(tmp_path: Path) -> None:
                     answer: dict[str, object] = response.json()
                     return answer
 
-                for event in (
-                    "installed",
-                    "activated",
-                    "config_updated",
-                    "deactivated",
-                    "uninstalled",
-                ):
+                for event in ("installed", "activated"):
+                    assert await send(lifecycle(event)) == {"success": True}, event
+                inbound_secret = str(vendor.lifecycle_calls[-1].inbound_secret)
+                sale = json.dumps({"n": 1}).encode()
+                queued = await client.post(
+                    "/inbound/sale",
+                    content=sale,
+                    headers=inbound_headers(sale, secret=inbound_secret),
+                )
+                assert queued.status_code == 202, queued.text
+                for event in ("config_updated", "deactivated", "uninstalled"):
                     assert await send(lifecycle(event)) == {"success": True}, event
                 body = json.dumps(lifecycle("activated")).encode()
                 headers = signed_headers(body)
@@ -150,9 +155,11 @@ async def test_serve_process_end_to_end(tmp_path: Path) -> None:
     messages = [line["msg"] for line in log.lines]
     assert "stop signal received; draining" in messages
     assert messages[-1] == "sidecar stopped"
-    everything = raw_database_bytes(database)
+    everything = backend.dump()
+    assert b"inst_1" in everything
     assert ACCESS_TOKEN.encode() not in everything
     assert SHOP_SECRET_CONFIG.encode() not in everything
+    assert inbound_secret.encode() not in everything
     logged = json.dumps(log.lines)
     for secret in (
         ACCESS_TOKEN,

@@ -21,6 +21,7 @@ from sidecar.concurrency import describe_error
 from sidecar.errors import StoreError
 from sidecar.logs import get_logger
 from sidecar.store.interface import Store
+from sidecar.store.records import PoolStatistics
 
 __all__ = ["GaugeSnapshot", "file_size", "read_gauges"]
 
@@ -47,6 +48,8 @@ class GaugeSnapshot:
     """None when the app is not probed (no APP_HEALTH_PATH) or not probed yet."""
     circuits: Mapping[str, str] = field(default_factory=dict)
     """Each peer's circuit breaker state: closed, open or half_open."""
+    database_pool: PoolStatistics | None = None
+    """The PostgreSQL connection pool; None on SQLite (no pool)."""
 
 
 async def file_size(path: Path) -> int:
@@ -79,6 +82,7 @@ async def read_gauges(
     app_healthy: Callable[[], bool | None] = lambda: None,
     clock: Clock = system_clock,
     circuits: Mapping[str, str] | None = None,
+    database_pool: Callable[[], PoolStatistics] | None = None,
 ) -> GaugeSnapshot:
     """Read every state gauge now; never raises for a failing store."""
     snapshot = GaugeSnapshot(store_up=False)
@@ -102,4 +106,6 @@ async def read_gauges(
             workers_total=int(stats.total_tokens),
             workers_waiting=stats.tasks_waiting,
         )
+    if database_pool is not None:
+        snapshot = replace(snapshot, database_pool=database_pool())
     return replace(snapshot, app_healthy=app_healthy(), circuits=dict(circuits or {}))

@@ -62,6 +62,13 @@ class _StateCollector:
         yield gauge("sync_workers_waiting", "Syncs waiting for capacity", s.workers_waiting)
         yield gauge("sqlite_file_bytes", "Size of the SQLite database file", s.database_bytes)
         yield gauge("sqlite_wal_bytes", "Size of the SQLite write-ahead log", s.wal_bytes)
+        if s.database_pool is not None:
+            pool = s.database_pool
+            yield gauge("database_pool_size", "PostgreSQL connections in the pool", pool.size)
+            yield gauge("database_pool_in_use", "PostgreSQL connections in use", pool.in_use)
+            yield gauge(
+                "database_pool_waiting", "Store operations waiting for a connection", pool.waiting
+            )
         if s.app_healthy is not None:
             yield gauge(
                 "app_healthy",

@@ -23,6 +23,7 @@ __all__ = [
     "OutboxEvent",
     "OutboxHead",
     "OutboxStatus",
+    "PoolStatistics",
     "PurgeCounts",
     "RejectedItem",
     "RejectedItemInput",
@@ -309,3 +310,12 @@ class PurgeCounts:
     def total(self) -> int:
         """Rows removed in all tables."""
         return sum(self.removed.values())
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStatistics:
+    """A server database's connection pool, as /metrics shows it."""
+
+    size: int
+    in_use: int
+    waiting: int

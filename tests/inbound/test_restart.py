@@ -18,6 +18,7 @@ import trio
 from sidecar.testing.server import running
 from sidecar.testing.shopimind_api import FakeShopimind
 from sidecar.testing.vendor_app import FakeVendorApp
+from tests.backends import Backend
 from tests.conftest import APP_SECRET
 from tests.harness import ACCESS_TOKEN, inbound_headers, lifecycle, process_env, signed_headers
 
@@ -70,7 +71,9 @@ async def sidecar(env: dict[str, str]) -> AsyncIterator[tuple[trio.Process, Json
             await process.wait()
 
 
-async def test_queued_events_are_all_delivered_after_a_sigkill(tmp_path: Path) -> None:
+async def test_queued_events_are_all_delivered_after_a_sigkill(
+    tmp_path: Path, backend: Backend
+) -> None:
     fake = FakeShopimind(tokens={ACCESS_TOKEN})
     vendor = FakeVendorApp(APP_SECRET)
     async with running(fake) as api_url, running(vendor) as app_url:
@@ -81,6 +84,7 @@ async def test_queued_events_are_all_delivered_after_a_sigkill(tmp_path: Path) -
             PORT="0",
             SYNC_INTERVAL_MINUTES="0",
         )
+        env = backend.env(env)
         ids: list[int] = []
         async with sidecar(env) as (process, _, base):
             async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT_SECONDS) as client:

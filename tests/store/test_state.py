@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,15 @@ import trio
 
 from sidecar.errors import CipherError, StoreError
 from sidecar.security.cipher import AesGcmCipher, PlaintextCipher
-from sidecar.store import InstallationUpsert
+from sidecar.store import InstallationUpsert, Store
 from sidecar.store.sqlite import SqliteStore, open_sqlite_store
 from tests.harness import raw_database_bytes
+from tests.store.conftest import dump, execute
 
 TOKEN = "int_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 
 
-async def _installed(store: SqliteStore, *ids: str) -> None:
+async def _installed(store: Store, *ids: str) -> None:
     for installation_id in ids:
         await store.installations.upsert(
             InstallationUpsert(installation_id=installation_id, status="inactive")
@@ -40,12 +40,15 @@ async def test_plain_and_secret_values(store: SqliteStore) -> None:
     assert not await store.state.delete("i", "plan")
 
 
-async def test_raw_database_bytes_hold_no_plaintext_secret(store: SqliteStore) -> None:
+async def test_raw_database_bytes_hold_no_plaintext_secret(store: Store) -> None:
     await _installed(store, "inst_raw")
     await store.state.set_secret("inst_raw", "access_token", TOKEN)
     await store.state.set_secret("inst_raw", "config.api_password", "pa55-w0rd-Ünïcode")
-    for blob in (raw_database_bytes(store.path), b""):
-        if not blob:  # and once more after closing, when the WAL is folded into the file
+    for blob in (await dump(store), b""):
+        if not blob:
+            if not isinstance(store, SqliteStore):
+                break
+            # …and once more after closing, when the WAL is folded into the file.
             await store.aclose()
             blob = raw_database_bytes(store.path)
         assert b"inst_raw" in blob  # the rows are there…
@@ -57,18 +60,15 @@ async def test_a_secret_moved_to_another_row_fails(store: SqliteStore) -> None:
     await _installed(store, "a", "b")
     await store.state.set_secret("a", "access_token", TOKEN)
 
-    def copy(connection: sqlite3.Connection) -> None:
-        value = connection.execute(
-            "SELECT value FROM installation_state WHERE installation_id='a'"
-        ).fetchone()[0]
-        connection.execute(
-            "INSERT INTO installation_state VALUES ('b', 'access_token', ?, 1, 'x')", (value,)
-        )
-        connection.execute(
-            "INSERT INTO installation_state VALUES ('a', 'inbound_secret', ?, 1, 'x')", (value,)
-        )
-
-    await store.db.write(copy)
+    [(value,)] = await execute(
+        store, "SELECT value FROM installation_state WHERE installation_id='a'"
+    )
+    await execute(
+        store, "INSERT INTO installation_state VALUES ('b', 'access_token', ?, 1, 'x')", value
+    )
+    await execute(
+        store, "INSERT INTO installation_state VALUES ('a', 'inbound_secret', ?, 1, 'x')", value
+    )
     assert await store.state.get("a", "access_token") == TOKEN
     with pytest.raises(CipherError, match="another row or installation"):
         await store.state.get("b", "access_token")

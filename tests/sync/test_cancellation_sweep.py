@@ -10,6 +10,7 @@ sync runs again, uncancelled, and every item must have arrived.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,11 @@ import trio.lowlevel
 from sidecar.outbound import new_http_client
 from sidecar.security.cipher import AesGcmCipher
 from sidecar.shopimind.client import ShopimindClient
-from sidecar.store.sqlite import open_sqlite_store
 from sidecar.sync.engine import SyncEngine
 from sidecar.testing.server import running
 from sidecar.testing.shopimind_api import FakeShopimind
 from sidecar.testing.vendor_app import Dataset
+from tests.backends import Backend
 from tests.conftest import CREDENTIALS_KEY_HEX, FakeClock
 from tests.sync.conftest import INSTALLATION, NO_WAIT, TOKEN, SyncEnv, step
 
@@ -90,7 +91,7 @@ async def vendor_env(env: SyncEnv) -> SyncEnv:
     "pytest.PytestUnraisableExceptionWarning"
 )
 async def test_cancel_at_every_checkpoint(
-    vendor_env: SyncEnv, tmp_path: Path, clock: FakeClock
+    vendor_env: SyncEnv, tmp_path: Path, clock: FakeClock, backend: Backend
 ) -> None:
     env = vendor_env
     await env.activate()
@@ -100,10 +101,10 @@ async def test_cancel_at_every_checkpoint(
     assert baseline_steps > 20
 
     for k in range(1, baseline_steps + 1):
-        store = await open_sqlite_store(
-            tmp_path / f"sweep-{k}.sqlite",
-            cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX)),
-            clock=clock,
+        # A fresh store each time, on the backend under test.
+        fresh = replace(backend, path=tmp_path / f"{k}.sqlite", schema=f"{backend.schema}_{k}")
+        store = await fresh.open(
+            cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX)), clock=clock
         )
         api = FakeShopimind(tokens={TOKEN})
         async with running(api) as api_url, new_http_client() as http:

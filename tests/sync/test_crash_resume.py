@@ -15,10 +15,10 @@ import trio
 from sidecar.security.cipher import AesGcmCipher
 from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS
 from sidecar.store import InstallationUpsert
-from sidecar.store.sqlite import open_sqlite_store
 from sidecar.testing.server import running
 from sidecar.testing.shopimind_api import FakeShopimind
 from sidecar.testing.vendor_app import Dataset, FakeVendorApp
+from tests.backends import Backend
 from tests.conftest import APP_SECRET, CREDENTIALS_KEY_HEX
 from tests.harness import process_env
 
@@ -53,25 +53,23 @@ class Tripwire:
                 self.tripped.set()
 
 
-async def _prepare(database: Path) -> None:
-    store = await open_sqlite_store(
-        database, cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX))
-    )
+async def _prepare(backend: Backend) -> None:
+    store = await backend.open(cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX)))
     await store.installations.upsert(InstallationUpsert(installation_id="inst_1", status="active"))
     await store.state.set_secret("inst_1", ACCESS_TOKEN, TOKEN)
     await store.state.set_json("inst_1", PROVISIONING_IDS, {"sourceIds": {}, "defIds": {}})
     await store.aclose()
 
 
-async def test_sigkill_mid_backfill_then_resume(tmp_path: Path) -> None:
+async def test_sigkill_mid_backfill_then_resume(tmp_path: Path, backend: Backend) -> None:
     api = FakeShopimind(tokens={TOKEN})
     vendor = FakeVendorApp(APP_SECRET)
     vendor.set_dataset("customers", Dataset(count=ITEMS))
     tripwire = Tripwire(api, "/v1/customers", after=120)  # 120 chunks of 50: 6,000 items
     declaration = tmp_path / "integration.toml"
     declaration.write_text(DECLARATION, encoding="utf-8")
-    database = tmp_path / "sidecar.sqlite"
-    await _prepare(database)
+    database = backend.path
+    await _prepare(backend)
     async with running(tripwire) as api_url, running(vendor) as app_url:
         env = process_env(
             database=database,
@@ -79,6 +77,7 @@ async def test_sigkill_mid_backfill_then_resume(tmp_path: Path) -> None:
             app_url=app_url + vendor.prefix,
             declaration=declaration,
         )
+        env = backend.env(env)
         command = [sys.executable, "-m", "sidecar", "sync", "inst_1"]
         process = await trio.lowlevel.open_process(
             [*command, "--full"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -102,9 +101,7 @@ async def test_sigkill_mid_backfill_then_resume(tmp_path: Path) -> None:
     duplicates = len(received) - ITEMS
     assert duplicates <= 1_000, duplicates  # the page in flight at most, not a replay
     assert "resumed" in restarted.stdout.decode()
-    store = await open_sqlite_store(
-        database, cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX))
-    )
+    store = await backend.open(cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX)))
     runs = await store.runs.recent("inst_1")
     await store.aclose()
     assert [(run.kind, run.status) for run in runs] == [  # newest first

@@ -1,0 +1,109 @@
+"""Sync runs: opened `running`, always closed, and orphans of dead processes closed too."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+
+from sidecar.clock import Clock, format_timestamp
+from sidecar.store.postgres._rows import page, record, safe_json
+from sidecar.store.postgres.database import Connection, Database
+from sidecar.store.records import RunKind, RunStatus, SyncRun
+
+__all__ = ["PostgresRuns"]
+
+_CLOSED_STATUSES = frozenset({"ok", "partial", "failed", "cancelled"})
+
+
+class PostgresRuns:
+    """`Runs` on PostgreSQL."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def start(self, installation_id: str, kind: RunKind, *, owner: str | None = None) -> int:
+        now = format_timestamp(self._clock())
+
+        def write(connection: Connection) -> int:
+            row = connection.execute(
+                "INSERT INTO sync_runs (installation_id, kind, status, started_at, owner) "
+                "VALUES (%s, %s, 'running', %s, %s) RETURNING id",
+                (installation_id, kind, now, owner),
+            ).fetchone()
+            return 0 if row is None else int(row["id"])
+
+        return await self._db.write(write)
+
+    async def finish(self, run_id: int, status: RunStatus, summary: Mapping[str, object]) -> None:
+        if status not in _CLOSED_STATUSES:
+            raise ValueError(
+                f"a run is closed as one of {sorted(_CLOSED_STATUSES)}; got {status!r}"
+            )
+        # safe_json never raises: an odd summary must not leave the run `running` forever.
+        summary_json = safe_json(summary)
+        now = format_timestamp(self._clock())
+        await self._db.write(
+            lambda c: c.execute(
+                "UPDATE sync_runs SET status = %s, summary_json = %s, finished_at = %s "
+                "WHERE id = %s",
+                (status, summary_json, now, run_id),
+            )
+        )
+
+    async def get(self, run_id: int) -> SyncRun | None:
+        def read(connection: Connection) -> SyncRun | None:
+            row = connection.execute("SELECT * FROM sync_runs WHERE id = %s", (run_id,)).fetchone()
+            return None if row is None else record(SyncRun, row)
+
+        return await self._db.read(read)
+
+    async def recent(self, installation_id: str, limit: int = 10, offset: int = 0) -> list[SyncRun]:
+        limit, offset = page(limit, offset)
+
+        def read(connection: Connection) -> list[SyncRun]:
+            rows = connection.execute(
+                "SELECT * FROM sync_runs WHERE installation_id = %s ORDER BY id DESC "
+                "LIMIT %s OFFSET %s",
+                (installation_id, limit, offset),
+            )
+            return [record(SyncRun, row) for row in rows]
+
+        return await self._db.read(read)
+
+    async def latest(self) -> dict[str, SyncRun]:
+        def read(connection: Connection) -> dict[str, SyncRun]:
+            rows = connection.execute(
+                "SELECT * FROM sync_runs WHERE id IN "
+                "(SELECT MAX(id) FROM sync_runs GROUP BY installation_id)"
+            )
+            return {str(row["installation_id"]): record(SyncRun, row) for row in rows}
+
+        return await self._db.read(read)
+
+    async def close_orphans(
+        self,
+        is_alive: Callable[[str | None], bool],
+        reason: str,
+        *,
+        installation_id: str | None = None,
+    ) -> int:
+        now = format_timestamp(self._clock())
+        summary = json.dumps({"error": reason})
+
+        def write(connection: Connection) -> int:
+            running = connection.execute(
+                "SELECT id, owner FROM sync_runs WHERE status = 'running' "
+                "AND (%(iid)s::text IS NULL OR installation_id = %(iid)s::text) FOR UPDATE",
+                {"iid": installation_id},
+            ).fetchall()
+            orphans = [row["id"] for row in running if not is_alive(row["owner"])]
+            if orphans:
+                connection.execute(
+                    "UPDATE sync_runs SET status = 'failed', summary_json = %s, "
+                    "finished_at = %s WHERE id = ANY(%s)",
+                    (summary, now, orphans),
+                )
+            return len(orphans)
+
+        return await self._db.write(write)

@@ -1,0 +1,99 @@
+"""PostgreSQL migrations: the same versions as SQLite's, in our own schema, under a lock."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+import trio
+
+from sidecar.errors import MigrationError
+from sidecar.security.cipher import AesGcmCipher
+from sidecar.store.postgres.migrations import MIGRATIONS
+from sidecar.store.postgres.store import PostgresStore, open_postgres_store
+from sidecar.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from tests.backends import Backend
+from tests.conftest import FakeClock
+from tests.postgres import PostgresCluster, new_schema
+
+
+def _tables(url: str, schema: str) -> list[tuple[str, str]]:
+    with psycopg.connect(url, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = %s ORDER BY 1, 2",
+            (schema,),
+        ).fetchall()
+    return [(str(table), str(column)) for table, column in rows]
+
+
+def test_the_same_versions_as_sqlite() -> None:
+    assert [(m.version, m.name) for m in MIGRATIONS] == [
+        (m.version, m.name) for m in SQLITE_MIGRATIONS
+    ]
+
+
+async def test_migrating_twice_gives_the_same_schema(
+    store: PostgresStore, backend: Backend, cipher: AesGcmCipher, clock: FakeClock
+) -> None:
+    assert await store.schema_version() == len(MIGRATIONS)
+    first = await trio.to_thread.run_sync(_tables, backend.url, backend.schema)
+    again = await backend.open(cipher=cipher, clock=clock)
+    await again.aclose()
+    assert await trio.to_thread.run_sync(_tables, backend.url, backend.schema) == first
+    assert {table for table, _ in first} >= {
+        "installations",
+        "installation_state",
+        "inbound_outbox",
+        "leases",
+        "schema_migrations",
+    }
+
+
+async def test_processes_starting_together_migrate_once(
+    postgres_server: PostgresCluster, cipher: AesGcmCipher
+) -> None:
+    schema = new_schema()
+    stores: list[PostgresStore] = []
+
+    async def start() -> None:
+        stores.append(await open_postgres_store(postgres_server.url, schema=schema, cipher=cipher))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(4):
+            nursery.start_soon(start)
+    try:
+        assert [await s.schema_version() for s in stores] == [len(MIGRATIONS)] * 4
+    finally:
+        for opened in stores:
+            await opened.aclose()
+
+
+async def test_a_newer_database_is_refused(
+    store: PostgresStore, backend: Backend, cipher: AesGcmCipher
+) -> None:
+    with psycopg.connect(backend.url, autocommit=True) as connection:
+        connection.execute(
+            psycopg.sql.SQL(
+                "INSERT INTO {}.schema_migrations VALUES (99, 'future', 'x', 'y')"
+            ).format(psycopg.sql.Identifier(backend.schema))
+        )
+    with pytest.raises(MigrationError, match="schema version 99, newer than this build"):
+        await open_postgres_store(backend.url, schema=backend.schema, cipher=cipher)
+
+
+async def test_a_role_that_cannot_create_the_schema_is_told_how(
+    postgres_server: PostgresCluster, cipher: AesGcmCipher
+) -> None:
+    role = f"weak_{new_schema()}"
+    with psycopg.connect(postgres_server.url, autocommit=True) as connection:
+        connection.execute(
+            psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(psycopg.sql.Identifier(role))
+        )
+        connection.execute(
+            psycopg.sql.SQL("REVOKE CREATE ON DATABASE postgres FROM {}").format(
+                psycopg.sql.Identifier(role)
+            )
+        )
+    url = postgres_server.url.replace("postgres@", f"{role}@", 1)
+    with pytest.raises(MigrationError, match="may not create schema"):
+        await open_postgres_store(url, schema=new_schema(), cipher=cipher)
