@@ -13,6 +13,7 @@ import trio
 from sidecar.testing.server import running
 from sidecar.testing.shopimind_api import FakeShopimind
 from sidecar.testing.vendor_app import Dataset, FakeVendorApp
+from tests.backends import Backend
 from tests.conftest import APP_SECRET
 from tests.harness import process_env
 from tests.sync.test_crash_resume import TOKEN, _prepare
@@ -49,7 +50,7 @@ async def test_sync_shows_every_step_and_keeps_the_log_quiet(tmp_path: Path, ver
     declaration = tmp_path / "integration.toml"
     declaration.write_text(DECLARATION, encoding="utf-8")
     database = tmp_path / "sidecar.sqlite"
-    await _prepare(database)
+    await _prepare(Backend("sqlite", database))
     async with running(api) as api_url, running(vendor) as app_url:
         env = process_env(
             database=database,

@@ -22,16 +22,19 @@ INSERT INTO sync_cursors AS c (installation_id, entity, source_key, last_synced_
 VALUES (%s, %s, %s, %s, 'ok', NULL, %s, 0, %s)
 ON CONFLICT (installation_id, entity, source_key) DO UPDATE SET
     last_synced_at = excluded.last_synced_at, last_status = 'ok', last_error = NULL,
-    items = excluded.items, consecutive_failures = 0, updated_at = excluded.updated_at
+    items = excluded.items, consecutive_failures = 0, updated_at = excluded.updated_at,
+    retry_at = NULL
 """
 
 _FAILURE = """
 INSERT INTO sync_cursors AS c (installation_id, entity, source_key, last_synced_at,
-                               last_status, last_error, items, consecutive_failures, updated_at)
-VALUES (%s, %s, %s, NULL, 'error', %s, %s, 1, %s)
+                               last_status, last_error, items, consecutive_failures, updated_at,
+                               retry_at)
+VALUES (%s, %s, %s, NULL, 'error', %s, %s, 1, %s, %s)
 ON CONFLICT (installation_id, entity, source_key) DO UPDATE SET
     last_status = 'error', last_error = excluded.last_error, items = excluded.items,
-    consecutive_failures = c.consecutive_failures + 1, updated_at = excluded.updated_at
+    consecutive_failures = c.consecutive_failures + 1, updated_at = excluded.updated_at,
+    retry_at = excluded.retry_at
 RETURNING consecutive_failures
 """
 
@@ -104,12 +107,13 @@ class PostgresCursors:
         error: str,
         items: int,
         keep_resume_point: bool = True,
+        retry_at: str | None = None,
     ) -> int:
         now = format_timestamp(self._clock())
         key = (installation_id, entity, source_key)
 
         def write(connection: Connection) -> int:
-            row = connection.execute(_FAILURE, (*key, error, items, now)).fetchone()
+            row = connection.execute(_FAILURE, (*key, error, items, now, retry_at)).fetchone()
             if not keep_resume_point:
                 connection.execute(f"DELETE FROM sync_resume_points WHERE {_KEY}", key)
             return 0 if row is None else int(row["consecutive_failures"])

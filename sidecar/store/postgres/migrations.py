@@ -213,6 +213,29 @@ _INBOUND_OUTBOX = Migration(
     ),
 )
 
+_RUN_OUTCOMES = Migration(
+    4,
+    "run outcomes interrupted and skipped",
+    (
+        # A run killed with its process is `interrupted` (not `failed`); a run whose every
+        # cursor waited out a backoff is `skipped`. PostgreSQL widens the CHECK in place
+        # (SQLite rebuilds the table): the rows and their dead-letter links stay untouched.
+        """ALTER TABLE sync_runs DROP CONSTRAINT sync_runs_status_check,
+            ADD CONSTRAINT sync_runs_status_check CHECK (status IN
+                ('running', 'ok', 'partial', 'failed', 'cancelled', 'interrupted', 'skipped'))""",
+    ),
+)
+
+_CURSOR_RETRY_AT = Migration(
+    5,
+    "cursor retry_at",
+    (
+        # ShopiMind's Retry-After, when longer than a request may wait: the cursor's next
+        # attempt no sooner than this (on top of its backoff after failures).
+        "ALTER TABLE sync_cursors ADD COLUMN retry_at TEXT",
+    ),
+)
+
 
 def _binary_text(migration: Migration) -> Migration:
     """Every TEXT column compared byte by byte (COLLATE "C"), as SQLite compares: listings
@@ -224,7 +247,14 @@ def _binary_text(migration: Migration) -> Migration:
 
 
 MIGRATIONS: tuple[Migration, ...] = tuple(
-    _binary_text(migration) for migration in (_INITIAL, _SYNC_PROGRESS, _INBOUND_OUTBOX)
+    _binary_text(migration)
+    for migration in (
+        _INITIAL,
+        _SYNC_PROGRESS,
+        _INBOUND_OUTBOX,
+        _RUN_OUTCOMES,
+        _CURSOR_RETRY_AT,
+    )
 )
 """Every migration ever shipped, in order; the same versions as SQLite's. Append only."""
 

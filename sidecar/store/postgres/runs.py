@@ -12,7 +12,7 @@ from sidecar.store.records import RunKind, RunStatus, SyncRun
 
 __all__ = ["PostgresRuns"]
 
-_CLOSED_STATUSES = frozenset({"ok", "partial", "failed", "cancelled"})
+_CLOSED_STATUSES = frozenset({"ok", "partial", "failed", "cancelled", "interrupted", "skipped"})
 
 
 class PostgresRuns:
@@ -100,7 +100,7 @@ class PostgresRuns:
             orphans = [row["id"] for row in running if not is_alive(row["owner"])]
             if orphans:
                 connection.execute(
-                    "UPDATE sync_runs SET status = 'failed', summary_json = %s, "
+                    "UPDATE sync_runs SET status = 'interrupted', summary_json = %s, "
                     "finished_at = %s WHERE id = ANY(%s)",
                     (summary, now, orphans),
                 )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import psycopg
 import pytest
 import trio
+from psycopg.rows import dict_row
 
 from sidecar.errors import MigrationError
 from sidecar.security.cipher import AesGcmCipher
-from sidecar.store.postgres.migrations import MIGRATIONS
+from sidecar.store.postgres.migrations import MIGRATIONS, migrate
 from sidecar.store.postgres.store import PostgresStore, open_postgres_store
 from sidecar.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from tests.backends import Backend
@@ -97,3 +98,50 @@ async def test_a_role_that_cannot_create_the_schema_is_told_how(
     url = postgres_server.url.replace("postgres@", f"{role}@", 1)
     with pytest.raises(MigrationError, match="may not create schema"):
         await open_postgres_store(url, schema=new_schema(), cipher=cipher)
+
+
+def test_the_run_outcomes_migration_keeps_runs_and_their_dead_letter_links(
+    postgres_server: PostgresCluster,
+) -> None:
+    schema = new_schema()
+    at = "2026-11-26T09:00:00.000Z"
+    with psycopg.connect(postgres_server.url, row_factory=dict_row) as connection:
+        connection.execute(
+            psycopg.sql.SQL("SET search_path = {}").format(psycopg.sql.Identifier(schema))
+        )
+        migrate(connection, schema, at, MIGRATIONS[:3])
+        connection.execute(
+            "INSERT INTO installations (installation_id, status, created_at, updated_at) "
+            "VALUES ('i', 'active', %s, %s)",
+            (at, at),
+        )
+        connection.execute(
+            "INSERT INTO sync_runs (id, installation_id, kind, status, started_at, owner) "
+            "VALUES (7, 'i', 'full', 'failed', %s, 'host:1:a')",
+            (at,),
+        )
+        connection.execute(
+            "INSERT INTO rejected_items (installation_id, run_id, entity, target, item_json, "
+            "reason, created_at) VALUES ('i', 7, 'customers', 'customers', '{}', 'bad', %s)",
+            (at,),
+        )
+        connection.commit()
+
+        assert migrate(connection, schema, at, MIGRATIONS[:4]) == [4]
+        connection.commit()
+
+        assert connection.execute("SELECT run_id FROM rejected_items").fetchall() == [{"run_id": 7}]
+        assert connection.execute("SELECT id, status, owner FROM sync_runs").fetchall() == [
+            {"id": 7, "status": "failed", "owner": "host:1:a"}
+        ]
+        for status in ("interrupted", "skipped"):
+            connection.execute("UPDATE sync_runs SET status = %s WHERE id = 7", (status,))
+        connection.commit()
+        with pytest.raises(psycopg.errors.CheckViolation):
+            connection.execute("UPDATE sync_runs SET status = 'bogus' WHERE id = 7")
+        connection.rollback()
+        connection.execute("DELETE FROM sync_runs")  # the link still works: set to NULL
+        assert connection.execute("SELECT run_id FROM rejected_items").fetchall() == [
+            {"run_id": None}
+        ]
+        connection.rollback()
