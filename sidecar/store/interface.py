@@ -93,6 +93,18 @@ class Installations(Protocol):
         """How many installations there are, optionally of one status."""
         ...
 
+    async def search(
+        self,
+        text: str,
+        *,
+        status: InstallationStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[Installation]:
+        """Installations in creation order whose id is `text`, or whose shop name or domain
+        contains it (case-insensitive; "" matches all), optionally of one status."""
+        ...
+
 
 class State(Protocol):
     """Per-installation key/value state; secrets are encrypted, bound to their row."""
@@ -279,6 +291,12 @@ class Runs(Protocol):
 
     async def recent(self, installation_id: str, limit: int = 10, offset: int = 0) -> list[SyncRun]:
         """The installation's runs, newest first."""
+        ...
+
+    async def list(
+        self, *, status: RunStatus | None = None, limit: int = 100, offset: int = 0
+    ) -> builtins.list[SyncRun]:
+        """Every installation's runs, newest first, optionally of one status."""
         ...
 
     async def latest(self) -> dict[str, SyncRun]:

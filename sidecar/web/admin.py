@@ -24,6 +24,9 @@ Routes (ids are ShopiMind's installation ids; lists take `limit` and `offset`):
     POST /admin/installations/{id}/dead-letter/purge   {"ids": [...]} or {"all": true}
     POST /admin/reveal/{webhook|outbox|dead_letter}/{item id}
     GET  /metrics                                      Prometheus text format
+
+The console (`/admin/ui`, `sidecar.web.console`) is served beside them, behind its own
+guard: a session cookie obtained by signing in with the same token.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from sidecar.admin.paging import Page
 from sidecar.admin.service import AdminService, Caller
 from sidecar.logs import get_logger
 from sidecar.security.tokens import TokenMatcher
+from sidecar.web.console import CONSOLE_PREFIX, install_console
 from sidecar.web.public import install_access_log
 from sidecar.web.rate_limit import RateLimiter
 from sidecar.web.requests import KIB, client_ip, read_json_body
@@ -75,6 +79,12 @@ class AdminContext:
     limiter: RateLimiter
     metrics: Callable[[], Awaitable[bytes]] | None = None
     """Renders `/metrics`; without it the route answers 404."""
+    readonly_token: TokenMatcher | None = None
+    """ADMIN_READONLY_TOKEN: signs in to the console to look, never to act."""
+    session_idle_seconds: float = 1800.0
+    """How long a console session lives without use."""
+    cookie_secure: bool = False
+    """Mark the console's cookie Secure even over plain HTTP (TLS ends at a proxy)."""
 
 
 def _presented_token() -> str | None:
@@ -138,8 +148,8 @@ def install_admin_routes(app: Quart, context: AdminContext) -> None:
 
     @app.before_request
     async def _guard() -> Response | None:
-        if not request.path.startswith(_GUARDED):
-            return None
+        if not request.path.startswith(_GUARDED) or request.path.startswith(CONSOLE_PREFIX):
+            return None  # the console has its own guard (sessions, not a token header)
         ip = client_ip(request)
         if not context.limiter.allow(ip):
             refused = json_error(429, "rate_limited")
@@ -249,6 +259,16 @@ def install_admin_routes(app: Quart, context: AdminContext) -> None:
         if context.metrics is None:
             return json_error(404)
         return Response(await context.metrics(), 200, content_type=METRICS_CONTENT_TYPE)
+
+    install_console(
+        app,
+        service=service,
+        token=context.token,
+        readonly_token=context.readonly_token,
+        limiter=context.limiter,
+        session_idle_seconds=context.session_idle_seconds,
+        cookie_secure=context.cookie_secure,
+    )
 
 
 def create_admin_app(context: AdminContext) -> QuartTrio:

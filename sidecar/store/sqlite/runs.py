@@ -71,6 +71,21 @@ class SqliteRuns:
 
         return await self._db.read(read)
 
+    async def list(
+        self, *, status: RunStatus | None = None, limit: int = 100, offset: int = 0
+    ) -> list[SyncRun]:
+        limit, offset = page(limit, offset)
+
+        def read(connection: sqlite3.Connection) -> list[SyncRun]:
+            rows = connection.execute(
+                "SELECT * FROM sync_runs WHERE (:status IS NULL OR status = :status) "
+                "ORDER BY id DESC LIMIT :limit OFFSET :offset",
+                {"status": status, "limit": limit, "offset": offset},
+            )
+            return [record(SyncRun, row) for row in rows]
+
+        return await self._db.read(read)
+
     async def latest(self) -> dict[str, SyncRun]:
         def read(connection: sqlite3.Connection) -> dict[str, SyncRun]:
             rows = connection.execute(
