@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import trio
 
-from tests.harness import Stack, sidecar_stack, trio_wall_clock
+from sidecar.testing.vendor_app import Dataset
+from tests.harness import Stack, lifecycle, sidecar_stack, trio_wall_clock
 
 TOKEN = "adm_" + "5d1e8a7c" * 5
 READONLY_TOKEN = "ro_" + "93b0c4f1" * 5
@@ -31,7 +32,7 @@ class Console:
     async def get(self, path: str = "", **params: str) -> httpx.Response:
         """A page (paced by 1 s of trio time, so no limit refuses it); remembers its CSRF."""
         await trio.sleep(1)
-        response = await self.http.get(self.url + path, params=params)
+        response = await self.http.get(self.url + path, params=params or None)
         if found := _CSRF.search(response.text):
             self.csrf = found.group(1)
         return response
@@ -81,3 +82,35 @@ async def console_stack(tmp_path: Path, **env: str) -> AsyncIterator[Console]:
             yield console
         finally:
             await console.http.aclose()
+
+
+SCRIPT = '<script>document.title="pwned"</script>'
+IMG = '"><img src=x onerror="document.title=1">'
+CUSTOMERS = 40
+
+
+def hostile_customer(index: int) -> dict[str, object]:
+    """A customer whose note is markup; every 10th one has an email ShopiMind refuses."""
+    email = "not-an-email" if index % 10 == 3 else f"jane.{index}@shop.example"
+    return {"id": index, "email": email, "first_name": "Jane", "note": IMG}
+
+
+async def seed(console: Console) -> str:
+    """inst_1 installed with a shop name and data full of markup, its backfill done (4
+    customers dead-lettered), one inbound sale queued; returns the inbound secret."""
+    stack = console.stack
+    stack.vendor.set_dataset("customers", Dataset(count=CUSTOMERS, item=hostile_customer))
+    stack.vendor.set_dataset("products", Dataset(count=0))
+    stack.vendor.sources["orders"] = []
+    stack.shopimind.reject_when(
+        lambda resource, item: None if "@" in str(item.get("email", "@")) else "invalid email"
+    )
+    for event in ("installed", "activated"):
+        answer = await stack.webhook(lifecycle(event, "inst_1", shop_name=SCRIPT + IMG))
+        assert answer.json() == {"success": True}, answer.text
+    secret = str(stack.vendor.lifecycle_calls[-1].inbound_secret)
+    assert await stack.finished_runs(1) == [("full", "partial")]
+    sale = {"email": "jane.doe@shop.example", "comment": SCRIPT, "amount": 42}
+    queued = await stack.inbound("sale", sale, secret=secret)
+    assert queued.status_code == 202, queued.text
+    return secret
