@@ -165,7 +165,8 @@ def install_access(app: Quart, access: ConsoleAccess) -> None:
             headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
             headers["X-Frame-Options"] = "DENY"
             headers["X-Content-Type-Options"] = "nosniff"
-            headers["Referrer-Policy"] = "no-referrer"
+            # (not no-referrer: Chromium then sends `Origin: null` with the console's own forms)
+            headers["Referrer-Policy"] = "same-origin"
             headers["Cross-Origin-Opener-Policy"] = "same-origin"
             if not path.startswith(_STATIC):
                 headers["Cache-Control"] = "no-store"
