@@ -318,3 +318,16 @@ async def test_one_webhook_log_entry(installed: SqliteStore, clock: FakeClock) -
     assert unsigned.received_at > entry_.received_at
     assert await log.get(bad + 1) is None
     assert await log.list() == [unsigned, entry_]
+
+
+async def test_runs_of_every_installation_newest_first(installed: SqliteStore) -> None:
+    first = await installed.runs.start("i", "incremental")
+    second = await installed.runs.start("j", "full")
+    third = await installed.runs.start("i", "incremental")
+    await installed.runs.finish(second, "ok", {})
+    assert [r.id for r in await installed.runs.list()] == [third, second, first]
+    assert [r.id for r in await installed.runs.list(status="running")] == [third, first]
+    assert [r.id for r in await installed.runs.list(status="ok")] == [second]
+    assert await installed.runs.list(status="failed") == []
+    assert [r.id for r in await installed.runs.list(limit=1, offset=1)] == [second]
+    assert [r.id for r in await installed.runs.list(limit=0, offset=-1)] == [third]

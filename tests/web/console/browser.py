@@ -111,6 +111,19 @@ class Served:
         with sqlite3.connect(f"file:{self.database}?mode=ro", uri=True) as connection:
             return connection.execute(sql, params).fetchall()
 
+    async def send_sale(self) -> None:
+        """The app sends one inbound sale (queued, then delivered to ShopiMind)."""
+        sale = json.dumps(
+            {"email": "jane.doe@shop.example", "comment": SCRIPT, "amount": 42}
+        ).encode()
+        async with httpx.AsyncClient(base_url=self.public_url, timeout=60) as client:
+            queued = await client.post(
+                "/inbound/sale",
+                content=sale,
+                headers=inbound_headers(sale, secret=self.inbound_secret),
+            )
+        assert queued.status_code == 202, queued.text
+
     def audit(self, action: str) -> list[tuple[str, str | None, object]]:
         """(actor, target, outcome) of the audit rows of `action`, oldest first."""
         rows = self.query(
@@ -165,15 +178,7 @@ async def served_sidecar(tmp_path: Path) -> AsyncIterator[Served]:
                 served.inbound_secret = str(vendor.lifecycle_calls[-1].inbound_secret)
                 with trio.fail_after(STARTUP_TIMEOUT_SECONDS):
                     await log.until("sync finished")  # the activation's backfill
-                sale = json.dumps(
-                    {"email": "jane.doe@shop.example", "comment": SCRIPT, "amount": 42}
-                ).encode()
-                queued = await client.post(
-                    "/inbound/sale",
-                    content=sale,
-                    headers=inbound_headers(sale, secret=served.inbound_secret),
-                )
-                assert queued.status_code == 202, queued.text
+            await served.send_sale()
             yield served
             process.terminate()
             with trio.fail_after(30):

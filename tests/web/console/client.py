@@ -77,7 +77,8 @@ async def console_stack(tmp_path: Path, **env: str) -> AsyncIterator[Console]:
         **env,
     }
     async with sidecar_stack(tmp_path, clock=trio_wall_clock, env=settings) as stack:
-        console = Console(stack, stack.running.admin_urls[0])
+        admin_urls = stack.running.admin_urls
+        console = Console(stack, admin_urls[0] if admin_urls else stack.url)
         try:
             yield console
         finally:

@@ -5,6 +5,7 @@ security headers, and what every refusal leaves in the audit log."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import trio
@@ -77,6 +78,8 @@ async def test_sign_in_attempts_share_the_admin_api_limit(
     mock_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:
     async with console_stack(tmp_path) as console:
+        await trio.sleep(60)  # a full bucket
+        mock_clock.autojump_threshold = math.inf  # time stands still: nothing refills
         url = console.url + "/sign-in"
         statuses = [
             (await console.http.post(url, data={"token": "x"}, headers={})).status_code
@@ -178,3 +181,20 @@ async def test_every_page_carries_the_security_headers(
         await console.sign_in()
         api = await console.http.get(console.url.removesuffix("/ui") + "/overview")
         assert api.status_code == 401
+
+
+async def test_without_an_admin_port_the_console_is_on_the_public_listener(
+    mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with console_stack(tmp_path, ADMIN_PORT="") as console:
+        assert console.url == console.stack.url + "/admin/ui"
+        assert (await console.sign_in()).status_code == 303
+        assert "Overview" in (await console.get()).text
+
+
+async def test_without_admin_tokens_nobody_signs_in(
+    mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with console_stack(tmp_path, ADMIN_TOKEN="", ADMIN_READONLY_TOKEN="") as console:
+        assert (await console.sign_in("")).status_code == 401
+        assert (await console.sign_in(TOKEN)).status_code == 401

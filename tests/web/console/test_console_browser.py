@@ -58,6 +58,11 @@ async def test_sign_in_look_sync_fix_and_sign_out(tmp_path: Path) -> None:
                 "section", has=page.get_by_role("heading", name="Installations")
             )
             expect(installs.locator("dd").first).to_have_text("1")  # 1 active
+            # It refreshes by itself: a second sale shows up as delivered.
+            delivered = page.locator('a[href$="/admin/ui/outbox?status=delivered"]')
+            expect(delivered).to_have_text("1")
+            trio.from_thread.run(served.send_sale)
+            expect(delivered).to_have_text("2")
             # Find the shop, open it.
             page.get_by_role("link", name="Installations", exact=True).click()
             page.get_by_label("Id, shop name or domain").fill("bistro")
