@@ -85,7 +85,9 @@ async def test_sign_in_look_sync_fix_and_sign_out(tmp_path: Path) -> None:
                 re.compile("ok|partial"), timeout=WAIT_MS
             )
             assert page.locator("td.run-status").count() == runs_before + 1
-            if shot := os.environ.get("SIDECAR_CONSOLE_SCREENSHOT"):
+            if shot := os.environ.get("SIDECAR_CONSOLE_SCREENSHOT"):  # docs/admin-console.png
+                page.reload()
+                expect(page.locator("dd").nth(3)).to_have_text("no")  # syncing now: no
                 page.screenshot(path=shot, full_page=False)
             run_link.click()
             expect(page.locator("pre.payload")).to_contain_text('"kind": "incremental"')
