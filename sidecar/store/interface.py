@@ -299,6 +299,10 @@ class Runs(Protocol):
         """Every installation's runs, newest first, optionally of one status."""
         ...
 
+    async def latest_statuses(self) -> dict[str, int]:
+        """How many installations' last run has each status (for the overview)."""
+        ...
+
     async def latest(self) -> dict[str, SyncRun]:
         """The newest run of each installation that ever ran."""
         ...

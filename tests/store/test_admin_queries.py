@@ -331,3 +331,15 @@ async def test_runs_of_every_installation_newest_first(installed: SqliteStore) -
     assert await installed.runs.list(status="failed") == []
     assert [r.id for r in await installed.runs.list(limit=1, offset=1)] == [second]
     assert [r.id for r in await installed.runs.list(limit=0, offset=-1)] == [third]
+
+
+async def test_statuses_of_the_last_runs(installed: SqliteStore) -> None:
+    assert await installed.runs.latest_statuses() == {}
+    first = await installed.runs.start("i", "full")
+    await installed.runs.finish(first, "failed", {})
+    await installed.runs.start("i", "incremental")  # i's last run: running
+    done = await installed.runs.start("j", "full")
+    await installed.runs.finish(done, "ok", {})
+    assert await installed.runs.latest_statuses() == {"running": 1, "ok": 1}
+    latest = await installed.runs.latest()
+    assert {iid: run.status for iid, run in latest.items()} == {"i": "running", "j": "ok"}

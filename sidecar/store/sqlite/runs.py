@@ -86,6 +86,17 @@ class SqliteRuns:
 
         return await self._db.read(read)
 
+    async def latest_statuses(self) -> dict[str, int]:
+        def read(connection: sqlite3.Connection) -> dict[str, int]:
+            rows = connection.execute(
+                "SELECT r.status, COUNT(*) FROM installations i JOIN sync_runs r ON r.id = "
+                "(SELECT MAX(m.id) FROM sync_runs m WHERE m.installation_id = i.installation_id) "
+                "GROUP BY r.status ORDER BY r.status"
+            )
+            return {str(status): int(count) for status, count in rows}
+
+        return await self._db.read(read)
+
     async def latest(self) -> dict[str, SyncRun]:
         def read(connection: sqlite3.Connection) -> dict[str, SyncRun]:
             # One index seek per installation (200 ms → 30 ms for 10,000 installations and
