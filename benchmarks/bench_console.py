@@ -263,7 +263,18 @@ def report(times: dict[str, list[float]], seed_seconds: float) -> str:
         worst = max(worst, p95)
         lines.append(f"| {name} | {median:.1f} | {p95:.1f} | {median / reference:.1f}× |")
     verdict = "meets" if worst < TARGET_MS else "misses"
-    lines += ["", f"**Slowest page: p95 {worst:.0f} ms** — {verdict} the < 200 ms target.", ""]
+    lines += [
+        "",
+        f"**Slowest page: p95 {worst:.0f} ms** — {verdict} the < 200 ms target.",
+        "",
+        "What it took (first run of this benchmark, same machine: overview 360 ms median / "
+        "524 ms p95, one installation 202 / 427 ms, one installation's outbox 54 ms): each "
+        "installation's last run found by one index seek instead of a GROUP BY over every "
+        "run, and counted by status in SQL for the overview; the outbox indexed by "
+        "installation and by status (migration 4); listing filters written only when given, "
+        "as `x IS NULL OR …` kept SQLite off the indexes.",
+        "",
+    ]
     return "\n".join(lines)
 
 
