@@ -476,8 +476,15 @@ class AuditLog(Protocol):
         """Append one entry (its detail redacted); return its id."""
         ...
 
-    async def list(self, *, limit: int = 100, offset: int = 0) -> list[AuditEntry]:
-        """Newest first."""
+    async def list(
+        self,
+        *,
+        action: str | None = None,
+        installation_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AuditEntry]:
+        """Newest first, optionally of one action and/or one installation."""
         ...
 
 

@@ -343,3 +343,17 @@ async def test_statuses_of_the_last_runs(installed: SqliteStore) -> None:
     assert await installed.runs.latest_statuses() == {"running": 1, "ok": 1}
     latest = await installed.runs.latest()
     assert {iid: run.status for iid, run in latest.items()} == {"i": "running", "j": "ok"}
+
+
+async def test_audit_log_filtered_by_action_and_installation(installed: SqliteStore) -> None:
+    audit = installed.audit
+    for action, iid in (("sync", "i"), ("sync", "j"), ("payload.reveal", "i"), ("login", None)):
+        await audit.record(
+            actor="a", action=action, installation_id=iid, target=None, detail={}, client_ip=None
+        )
+    assert [e.action for e in await audit.list()] == ["login", "payload.reveal", "sync", "sync"]
+    assert [e.installation_id for e in await audit.list(action="sync")] == ["j", "i"]
+    assert [e.action for e in await audit.list(installation_id="i")] == ["payload.reveal", "sync"]
+    assert [e.action for e in await audit.list(action="sync", installation_id="i")] == ["sync"]
+    assert await audit.list(action="nope") == []
+    assert [e.installation_id for e in await audit.list(action="sync", limit=1, offset=1)] == ["i"]

@@ -226,8 +226,13 @@ def install_pages(console: Blueprint, service: AdminService) -> None:
 
     @console.get("/audit")
     async def audit() -> Response:
-        page = _page()
-        listing = await service.audit(page)
+        page, action, iid = _page(), _arg("action"), _arg("installation")
+        listing = await service.audit(page, action=action or None, installation_id=iid or None)
         return await render(
-            "console/audit.html", title="Audit log", listing=listing, paging=_paging(page, listing)
+            "console/audit.html",
+            title="Audit log",
+            listing=listing,
+            paging=_paging(page, listing),
+            action=action,
+            installation=iid,
         )

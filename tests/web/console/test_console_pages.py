@@ -91,6 +91,10 @@ async def test_reveal_shows_the_payload_once_and_is_audited(
         assert "&lt;script&gt;" in revealed.text
         reveals = [row for row in console.audit() if row[1] == "payload.reveal"]
         assert reveals == [("console", "payload.reveal", f"outbox:{event_id}", '{"outcome": "ok"}')]
+        only = await console.get("/audit", action="payload.reveal", installation="inst_1")
+        assert only.text.count("<td>payload.reveal</td>") == 1
+        assert "<td>console.sign_in</td>" not in only.text
+        assert "<td>console.sign_in</td>" in (await console.get("/audit")).text
 
 
 async def test_dead_letter_replay_of_the_filtered_set_after_its_confirmation(
