@@ -198,6 +198,7 @@ def install_access(app: Quart, access: ConsoleAccess) -> None:
             return await render(
                 "console/sign_in.html", 401, error="That token is not valid.", title="Sign in"
             )
+        access.sessions.close(getattr(g, "console_session_id", None))  # never two at once
         session_id, session = access.sessions.open(read_only=read_only)
         g.console_session = session
         await service.record_access(

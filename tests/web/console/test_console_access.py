@@ -198,3 +198,16 @@ async def test_without_admin_tokens_nobody_signs_in(
     async with console_stack(tmp_path, ADMIN_TOKEN="", ADMIN_READONLY_TOKEN="") as console:
         assert (await console.sign_in("")).status_code == 401
         assert (await console.sign_in(TOKEN)).status_code == 401
+
+
+async def test_signing_in_again_ends_the_previous_session(
+    mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with console_stack(tmp_path) as console:
+        await console.sign_in()
+        old = console.http.cookies[COOKIE_NAME]
+        await console.sign_in()
+        assert console.http.cookies[COOKIE_NAME] != old
+        console.http.cookies.clear()
+        console.http.cookies.set(COOKIE_NAME, old)
+        assert (await console.get()).headers["location"] == "/admin/ui/sign-in?expired=1"
