@@ -7,6 +7,8 @@ else mounted on the public one. Every request, known route or not, goes through:
     2. the token (`x-admin-token`, or `Authorization: Bearer`), compared in constant
        time on digests (its length does not show); no ADMIN_TOKEN configured: every
        request is refused (fail-closed)          401 unauthorized
+       ADMIN_READONLY_TOKEN reads, and any other method is refused (audited)
+                                                 403 read_only
     3. the route, which calls the admin service and formats its answer; an operator's
        mistake is `{"success": false, "error": code, "message": …}`
 
@@ -156,12 +158,23 @@ def install_admin_routes(app: Quart, context: AdminContext) -> None:
             retry = context.limiter.retry_after_seconds(ip)
             refused.headers["Retry-After"] = str(max(1, round(retry)))
             return refused
-        if context.token is None or not context.token.matches(_presented_token()):
-            _log.warning("admin request refused: no valid token", path=request.path, client=ip)
-            refused = json_error(401, "unauthorized")
-            refused.headers["WWW-Authenticate"] = 'Bearer realm="shopimind-sidecar admin"'
-            return refused
-        return None
+        presented = _presented_token()
+        if context.token is not None and context.token.matches(presented):
+            return None
+        readonly = context.readonly_token
+        if readonly is not None and readonly.matches(presented):
+            if request.method in ("GET", "HEAD"):
+                return None
+            # ADMIN_READONLY_TOKEN reads (payloads masked) and can act on nothing.
+            caller = Caller(actor="admin-api:read-only", client_ip=ip)
+            await service.record_access(
+                caller, "admin.refused", outcome="read_only", target=request.path
+            )
+            return json_error(403, "read_only", message="the read-only token can change nothing")
+        _log.warning("admin request refused: no valid token", path=request.path, client=ip)
+        refused = json_error(401, "unauthorized")
+        refused.headers["WWW-Authenticate"] = 'Bearer realm="shopimind-sidecar admin"'
+        return refused
 
     @app.errorhandler(AdminError)
     async def _refused(error: AdminError) -> Response:
