@@ -22,6 +22,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from quart import Quart, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from sidecar.admin.service import AdminService, Caller
 from sidecar.logs import get_logger
@@ -155,6 +156,12 @@ def install_access(app: Quart, access: ConsoleAccess) -> None:
                 return await refuse(403, "csrf", "The form's CSRF token is missing or wrong.")
             if session.read_only and path != _SIGN_OUT:
                 return await refuse(403, "read_only", "A read-only session can change nothing.")
+        unrouted = request.routing_exception
+        if isinstance(unrouted, HTTPException):  # no such page (or method): say so in HTML
+            code = unrouted.code or 404
+            return await render(
+                "console/error.html", code, title="Not found", message="No such page."
+            )
         return None
 
     @app.after_request

@@ -167,3 +167,7 @@ async def test_unknown_things_are_pages_not_tracebacks(
         assert (await console.get("/runs/99999999999999999999")).status_code == 404
         sync = await console.post("/installations/nope/sync")
         assert sync.status_code == 404
+        nowhere = await console.get("/no/such/page")
+        assert nowhere.status_code == 404
+        assert "No such page." in nowhere.text
+        assert (await console.post("/runs")).status_code == 405
