@@ -159,9 +159,8 @@ def install_access(app: Quart, access: ConsoleAccess) -> None:
         unrouted = request.routing_exception
         if isinstance(unrouted, HTTPException):  # no such page (or method): say so in HTML
             code = unrouted.code or 404
-            return await render(
-                "console/error.html", code, title="Not found", message="No such page."
-            )
+            message = "No such page." if code == 404 else "Not something this page does."
+            return await render("console/error.html", code, title="Not found", message=message)
         return None
 
     @app.after_request
