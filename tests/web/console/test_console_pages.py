@@ -7,11 +7,13 @@ from __future__ import annotations
 import html
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import trio
 import trio.testing
 
+from sidecar.clock import format_timestamp, parse_timestamp
 from tests.web.console.client import console_stack, seed
 
 _LINK = re.compile(r'href="(/admin/ui[^"]*)"')
@@ -137,6 +139,12 @@ async def test_cursor_reset_names_what_will_be_sent_again(
     async with console_stack(tmp_path) as console:
         await seed(console)
         await console.sign_in()
+        # The cursor failed once (4 items rejected): retried 1 minute after its failure.
+        [[failed_at]] = console.stack.query(
+            "SELECT updated_at FROM sync_cursors WHERE entity = 'customers'"
+        )
+        retry_at = format_timestamp(parse_timestamp(str(failed_at)) + timedelta(minutes=1))
+        assert f"<td>{retry_at}</td>" in (await console.get("/installations/inst_1")).text
         confirm = await console.get("/installations/inst_1/cursor-reset", entity="customers")
         assert confirm.status_code == 200
         text = re.sub(r"<[^>]+>", "", confirm.text)
