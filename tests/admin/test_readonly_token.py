@@ -41,4 +41,4 @@ async def test_the_read_only_token_reads_and_is_refused_any_action(
         acted = await http.post(
             api + "/installations/inst_1/sync", headers={"x-admin-token": TOKEN}
         )
-        assert acted.status_code in (200, 202), acted.text
+        assert acted.status_code in (200, 202, 409), acted.text  # past the guard (409: busy)

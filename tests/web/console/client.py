@@ -74,6 +74,7 @@ async def console_stack(tmp_path: Path, **env: str) -> AsyncIterator[Console]:
         "ADMIN_TOKEN": TOKEN,
         "ADMIN_READONLY_TOKEN": READONLY_TOKEN,
         "ADMIN_PORT": "0",
+        "SYNC_INTERVAL_MINUTES": "0",  # only the syncs a test asks for
         **env,
     }
     async with sidecar_stack(tmp_path, clock=trio_wall_clock, env=settings) as stack:

