@@ -116,9 +116,10 @@ class PostgresInboundEvents:
         limit, offset = page(limit, offset)
 
         def read(connection: Connection) -> builtins.list[InboundEvent]:
+            # Only the condition asked for: a prepared `IS NULL OR …` hides the index.
+            where = "" if installation_id is None else "WHERE installation_id = %(iid)s "
             rows = connection.execute(
-                "SELECT * FROM inbound_events "
-                "WHERE (%(iid)s::text IS NULL OR installation_id = %(iid)s::text) "
+                f"SELECT * FROM inbound_events {where}"
                 "ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s",
                 {"iid": installation_id, "limit": limit, "offset": offset},
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.postgres._rows import page, record
 from sidecar.store.postgres.database import Connection, Database
@@ -31,6 +33,15 @@ UPDATE installations SET
     uninstalled_at = COALESCE(%(uninstalled_at)s, uninstalled_at),
     updated_at     = %(now)s
 WHERE installation_id = %(installation_id)s
+"""
+
+_SEARCH = """
+SELECT * FROM installations
+WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(text)s::text = '' OR installation_id = %(text)s::text
+       OR lower(shop_name) LIKE %(pattern)s::text ESCAPE '\\'
+       OR lower(shop_domain) LIKE %(pattern)s::text ESCAPE '\\')
+ORDER BY created_at, installation_id LIMIT %(limit)s OFFSET %(offset)s
 """
 
 
@@ -109,6 +120,29 @@ class PostgresInstallations:
                 {"status": status, "limit": limit, "offset": offset},
             )
             return [record(Installation, row) for row in rows]
+
+        return await self._db.read(read)
+
+    async def search(
+        self,
+        text: str,
+        *,
+        status: InstallationStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[Installation]:
+        limit, offset = page(limit, offset)
+        escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params = {
+            "text": text,
+            "pattern": f"%{escaped}%",
+            "status": status,
+            "limit": limit,
+            "offset": offset,
+        }
+
+        def read(connection: Connection) -> builtins.list[Installation]:
+            return [record(Installation, row) for row in connection.execute(_SEARCH, params)]
 
         return await self._db.read(read)
 

@@ -236,6 +236,18 @@ _CURSOR_RETRY_AT = Migration(
     ),
 )
 
+_CONSOLE_INDEXES = Migration(
+    6,
+    "outbox indexes for the admin reads",
+    (
+        # The admin console and API read one installation's outbox (its events, its counts
+        # by status) among hundreds of thousands, and the overview counts every event by
+        # status: both on an index rather than a walk of the table.
+        "CREATE INDEX inbound_outbox_installation ON inbound_outbox (installation_id, status)",
+        "CREATE INDEX inbound_outbox_status ON inbound_outbox (status)",
+    ),
+)
+
 
 def _binary_text(migration: Migration) -> Migration:
     """Every TEXT column compared byte by byte (COLLATE "C"), as SQLite compares: listings
@@ -254,6 +266,7 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
         _INBOUND_OUTBOX,
         _RUN_OUTCOMES,
         _CURSOR_RETRY_AT,
+        _CONSOLE_INDEXES,
     )
 )
 """Every migration ever shipped, in order; the same versions as SQLite's. Append only."""

@@ -229,10 +229,10 @@ class PostgresOutbox:
     async def counts(self, installation_id: str | None = None) -> dict[OutboxStatus, int]:
         def read(connection: Connection) -> dict[OutboxStatus, int]:
             counts: dict[OutboxStatus, int] = {"queued": 0, "failed": 0, "delivered": 0, "dead": 0}
+            # Only the condition asked for: a prepared `IS NULL OR …` hides the index.
+            where = "" if installation_id is None else "WHERE installation_id = %(iid)s "
             rows = connection.execute(
-                "SELECT status, COUNT(*) AS n FROM inbound_outbox "
-                "WHERE (%(iid)s::text IS NULL OR installation_id = %(iid)s::text) "
-                "GROUP BY status",
+                f"SELECT status, COUNT(*) AS n FROM inbound_outbox {where}GROUP BY status",
                 {"iid": installation_id},
             )
             for row in rows:
@@ -252,11 +252,19 @@ class PostgresOutbox:
         limit, offset = page(limit, offset)
 
         def read(connection: Connection) -> builtins.list[OutboxEvent]:
+            # Only the conditions asked for (see `counts`).
+            where = " AND ".join(
+                condition
+                for condition, value in (
+                    ("installation_id = %(iid)s", installation_id),
+                    ("status = %(status)s", status),
+                )
+                if value is not None
+            )
             rows = connection.execute(
                 f"SELECT {_COLUMNS} FROM inbound_outbox "
-                "WHERE (%(iid)s::text IS NULL OR installation_id = %(iid)s::text) "
-                "AND (%(status)s::text IS NULL OR status = %(status)s::text) "
-                "ORDER BY event_id DESC LIMIT %(limit)s OFFSET %(offset)s",
+                + (f"WHERE {where} " if where else "")
+                + "ORDER BY event_id DESC LIMIT %(limit)s OFFSET %(offset)s",
                 {"iid": installation_id, "status": status, "limit": limit, "offset": offset},
             )
             return [record(OutboxEvent, row) for row in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable, Mapping
 
@@ -71,11 +72,40 @@ class PostgresRuns:
 
         return await self._db.read(read)
 
+    async def list(
+        self, *, status: RunStatus | None = None, limit: int = 100, offset: int = 0
+    ) -> builtins.list[SyncRun]:
+        limit, offset = page(limit, offset)
+
+        def read(connection: Connection) -> builtins.list[SyncRun]:
+            rows = connection.execute(
+                "SELECT * FROM sync_runs "
+                + ("" if status is None else "WHERE status = %(status)s ")
+                + "ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s",
+                {"status": status, "limit": limit, "offset": offset},
+            )
+            return [record(SyncRun, row) for row in rows]
+
+        return await self._db.read(read)
+
+    async def latest_statuses(self) -> dict[str, int]:
+        def read(connection: Connection) -> dict[str, int]:
+            rows = connection.execute(
+                "SELECT r.status, COUNT(*) AS n FROM installations i JOIN sync_runs r ON r.id = "
+                "(SELECT MAX(m.id) FROM sync_runs m WHERE m.installation_id = i.installation_id) "
+                "GROUP BY r.status ORDER BY r.status"
+            )
+            return {str(row["status"]): int(row["n"]) for row in rows}
+
+        return await self._db.read(read)
+
     async def latest(self) -> dict[str, SyncRun]:
         def read(connection: Connection) -> dict[str, SyncRun]:
+            # One index step per installation for its newest run, as on SQLite. Runs never
+            # outlive their installation (ON DELETE CASCADE), so none is missed.
             rows = connection.execute(
-                "SELECT * FROM sync_runs WHERE id IN "
-                "(SELECT MAX(id) FROM sync_runs GROUP BY installation_id)"
+                "SELECT r.* FROM installations i JOIN sync_runs r ON r.id = "
+                "(SELECT MAX(m.id) FROM sync_runs m WHERE m.installation_id = i.installation_id)"
             )
             return {str(row["installation_id"]): record(SyncRun, row) for row in rows}
 
