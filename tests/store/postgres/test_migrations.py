@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 import trio
@@ -12,6 +14,7 @@ from sidecar.security.cipher import AesGcmCipher
 from sidecar.store.postgres.migrations import MIGRATIONS, migrate
 from sidecar.store.postgres.store import PostgresStore, open_postgres_store
 from sidecar.store.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from sidecar.store.sqlite import open_sqlite_store
 from tests.backends import Backend
 from tests.conftest import FakeClock
 from tests.postgres import PostgresCluster, new_schema
@@ -31,6 +34,28 @@ def test_the_same_versions_as_sqlite() -> None:
     assert [(m.version, m.name) for m in MIGRATIONS] == [
         (m.version, m.name) for m in SQLITE_MIGRATIONS
     ]
+
+
+async def test_the_same_tables_and_columns_as_sqlite(
+    store: PostgresStore, backend: Backend, cipher: AesGcmCipher, tmp_path: Path
+) -> None:
+    # `store copy` moves every row column for column: a table or column on one backend
+    # only would be lost, or refuse the copy.
+    lite = await open_sqlite_store(tmp_path / "s.sqlite", cipher=cipher)
+    try:
+        sqlite_tables = await lite.db.read(
+            lambda c: sorted(
+                (str(table), str(column[1]))
+                for (table,) in c.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%'"
+                ).fetchall()
+                for column in c.execute(f"PRAGMA table_info({table})").fetchall()
+            )
+        )
+    finally:
+        await lite.aclose()
+    assert await trio.to_thread.run_sync(_tables, backend.url, backend.schema) == sqlite_tables
 
 
 async def test_migrating_twice_gives_the_same_schema(
