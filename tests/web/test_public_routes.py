@@ -60,7 +60,7 @@ async def test_non_json_body(stack: Stack) -> None:
     response = await stack.post("/webhook/receive", body, signed_headers(body))
     assert (response.status_code, response.json()) == (
         400,
-        {"success": False, "error": "invalid_json"},
+        {"success": False, "error": "invalid_json", "rule": "invalid_json"},
     )
     (logged,) = stack.query("SELECT event, signature_ok, payload_json FROM webhook_log")
     assert logged[0] == "webhook"
@@ -175,8 +175,13 @@ async def test_rate_limit_runs_before_the_signature_check(
     limited = await stack.post("/webhook/receive", body, headers)
     assert limited.json() == {"success": False, "error": "rate_limited"}
     assert int(limited.headers["retry-after"]) >= 1
-    logged = stack.query("SELECT COUNT(*) FROM webhook_log")[0][0]
-    assert logged == 60  # refused floods are not even logged
+    logged = stack.query("SELECT payload_json FROM webhook_log ORDER BY id")
+    assert len(logged) == 61  # a flood's refusals: logged once per burst, without a body
+    assert json.loads(str(logged[-1][0])) == {
+        "refused": "rate_limited",
+        "status": 429,
+        "bytes": len(body),
+    }
 
 
 async def test_test_connection_route(stack: Stack) -> None:
