@@ -63,6 +63,7 @@ from sidecar.outbound import (
     RetryPolicy,
     send,
 )
+from sidecar.payloads import InvalidJsonError
 from sidecar.security.signature import sign
 
 __all__ = [
@@ -267,7 +268,10 @@ class AppBridge:
     async def _call(
         self, path: str, payload: Mapping[str, object], parse: Callable[[object], _T]
     ) -> _T:
-        body = _encode(payload)
+        try:
+            body = _encode(payload)
+        except ValueError as exc:  # a non-finite number in stored settings, say
+            raise BridgeError(f"the app's {path} call cannot be sent as JSON ({exc})") from exc
 
         def headers() -> dict[str, str]:
             # Signed per attempt: a retry minutes later carries a fresh timestamp, so it is
@@ -316,8 +320,11 @@ class AppBridge:
             raise BridgeError(message, status=status)
         try:
             answer = response.json()
-        except ValueError as exc:
-            message = f"app's {path} answer is not JSON ({len(response.body)} bytes)"
+        except InvalidJsonError as exc:
+            message = (
+                f"app's {path} answer is not acceptable JSON ({exc.rule}, "
+                f"{len(response.body)} bytes)"
+            )
             log.warning("app bridge answer refused", status=status, reason=message)
             raise BridgeError(message, status=status) from exc
         try:

@@ -24,6 +24,7 @@ from sidecar.errors import ShopimindError
 from sidecar.logs import BoundLogger, get_logger
 from sidecar.metrics.hooks import CallObserver
 from sidecar.outbound import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_SECONDS, RetryPolicy, send
+from sidecar.payloads import InvalidJsonError
 from sidecar.shopimind._wire import encode_json, failure_message, rows_of, transport_message
 
 __all__ = ["ApiResult", "ApiVerbs", "Method", "Transport", "checked_base_url"]
@@ -156,11 +157,11 @@ class ApiVerbs:
             raise ShopimindError(transport_message(method, path, exc)) from exc
         try:
             body = response.json() if response.body.strip() else None
-        except ValueError as exc:
+        except InvalidJsonError as exc:
             if response.ok:
                 raise ShopimindError(
                     f"ShopiMind {method} /v1/{path}: HTTP {response.status} with a body that "
-                    "is not JSON",
+                    f"is not acceptable JSON ({exc.rule}: {exc})",
                     status=response.status,
                 ) from exc
             body = None

@@ -64,6 +64,10 @@ def install_error_handlers(app: Quart) -> None:
         response = json_error(status)
         if status == 405 and error.get_response().headers.get("Allow"):
             response.headers["Allow"] = error.get_response().headers["Allow"]
+        if status == 413:
+            # The body is refused unread: close, or a client still sending it would wait
+            # for a reader that never comes (the connection could not be reused anyway).
+            response.headers["Connection"] = "close"
         return response
 
     @app.errorhandler(InvalidJsonError)

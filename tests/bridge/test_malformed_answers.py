@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import httpx
 import pytest
 
 from sidecar.bridge import AppBridge
 from sidecar.errors import BridgeError
 from sidecar.testing.vendor_app import FakeVendorApp, JsonBody, RawBody
-from tests.bridge.conftest import SETTINGS, SINCE, UNTIL
+from tests.bridge.conftest import SECRET, SETTINGS, SINCE, UNTIL
 
 Call = Callable[[AppBridge], Awaitable[object]]
 
@@ -167,5 +168,50 @@ async def test_an_answer_that_is_not_json(
     vendor.inject(RawBody(body=body, content_type="text/html"))
     with pytest.raises(BridgeError) as exc:
         await call(bridge)
-    assert str(exc.value) == f"app's {path} answer is not JSON ({len(body)} bytes)"
+    rule = "invalid_utf8" if body.startswith(b"\xff") else "invalid_json"
+    assert (
+        str(exc.value) == f"app's {path} answer is not acceptable JSON ({rule}, {len(body)} bytes)"
+    )
     assert exc.value.status == 200
+
+
+HOSTILE_ANSWERS: list[tuple[bytes, str]] = [
+    (b'{"ok": true, "n": 1e400}', "non_finite_number"),
+    (b'{"ok": true, "n": -1e400}', "non_finite_number"),
+    (b'{"ok": true, "n": NaN}', "non_finite_number"),
+    (b'{"ok": true, "n": Infinity}', "non_finite_number"),
+    (b'{"ok": true, "n": ' + str(2**64).encode() + b"}", "integer_out_of_range"),
+    (b'{"ok": true, "n": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "too_deep"),
+    (b'{"ok": true, "n": "a\\u0000b"}', "nul_character"),
+    (b'{"ok": true, "n": "caf\xe9"}', "invalid_utf8"),
+]
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+@pytest.mark.parametrize(("body", "rule"), HOSTILE_ANSWERS)
+async def test_an_answer_breaking_the_json_policy_is_malformed(
+    bridge: AppBridge,
+    vendor: FakeVendorApp,
+    logged: pytest.LogCaptureFixture,
+    name: str,
+    body: bytes,
+    rule: str,
+) -> None:
+    path, call = CALLS[name]
+    vendor.inject(RawBody(body=body))
+    with pytest.raises(BridgeError) as exc:
+        await call(bridge)
+    assert (
+        str(exc.value) == f"app's {path} answer is not acceptable JSON ({rule}, {len(body)} bytes)"
+    )
+    assert len(vendor.calls) == 1  # a bad answer is not retried: it would be bad again
+    assert not any(record.exc_info for record in logged.records)
+
+
+async def test_a_10_mib_answer_is_refused_unread(
+    app_url: str, vendor: FakeVendorApp, http: httpx.AsyncClient
+) -> None:
+    small = AppBridge(base_url=app_url, secret=SECRET, http=http, max_body_bytes=1024 * 1024)
+    vendor.inject(RawBody(body=b'{"ok": true, "n": "' + b"x" * (10 * 1024 * 1024) + b'"}'))
+    with pytest.raises(BridgeError, match="larger than 1048576 bytes"):
+        await small.test_connection(SETTINGS)
