@@ -203,11 +203,13 @@ class AppBridge:
         shop_domain: str | None,
         shop_name: str | None,
         inbound_secret: str | None,
+        provisioning_ids: Mapping[str, object] | None = None,
     ) -> LifecycleAnswer:
         """Tell the app an installation changed state; it may answer with its own account.
 
         `inbound_secret` is how the app learns to sign its inbound calls; it travels only
-        in this body, over the signed call.
+        in this body, over the signed call. `provisioning_ids` (on `activated`: the fresh
+        `{"sourceIds": …, "defIds": …}`, PROTOCOL §1.3) is sent as null when None.
         """
         payload: dict[str, object] = {
             "installation_id": installation_id,
@@ -216,6 +218,7 @@ class AppBridge:
             "shop_domain": shop_domain,
             "shop_name": shop_name,
             "inbound_secret": inbound_secret,
+            "provisioning_ids": None if provisioning_ids is None else dict(provisioning_ids),
         }
         path = f"/lifecycle/{_segment('event', event)}"
         return await self._call(path, payload, parse_lifecycle_answer)
