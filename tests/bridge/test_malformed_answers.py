@@ -215,3 +215,14 @@ async def test_a_10_mib_answer_is_refused_unread(
     vendor.inject(RawBody(body=b'{"ok": true, "n": "' + b"x" * (10 * 1024 * 1024) + b'"}'))
     with pytest.raises(BridgeError, match="larger than 1048576 bytes"):
         await small.test_connection(SETTINGS)
+
+
+async def test_settings_that_cannot_be_json_are_a_bridge_error(
+    bridge: AppBridge, vendor: FakeVendorApp
+) -> None:
+    # Settings stored before the JSON policy existed may hold an infinity: the call fails
+    # as a BridgeError (a connection_failed for the wizard, a logged hook failure), never
+    # as an unexpected ValueError.
+    with pytest.raises(BridgeError, match="cannot be sent as JSON"):
+        await bridge.test_connection({"threshold": float("-inf")})
+    assert not vendor.calls
