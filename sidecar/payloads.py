@@ -11,7 +11,10 @@ is refused, with the rule it broke, when it holds
     integer_out_of_range  an integer outside signed 64 bits (an SQLite INTEGER, an id)
     invalid_json          anything else that is not JSON
 
-A value that passes can be stored and sent again as JSON. Size is each door's limit,
+A value that passes can be stored and sent again as JSON. A page of items from the
+vendor's app is read with `numbers="mark"`: a number breaking the policy becomes an
+`UnsafeNumber` in place, which no encoder takes, so the one item holding it is set aside
+(rejected, dead-lettered) while the rest of the page flows on. Size is each door's limit,
 checked before the body is read (413 `payload_too_large`). Depth is checked before
 parsing, without recursion, so a 10,000-deep body costs a scan, not the stack.
 """
@@ -21,6 +24,8 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import Final, Literal
 
@@ -30,6 +35,7 @@ __all__ = [
     "MIN_INT",
     "InvalidJsonError",
     "JsonRule",
+    "UnsafeNumber",
     "parse_json",
 ]
 
@@ -62,6 +68,16 @@ class InvalidJsonError(ValueError):
         self.rule: JsonRule = rule
 
 
+@dataclass(frozen=True, slots=True)
+class UnsafeNumber:
+    """A number that breaks the policy, kept in its place (`numbers="mark"`). It is no
+    JSON value: encoding it raises TypeError, so what holds it is never sent on."""
+
+    rule: JsonRule
+    text: str
+    """The number as written, at most 40 characters."""
+
+
 def _reject_constant(name: str) -> object:
     raise InvalidJsonError("non_finite_number", f"{name} is not a finite number")
 
@@ -80,6 +96,16 @@ def _int(text: str) -> int:
             "integer_out_of_range", "an integer is outside the signed 64-bit range"
         )
     return value
+
+
+def _marking(parse: Callable[[str], object]) -> Callable[[str], object]:
+    def parse_or_mark(text: str) -> object:
+        try:
+            return parse(text)
+        except InvalidJsonError as exc:
+            return UnsafeNumber(exc.rule, text[:40])
+
+    return parse_or_mark
 
 
 def _nesting_depth(text: str) -> int:
@@ -107,8 +133,19 @@ def _holds_nul(value: object) -> bool:
     return False
 
 
-def parse_json(raw: bytes) -> object:
-    """The JSON value in `raw` (UTF-8); InvalidJsonError when it breaks the policy."""
+def parse_json(raw: bytes, *, numbers: Literal["refuse", "mark"] = "refuse") -> object:
+    """The JSON value in `raw` (UTF-8); InvalidJsonError when it breaks the policy.
+
+    `numbers="mark"`: a non-finite or out-of-range number becomes an UnsafeNumber instead
+    of refusing the whole body (every other rule still refuses it).
+    """
+    hooks: dict[str, Callable[[str], object]] = {
+        "parse_constant": _reject_constant,
+        "parse_float": _float,
+        "parse_int": _int,
+    }
+    if numbers == "mark":
+        hooks = {name: _marking(hook) for name, hook in hooks.items()}
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -119,7 +156,10 @@ def parse_json(raw: bytes) -> object:
         raise InvalidJsonError("too_deep", f"body nests deeper than {MAX_DEPTH} levels")
     try:
         value = json.loads(
-            text, parse_constant=_reject_constant, parse_float=_float, parse_int=_int
+            text,
+            parse_constant=hooks["parse_constant"],
+            parse_float=hooks["parse_float"],
+            parse_int=hooks["parse_int"],
         )
     except InvalidJsonError:
         raise

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.payloads import MAX_DEPTH, MAX_INT, MIN_INT, InvalidJsonError, parse_json
+from sidecar.payloads import (
+    MAX_DEPTH,
+    MAX_INT,
+    MIN_INT,
+    InvalidJsonError,
+    UnsafeNumber,
+    parse_json,
+)
 
 
 def test_valid_json() -> None:
@@ -64,3 +71,15 @@ def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
 def test_a_wide_flat_body_is_not_deep() -> None:
     wide = b"[" + b",".join([b"[{}]"] * 50_000) + b"]"
     assert len(parse_json(wide)) == 50_000  # type: ignore[arg-type]
+
+
+def test_numbers_can_be_marked_instead_of_refusing_the_body() -> None:
+    value = parse_json(b"[1e400, -Infinity, 18446744073709551616, 2.5]", numbers="mark")
+    assert value == [
+        UnsafeNumber("non_finite_number", "1e400"),
+        UnsafeNumber("non_finite_number", "-Infinity"),
+        UnsafeNumber("integer_out_of_range", "18446744073709551616"),
+        2.5,
+    ]
+    with pytest.raises(InvalidJsonError):  # every other rule still refuses
+        parse_json(b'["a\\u0000", 1e400]', numbers="mark")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Final, TypeVar
+from typing import Final, Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -63,7 +63,7 @@ from sidecar.outbound import (
     RetryPolicy,
     send,
 )
-from sidecar.payloads import InvalidJsonError
+from sidecar.payloads import InvalidJsonError, parse_json
 from sidecar.security.signature import sign
 
 __all__ = [
@@ -266,10 +266,19 @@ class AppBridge:
             "limit": limit,
         }
         path = f"/sync/{_segment('entity', entity)}"
-        return await self._call(path, payload, lambda answer: parse_sync_page(answer, limit=limit))
+        # An item holding a number JSON cannot carry on is the item's problem, not the
+        # page's: it stays in the page, marked, to be rejected alone (`sidecar.payloads`).
+        return await self._call(
+            path, payload, lambda answer: parse_sync_page(answer, limit=limit), numbers="mark"
+        )
 
     async def _call(
-        self, path: str, payload: Mapping[str, object], parse: Callable[[object], _T]
+        self,
+        path: str,
+        payload: Mapping[str, object],
+        parse: Callable[[object], _T],
+        *,
+        numbers: Literal["refuse", "mark"] = "refuse",
     ) -> _T:
         try:
             body = _encode(payload)
@@ -322,7 +331,7 @@ class AppBridge:
             log.warning("app bridge call failed", status=status, duration_ms=_ms(started))
             raise BridgeError(message, status=status)
         try:
-            answer = response.json()
+            answer = parse_json(response.body, numbers=numbers)
         except InvalidJsonError as exc:
             message = (
                 f"app's {path} answer is not acceptable JSON ({exc.rule}, "
