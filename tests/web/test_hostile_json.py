@@ -145,18 +145,26 @@ async def test_shopimind_doors_refuse_hostile_values(
     _no_traceback(logged)
 
 
+@pytest.mark.parametrize(
+    ("action", "template"),
+    [
+        ("sale", {"amount": "HOSTILE", "store": "Paris"}),  # queued
+        ("member", {"email": "ada@example.com", "points": "HOSTILE"}),  # direct
+    ],
+)
 async def test_inbound_door_refuses_hostile_values(
-    stack: Stack, logged: pytest.LogCaptureFixture
+    stack: Stack, logged: pytest.LogCaptureFixture, action: str, template: dict[str, object]
 ) -> None:
     secret = await stack.activate()
     logged.clear()
     before = _counts(stack, INBOUND_TABLES)
     for name, value, status, rule in HOSTILE:
-        body = _with_value({"amount": "HOSTILE", "store": "Paris"}, value)
+        body = _with_value(template, value)
         headers = inbound_headers(body, secret=secret)
-        answer = await _post_raw(stack, stack.url + "/inbound/sale", body, headers)
+        answer = await _post_raw(stack, stack.url + f"/inbound/{action}", body, headers)
         assert (name, answer.status_code, answer.json()) == (name, status, _expected(status, rule))
     assert _counts(stack, INBOUND_TABLES) == before
+    # Nothing sent on: a direct call claims its inbound_events row before it calls.
     assert stack.shopimind.triggers == []
     _no_traceback(logged)
 
