@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from sidecar.bridge.answers import ExternalAccount
+from sidecar.bridge.answers import LifecycleAnswer
 from sidecar.clock import format_timestamp, parse_timestamp
 from sidecar.concurrency import commit
 from sidecar.declaration.model import LifecycleEvent
-from sidecar.errors import BridgeError
+from sidecar.errors import BridgeError, ShopimindError
 from sidecar.lifecycle.answers import Answer
 from sidecar.lifecycle.deps import LifecycleDeps
+from sidecar.lifecycle.integrator_config import push_integrator_config
 from sidecar.lifecycle.merchant_config import config_writes, load_settings, settings_of
 from sidecar.lifecycle.provisioning import NoAccessTokenError, provision_exclusively
 from sidecar.logs import BoundLogger, get_logger
@@ -181,9 +182,9 @@ class LifecycleDispatcher:
         *,
         inbound_secret: str | None = None,
         provisioning_ids: Mapping[str, object] | None = None,
-    ) -> ExternalAccount | None:
-        """Tell the app (when the declaration forwards `event`); its account, if it named
-        one. Raise BridgeError on failure."""
+    ) -> LifecycleAnswer | None:
+        """Tell the app (when the declaration forwards `event`); its answer (None: not
+        forwarded). Raise BridgeError on failure or refusal."""
         deps = self._deps
         if event not in deps.declaration.hooks.forward:
             return None
@@ -198,7 +199,30 @@ class LifecycleDispatcher:
         )
         if not answer.ok:
             raise BridgeError(f"the app refused /lifecycle/{event}: {answer.error or 'no reason'}")
-        return answer.external_account
+        return answer
+
+    async def _recorded_answer(self, iid: str, answer: LifecycleAnswer) -> None:
+        """What the app's answer to a hook brings: its account, its integrator config."""
+        if answer.external_account is not None:
+            await self._deps.store.installations.set_external_account(
+                iid, answer.external_account.id, answer.external_account.name
+            )
+        if answer.integrator_config:
+            await self._push_integrator_config(iid, answer.integrator_config)
+
+    async def _push_integrator_config(self, iid: str, values: Mapping[str, object]) -> None:
+        """Best effort: a value ShopiMind did not get is logged, the event goes on."""
+        deps = self._deps
+        log = _log.bind(installation_id=iid)
+        token = await deps.store.state.get(iid, ACCESS_TOKEN)
+        if not token:
+            log.error("integrator config not pushed: no access token for this installation")
+            return
+        api = deps.shopimind.api(token, installation_id=iid)
+        try:
+            await push_integrator_config(api, deps.declaration.config_schema, values, log=log)
+        except ShopimindError as exc:
+            log.error("integrator config not pushed to ShopiMind", error=str(exc))
 
     async def _forward_best_effort(
         self,
@@ -208,11 +232,9 @@ class LifecycleDispatcher:
         log: BoundLogger,
     ) -> None:
         try:
-            account = await self._forward(event, installation, settings)
-            if account is not None:
-                await self._deps.store.installations.set_external_account(
-                    installation.installation_id, account.id, account.name
-                )
+            answer = await self._forward(event, installation, settings)
+            if answer is not None:
+                await self._recorded_answer(installation.installation_id, answer)
         except BridgeError as exc:
             log.error("lifecycle hook failed; ignored", error=str(exc))
 
@@ -297,7 +319,7 @@ class LifecycleDispatcher:
             shop_name=_text(payload, "shop_name") or (known.shop_name if known else None),
         )
         try:
-            account = await self._forward(
+            answer = await self._forward(
                 "activated",
                 prospective,
                 settings,
@@ -307,6 +329,7 @@ class LifecycleDispatcher:
         except BridgeError as exc:
             log.error("activation hook failed", error=str(exc))
             return Answer.failure("internal_error")
+        account = None if answer is None else answer.external_account
         await deps.store.installations.apply(
             replace(
                 change,
@@ -317,6 +340,8 @@ class LifecycleDispatcher:
                 default_secrets={INBOUND_SECRET: inbound_secret},
             )
         )
+        if answer is not None and answer.integrator_config:  # best effort, once the token is
+            await self._push_integrator_config(installation_id, answer.integrator_config)
         # The backfill runs on its own; the webhook does not wait for it.
         await deps.sync_requests.request(installation_id, full=True)
         log.info("installation activated", provisioned=outcome.provisioned)
