@@ -54,9 +54,10 @@ JsonRule = Literal[
 ]
 
 _ESCAPE: Final = re.compile(r"\\.", re.DOTALL)
-_STRING: Final = re.compile(r'"[^"]*"')
 _NOT_BRACKET: Final = re.compile(r"[^\[\]{}]+")
 _STEP: Final = {"[": 1, "{": 1, "]": -1, "}": -1}
+_NUMBER_SHAPES: Final = str.maketrans("123456789E+", "000000000e-")
+_BRACKETS_ONLY: Final = str.maketrans({chr(c): None for c in range(128) if chr(c) not in "[]{}"})
 
 
 class InvalidJsonError(ValueError):
@@ -108,14 +109,21 @@ def _marking(parse: Callable[[str], object]) -> Callable[[str], object]:
     return parse_or_mark
 
 
-def _nesting_depth(text: str) -> int:
-    """How deep the containers of `text` nest, brackets inside strings aside; linear."""
-    # Escapes first, so that every quote left opens or closes a string; then the
-    # strings, then everything but brackets. Each step is one C-level pass.
-    brackets = _NOT_BRACKET.sub("", _STRING.sub("", _ESCAPE.sub("", text)))
+def _scan(text: str) -> tuple[int, bool]:
+    """How deep the containers of `text` nest, and whether a number in it may break the
+    policy (19 digits or more, an exponent of 3 digits or more); strings aside, linear."""
+    # Escapes first, so that every quote left opens or closes a string; then the strings.
+    # Each step is one C-level pass.
+    unescaped = _ESCAPE.sub("", text) if "\\" in text else text
+    unquoted = "".join(unescaped.split('"')[::2])
+    numbers = unquoted.translate(_NUMBER_SHAPES)
+    risky = "0" * 19 in numbers or "e000" in numbers or "e-000" in numbers
+    brackets = unquoted.translate(_BRACKETS_ONLY)
+    if not brackets.isascii():  # not JSON anyway; json.loads will say so
+        brackets = _NOT_BRACKET.sub("", brackets)
     if len(brackets) <= MAX_DEPTH:  # cannot nest deeper than it has brackets
-        return len(brackets)
-    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+        return len(brackets), risky
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0), risky
 
 
 def _holds_nul(value: object) -> bool:
@@ -139,21 +147,27 @@ def parse_json(raw: bytes, *, numbers: Literal["refuse", "mark"] = "refuse") -> 
     `numbers="mark"`: a non-finite or out-of-range number becomes an UnsafeNumber instead
     of refusing the whole body (every other rule still refuses it).
     """
-    hooks: dict[str, Callable[[str], object]] = {
-        "parse_constant": _reject_constant,
-        "parse_float": _float,
-        "parse_int": _int,
-    }
-    if numbers == "mark":
-        hooks = {name: _marking(hook) for name, hook in hooks.items()}
+
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidJsonError("invalid_utf8", "body is not UTF-8") from None
     if "\x00" in text:
         raise InvalidJsonError("nul_character", "body holds a NUL character")
-    if _nesting_depth(text) > MAX_DEPTH:
+    depth, risky = _scan(text)
+    if depth > MAX_DEPTH:
         raise InvalidJsonError("too_deep", f"body nests deeper than {MAX_DEPTH} levels")
+    # Every number is checked only when one may break the policy: json's own C parsing
+    # of numbers is several times faster than a hook per number.
+    hooks: dict[str, Callable[[str], object]] = {
+        "parse_constant": _reject_constant,
+        "parse_float": _float if risky else float,
+        "parse_int": _int if risky else int,
+    }
+    if numbers == "mark":
+        hooks = {
+            name: hook if hook in (float, int) else _marking(hook) for name, hook in hooks.items()
+        }
     try:
         value = json.loads(
             text,
