@@ -100,6 +100,18 @@ class Installations(Protocol):
         """How many installations there are, optionally of one status."""
         ...
 
+    async def search(
+        self,
+        text: str,
+        *,
+        status: InstallationStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[Installation]:
+        """Installations in creation order whose id is `text`, or whose shop name or domain
+        contains it (case-insensitive; "" matches all), optionally of one status."""
+        ...
+
 
 class State(Protocol):
     """Per-installation key/value state; secrets are encrypted, bound to their row."""
@@ -290,6 +302,16 @@ class Runs(Protocol):
         """The installation's runs, newest first."""
         ...
 
+    async def list(
+        self, *, status: RunStatus | None = None, limit: int = 100, offset: int = 0
+    ) -> builtins.list[SyncRun]:
+        """Every installation's runs, newest first, optionally of one status."""
+        ...
+
+    async def latest_statuses(self) -> dict[str, int]:
+        """How many installations' last run has each status (for the overview)."""
+        ...
+
     async def latest(self) -> dict[str, SyncRun]:
         """The newest run of each installation that ever ran."""
         ...
@@ -463,8 +485,15 @@ class AuditLog(Protocol):
         """Append one entry (its detail redacted); return its id."""
         ...
 
-    async def list(self, *, limit: int = 100, offset: int = 0) -> list[AuditEntry]:
-        """Newest first."""
+    async def list(
+        self,
+        *,
+        action: str | None = None,
+        installation_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AuditEntry]:
+        """Newest first, optionally of one action and/or one installation."""
         ...
 
 
