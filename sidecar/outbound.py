@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ import trio
 from sidecar.clock import Clock, system_clock
 from sidecar.logs import BoundLogger
 from sidecar.metrics.hooks import CallObserver, call_outcome
+from sidecar.payloads import parse_json
 from sidecar.peer_guard import PeerGuard
 
 __all__ = [
@@ -116,8 +116,9 @@ class HttpResponse:
         return 200 <= self.status < 300
 
     def json(self) -> object:
-        """The body parsed as JSON; ValueError when it is not JSON."""
-        return json.loads(self.body)
+        """The body parsed under the JSON policy of every door (`sidecar.payloads`);
+        InvalidJsonError (a ValueError) naming the rule when it breaks it."""
+        return parse_json(self.body)
 
 
 def new_http_client(*, max_connections: int = 100) -> httpx.AsyncClient:

@@ -14,8 +14,9 @@ from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from sidecar.logs import get_logger
+from sidecar.payloads import InvalidJsonError
 
-__all__ = ["install_error_handlers", "json_error", "json_response"]
+__all__ = ["install_error_handlers", "json_error", "json_error_code", "json_response"]
 
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
@@ -38,6 +39,11 @@ _CODES: Final = {
 }
 
 
+def json_error_code(status: int) -> str:
+    """The error code answered with `status` when the route names none."""
+    return _CODES.get(status, "error")
+
+
 def json_response(body: Mapping[str, object], status: int = 200) -> Response:
     """`body` as a JSON response."""
     response = jsonify(dict(body))
@@ -48,7 +54,7 @@ def json_response(body: Mapping[str, object], status: int = 200) -> Response:
 def json_error(status: int, code: str | None = None, **extra: object) -> Response:
     """`{"success": false, "error": code}` with `status`."""
     return json_response(
-        {"success": False, "error": code or _CODES.get(status, "error"), **extra}, status
+        {"success": False, "error": code or json_error_code(status), **extra}, status
     )
 
 
@@ -72,6 +78,12 @@ def install_error_handlers(app: Quart) -> None:
         if status == 405 and error.get_response().headers.get("Allow"):
             response.headers["Allow"] = error.get_response().headers["Allow"]
         return response
+
+    @app.errorhandler(InvalidJsonError)
+    async def _invalid_json(error: InvalidJsonError) -> Response:
+        # A client's mistake: a warning with the rule, never a traceback.
+        _log.warning("refused a body that is not acceptable JSON", rule=error.rule)
+        return json_error(400, "invalid_json", rule=error.rule, message=str(error))
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:
