@@ -5,9 +5,16 @@ from __future__ import annotations
 import builtins
 
 from sidecar.clock import Clock, format_timestamp
+from sidecar.errors import StoreError
 from sidecar.store.postgres._rows import page, record
 from sidecar.store.postgres.database import Connection, Database
-from sidecar.store.records import Installation, InstallationStatus, InstallationUpsert
+from sidecar.store.postgres.state import PostgresState
+from sidecar.store.records import (
+    Installation,
+    InstallationChange,
+    InstallationStatus,
+    InstallationUpsert,
+)
 
 __all__ = ["PostgresInstallations"]
 
@@ -48,20 +55,64 @@ ORDER BY created_at, installation_id LIMIT %(limit)s OFFSET %(offset)s
 class PostgresInstallations:
     """`Installations` on PostgreSQL."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, state: PostgresState) -> None:
         self._db = db
         self._clock = clock
+        self._state = state
 
-    async def upsert(self, upsert: InstallationUpsert) -> None:
-        params = {
+    @staticmethod
+    def _upsert_params(upsert: InstallationUpsert, now: str) -> dict[str, object]:
+        return {
             "installation_id": upsert.installation_id,
             "shop_domain": upsert.shop_domain,
             "shop_name": upsert.shop_name,
             "status": upsert.status,
             "installed_at": upsert.installed_at,
-            "now": format_timestamp(self._clock()),
+            "now": now,
         }
+
+    async def upsert(self, upsert: InstallationUpsert) -> None:
+        params = self._upsert_params(upsert, format_timestamp(self._clock()))
         await self._db.write(lambda c: c.execute(_UPSERT, params))
+
+    async def apply(self, change: InstallationChange) -> None:
+        now = format_timestamp(self._clock())
+        iid = change.installation_id
+        if change.upsert is not None and change.upsert.installation_id != iid:
+            raise ValueError("an InstallationChange upserts its own installation only")
+
+        def write(connection: Connection) -> None:
+            if change.upsert is not None:
+                connection.execute(_UPSERT, self._upsert_params(change.upsert, now))
+            elif (
+                connection.execute(
+                    "SELECT 1 FROM installations WHERE installation_id = %s FOR UPDATE", (iid,)
+                ).fetchone()
+                is None
+            ):
+                raise StoreError(f"no installation {iid!r}: record it before changing it")
+            if change.status is not None:
+                connection.execute(
+                    _SET_STATUS,
+                    {
+                        "installation_id": iid,
+                        "status": change.status,
+                        "activated_at": change.activated_at,
+                        "deactivated_at": change.deactivated_at,
+                        "uninstalled_at": change.uninstalled_at,
+                        "now": now,
+                    },
+                )
+            if change.external_account is not None:
+                ref, name = change.external_account
+                connection.execute(
+                    "UPDATE installations SET external_account_ref = %s, "
+                    "external_account_name = %s, updated_at = %s WHERE installation_id = %s",
+                    (ref, name, now, iid),
+                )
+            self._state.write_change(connection, change, now)
+
+        await self._db.write(write)
 
     async def set_status(
         self,

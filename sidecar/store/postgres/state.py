@@ -13,7 +13,7 @@ from sidecar.errors import StoreError
 from sidecar.security.cipher import SecretCipher, associated_data
 from sidecar.store.postgres._rows import record
 from sidecar.store.postgres.database import Connection, Database
-from sidecar.store.records import StateEntry
+from sidecar.store.records import InstallationChange, StateEntry
 from sidecar.store.sqlite.state import deep_merge
 
 __all__ = ["PostgresState"]
@@ -104,21 +104,68 @@ class PostgresState:
         secrets: Mapping[str, str] | None = None,
         delete: Collection[str] = (),
     ) -> None:
-        plain = dict(values or {})
-        sealed_later = dict(secrets or {})
-        doomed = tuple(delete)
+        change = InstallationChange(
+            installation_id=installation_id,
+            values=dict(values or {}),
+            secrets=dict(secrets or {}),
+            delete=tuple(delete),
+        )
         now = self._now()
+        await self._db.write(lambda c: self.write_change(c, change, now))
 
-        def write(connection: Connection) -> None:
-            for key, value in plain.items():
-                self._write(connection, installation_id, key, value, False, now)
-            for key, value in sealed_later.items():
-                sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
-                self._write(connection, installation_id, key, sealed, True, now)
-            for key in doomed:
-                connection.execute(_DELETE, (installation_id, key))
+    def write_change(self, connection: Connection, change: InstallationChange, now: str) -> None:
+        """The state part of `change`, inside the caller's transaction."""
+        installation_id = change.installation_id
+        for key, value in change.values.items():
+            self._write(connection, installation_id, key, value, False, now)
+        for key, value in change.secrets.items():
+            sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
+            self._write(connection, installation_id, key, sealed, True, now)
+        for key, value in change.default_secrets.items():
+            sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
+            self._insert_absent(connection, installation_id, key, sealed, now)
+        for key, patch in change.merge_json.items():
+            self._merge(connection, installation_id, key, json.loads(json.dumps(patch)), now)
+        for key in change.delete:
+            connection.execute(_DELETE, (installation_id, key))
 
-        await self._db.write(write)
+    @staticmethod
+    def _insert_absent(
+        connection: Connection, installation_id: str, key: str, sealed: str, now: str
+    ) -> bool:
+        """Write the sealed `key` unless it has a value; True when this call wrote it.
+        ON CONFLICT waits for a concurrent writer of the key, whose value then wins."""
+        try:
+            inserted = connection.execute(
+                "INSERT INTO installation_state (installation_id, key, value, encrypted, "
+                "updated_at) VALUES (%s, %s, %s, 1, %s) "
+                "ON CONFLICT (installation_id, key) DO NOTHING",
+                (installation_id, key, sealed, now),
+            ).rowcount
+        except psycopg.errors.ForeignKeyViolation as exc:
+            raise StoreError(
+                f"no installation {installation_id!r}: record it before writing its state"
+            ) from exc
+        return inserted == 1
+
+    def _merge(
+        self,
+        connection: Connection,
+        installation_id: str,
+        key: str,
+        patch: Mapping[str, object],
+        now: str,
+    ) -> dict[str, object]:
+        # FOR UPDATE: two merges of the same key queue up instead of losing one patch.
+        if self._is_secret(connection, installation_id, key):
+            raise StoreError(f"state {key!r} is a secret; merging would store it in clear")
+        text = self._read(connection, installation_id, key, lock=True)
+        current = {} if text is None else json.loads(text)
+        if not isinstance(current, dict):
+            raise StoreError(f"state {key!r} is not a JSON object; cannot merge into it")
+        merged = deep_merge(current, patch)
+        self._write(connection, installation_id, key, json.dumps(merged), False, now)
+        return merged
 
     async def setdefault_secret(
         self, installation_id: str, key: str, make: Callable[[], str]
@@ -131,18 +178,7 @@ class PostgresState:
                 return existing
             value = make()
             sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
-            try:
-                inserted = connection.execute(
-                    "INSERT INTO installation_state (installation_id, key, value, encrypted, "
-                    "updated_at) VALUES (%s, %s, %s, 1, %s) "
-                    "ON CONFLICT (installation_id, key) DO NOTHING",
-                    (installation_id, key, sealed, now),
-                ).rowcount
-            except psycopg.errors.ForeignKeyViolation as exc:
-                raise StoreError(
-                    f"no installation {installation_id!r}: record it before writing its state"
-                ) from exc
-            if inserted == 1:
+            if self._insert_absent(connection, installation_id, key, sealed, now):
                 return value
             # Another caller's secret won (ON CONFLICT waited for its commit): read it back.
             existing = self._read(connection, installation_id, key)
@@ -183,20 +219,7 @@ class PostgresState:
     ) -> dict[str, object]:
         patch_copy = json.loads(json.dumps(patch))  # detach from the caller, fail early
         now = self._now()
-
-        def write(connection: Connection) -> dict[str, object]:
-            # FOR UPDATE: two merges of the same key queue up instead of losing one patch.
-            if self._is_secret(connection, installation_id, key):
-                raise StoreError(f"state {key!r} is a secret; merging would store it in clear")
-            text = self._read(connection, installation_id, key, lock=True)
-            current = {} if text is None else json.loads(text)
-            if not isinstance(current, dict):
-                raise StoreError(f"state {key!r} is not a JSON object; cannot merge into it")
-            merged = deep_merge(current, patch_copy)
-            self._write(connection, installation_id, key, json.dumps(merged), False, now)
-            return merged
-
-        return await self._db.write(write)
+        return await self._db.write(lambda c: self._merge(c, installation_id, key, patch_copy, now))
 
     async def keys(self, installation_id: str) -> list[StateEntry]:
         def read(connection: Connection) -> list[StateEntry]:

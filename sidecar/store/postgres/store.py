@@ -34,8 +34,8 @@ class PostgresStore:
     def __init__(self, db: Database, *, cipher: SecretCipher, clock: Clock) -> None:
         self.db = db
         self._clock = clock
-        self._installations = PostgresInstallations(db, clock)
         self._state = PostgresState(db, cipher, clock)
+        self._installations = PostgresInstallations(db, clock, self._state)
         self._webhook_log = PostgresWebhookLog(db, clock)
         self._webhook_claims = PostgresWebhookClaims(db, clock)
         self._cursors = PostgresCursors(db, clock)
