@@ -18,7 +18,7 @@ from typing import Generic, Literal, TypeVar, cast
 from sidecar._env import EnvReader
 from sidecar.errors import ConfigError
 from sidecar.security.cipher import KEY_BYTES
-from sidecar.store.sqlite.files import database_path_problem
+from sidecar.sqlite_file import database_path_problem
 
 __all__ = [
     "DEFAULT_BACKFILL_DAYS",

@@ -30,7 +30,7 @@ import outcome
 import trio
 
 from sidecar.errors import NotADatabaseError, StoreClosedError, StoreError
-from sidecar.store.sqlite.files import database_path_problem, is_sqlite_file
+from sidecar.sqlite_file import database_path_problem, is_sqlite_file
 
 __all__ = ["BUSY_TIMEOUT_MILLISECONDS", "MAX_BATCH", "Database", "open_database"]
 
