@@ -6,6 +6,7 @@ a traceback, never an HTML page, never a detail that helps an attacker.
 
 from __future__ import annotations
 
+import json
 import traceback
 from collections.abc import Mapping
 from typing import Final
@@ -15,7 +16,14 @@ from werkzeug.exceptions import HTTPException
 
 from sidecar.logs import get_logger
 
-__all__ = ["install_error_handlers", "json_error", "json_response"]
+__all__ = [
+    "error_code",
+    "install_error_handlers",
+    "json_bytes",
+    "json_error",
+    "json_response",
+    "log_unexpected",
+]
 
 _log = get_logger("web")
 
@@ -35,6 +43,26 @@ _CODES: Final = {
 }
 
 
+def error_code(status: int) -> str:
+    """The `error` code of an HTTP error `status` (`unsupported_media_type` for 415…)."""
+    return _CODES.get(status, "error")
+
+
+def json_bytes(body: Mapping[str, object]) -> bytes:
+    """`body` encoded exactly as quart's `jsonify` encodes it (sorted keys, compact, ASCII,
+    a final newline): for the routes answered without quart (`sidecar.web.lean_inbound`)."""
+    return (json.dumps(dict(body), sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+
+def log_unexpected(error: Exception) -> None:
+    """An exception a route did not expect: its traceback goes to the server log only."""
+    _log.error(
+        "unhandled error in a route",
+        error=f"{type(error).__name__}: {error}",
+        traceback="".join(traceback.format_exception(error)),
+    )
+
+
 def json_response(body: Mapping[str, object], status: int = 200) -> Response:
     """`body` as a JSON response."""
     response = jsonify(dict(body))
@@ -44,9 +72,7 @@ def json_response(body: Mapping[str, object], status: int = 200) -> Response:
 
 def json_error(status: int, code: str | None = None, **extra: object) -> Response:
     """`{"success": false, "error": code}` with `status`."""
-    return json_response(
-        {"success": False, "error": code or _CODES.get(status, "error"), **extra}, status
-    )
+    return json_response({"success": False, "error": code or error_code(status), **extra}, status)
 
 
 def install_error_handlers(app: Quart) -> None:
@@ -63,9 +89,5 @@ def install_error_handlers(app: Quart) -> None:
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:
         # The traceback goes to the server log; the caller learns nothing but the status.
-        _log.error(
-            "unhandled error in a route",
-            error=f"{type(error).__name__}: {error}",
-            traceback="".join(traceback.format_exception(error)),
-        )
+        log_unexpected(error)
         return json_error(500)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from typing import TypeVar
 
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.records import Installation, InstallationStatus, InstallationUpsert
 from sidecar.store.sqlite._rows import page, record
 from sidecar.store.sqlite.database import Database
+
+T = TypeVar("T")
 
 __all__ = ["SqliteInstallations"]
 
@@ -42,6 +46,14 @@ class SqliteInstallations:
         self._db = db
         self._clock = clock
 
+    async def _change(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A write, after which cached views of installations (the inbound context) are
+        stale: the generation moves once it is committed, whatever its outcome."""
+        try:
+            return await self._db.write(fn)
+        finally:
+            self._db.changed()
+
     async def upsert(self, upsert: InstallationUpsert) -> None:
         params = {
             "installation_id": upsert.installation_id,
@@ -51,7 +63,7 @@ class SqliteInstallations:
             "installed_at": upsert.installed_at,
             "now": format_timestamp(self._clock()),
         }
-        await self._db.write(lambda c: c.execute(_UPSERT, params))
+        await self._change(lambda c: c.execute(_UPSERT, params))
 
     async def set_status(
         self,
@@ -70,14 +82,14 @@ class SqliteInstallations:
             "uninstalled_at": uninstalled_at,
             "now": format_timestamp(self._clock()),
         }
-        changed = await self._db.write(lambda c: c.execute(_SET_STATUS, params).rowcount)
+        changed = await self._change(lambda c: c.execute(_SET_STATUS, params).rowcount)
         return changed == 1
 
     async def set_external_account(
         self, installation_id: str, ref: str | None, name: str | None = None
     ) -> bool:
         now = format_timestamp(self._clock())
-        changed = await self._db.write(
+        changed = await self._change(
             lambda c: (
                 c.execute(
                     "UPDATE installations SET external_account_ref = ?, external_account_name = ?, "
