@@ -84,6 +84,15 @@ class LeanInbound:
             answer, extra = await self._answer(receive, headers, ip, action)
         except _DisconnectedError:
             return
+        # Logged before the answer leaves, as quart's after_request does.
+        _access.info(
+            "request",
+            method="POST",
+            path=scope["path"],
+            status=answer.status,
+            duration_ms=round((trio.current_time() - started) * 1000, 2),
+            client=ip,
+        )
         body = json_bytes(answer.body)
         await send(
             {
@@ -93,14 +102,6 @@ class LeanInbound:
             }
         )
         await send({"type": "http.response.body", "body": body, "more_body": False})
-        _access.info(
-            "request",
-            method="POST",
-            path=scope["path"],
-            status=answer.status,
-            duration_ms=round((trio.current_time() - started) * 1000, 2),
-            client=ip,
-        )
 
     async def _answer(
         self, receive: Any, headers: dict[str, str], ip: str, action: str
