@@ -6,6 +6,11 @@ It serves `POST /hello` with quart-trio on hypercorn's trio worker (the sidecar'
 configured as `sidecar.web.server.hypercorn_config` does), sends READY=1 to NOTIFY_SOCKET
 once bound, and exits 0 on SIGTERM after a graceful stop. It imports nothing of the
 sidecar: what it loads at start is what a hello world on this stack needs.
+
+With HELLO_WITH_DEPENDENCIES=1 it also loads, before serving, what the sidecar cannot
+start without besides the web stack: httpx with its CA bundle (one client), cryptography's
+AES-GCM, sqlite3 and prometheus-client. The gap between the two is the dependencies'
+share; the rest of the sidecar's gap is its own code and state.
 """
 
 from __future__ import annotations
@@ -39,7 +44,18 @@ def _notify(message: str) -> None:
             sock.send(message.encode())
 
 
+def _load_dependencies() -> object:
+    import sqlite3  # noqa: F401
+
+    import httpx
+    import prometheus_client  # noqa: F401
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: F401
+
+    return httpx.AsyncClient()  # verifies certificates: loads the CA bundle
+
+
 async def _main() -> None:
+    kept = _load_dependencies() if os.environ.get("HELLO_WITH_DEPENDENCIES") == "1" else None
     config = Config()
     config.bind = [f"127.0.0.1:{os.environ.get('PORT', '0')}"]
     config.accesslog = None
@@ -58,6 +74,7 @@ async def _main() -> None:
                 _notify("STOPPING=1")
                 stop.set()
                 break
+    del kept
 
 
 def main() -> int:
