@@ -12,7 +12,9 @@ quart route of `sidecar.web.public` does, in the same order:
     `InboundService.receive`       every rule of PROTOCOL §5: the one place they live
     an unexpected exception        500 internal_error (traceback in the server log only)
 
-then the answer as quart's `jsonify` writes it, and the same access log line. Anything
+then the answer as quart's `jsonify` writes it, and the same access log line. A refusal
+(4xx, 5xx) ends the connection, as `install_error_handlers` has quart do: its body may be
+unread, and would stall the client's next request on a kept-alive connection. Anything
 else (another method, another path, `GET /inbound/events/{id}`) goes to quart untouched;
 the quart route stays declared there, so other methods on the path keep their 405.
 """
@@ -33,10 +35,11 @@ from sidecar.web.responses import error_code, json_bytes, log_unexpected
 __all__ = ["BODY_TIMEOUT_SECONDS", "LeanInbound"]
 
 BODY_TIMEOUT_SECONDS: Final = 60.0
-"""As quart's BODY_TIMEOUT: a client that stops sending its body mid-way gets a 408."""
+"""Quart's default BODY_TIMEOUT: a client that stops sending its body mid-way gets a 408."""
 
 _PREFIX: Final = "/inbound/"
 _JSON_HEADER: Final = (b"content-type", b"application/json")
+_CLOSE_HEADER: Final = (b"connection", b"close")
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
@@ -51,12 +54,21 @@ class LeanInbound:
     """An ASGI app answering `POST /inbound/{action}` itself and passing the rest to `app`."""
 
     def __init__(
-        self, app: ASGIApp, *, inbound: InboundService, per_ip: RateLimiter, limit_bytes: int
+        self,
+        app: ASGIApp,
+        *,
+        inbound: InboundService,
+        per_ip: RateLimiter,
+        limit_bytes: int,
+        body_timeout: Callable[[], float] = lambda: BODY_TIMEOUT_SECONDS,
     ) -> None:
+        """`body_timeout` is read at each request: the quart app's BODY_TIMEOUT, which the
+        server may set after this is built."""
         self._app = app
         self._inbound = inbound
         self._per_ip = per_ip
         self._limit = limit_bytes
+        self._body_timeout = body_timeout
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Route one ASGI connection."""
@@ -94,6 +106,8 @@ class LeanInbound:
             client=ip,
         )
         body = json_bytes(answer.body)
+        if answer.status >= 400:
+            extra.append(_CLOSE_HEADER)
         await send(
             {
                 "type": "http.response.start",
@@ -131,7 +145,7 @@ class LeanInbound:
         """The whole body; None when it is over the limit; a 408 when it stalls."""
         chunks: list[bytes] = []
         size = 0
-        with trio.move_on_after(BODY_TIMEOUT_SECONDS):
+        with trio.move_on_after(self._body_timeout()):
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":

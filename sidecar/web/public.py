@@ -163,7 +163,11 @@ def create_public_app(context: PublicContext) -> QuartTrio:
         # The hot route, answered on raw ASGI in front of quart: the same rules, less
         # machinery per call (sidecar.web.lean_inbound).
         app.asgi_app = LeanInbound(  # type: ignore[method-assign]
-            app.asgi_app, inbound=context.inbound, per_ip=per_ip, limit_bytes=_INBOUND_LIMIT
+            app.asgi_app,
+            inbound=context.inbound,
+            per_ip=per_ip,
+            limit_bytes=_INBOUND_LIMIT,
+            body_timeout=lambda: float(app.config["BODY_TIMEOUT"]),
         )
 
     @app.get("/ready")

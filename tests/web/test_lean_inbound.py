@@ -22,6 +22,7 @@ from sidecar.shopimind.client import ShopimindClient
 from sidecar.store.sqlite import open_sqlite_store
 from sidecar.web.lean_inbound import BODY_TIMEOUT_SECONDS, LeanInbound
 from sidecar.web.rate_limit import RateLimiter
+from sidecar.web.responses import error_code
 from tests.conftest import CREDENTIALS_KEY_HEX
 from tests.harness import EXAMPLE, LogWatch, Stack, inbound_headers, sidecar_stack
 
@@ -45,6 +46,8 @@ async def test_answers_are_json_as_quart_writes_it(stack: Stack) -> None:
     assert forged.status_code == 401
     assert forged.content == b'{"error":"unauthorized","success":false}\n'
     assert int(forged.headers["content-length"]) == len(forged.content)
+    assert forged.headers["connection"] == "close"  # a refusal ends the connection
+    assert "connection" not in accepted.headers
     # quart answers the other routes in the same encoding
     status = await stack.inbound_status(event_id, secret="insec_" + "9" * 48)
     assert status.content == forged.content
@@ -209,7 +212,11 @@ async def test_a_stalled_body_is_a_408_after_the_body_timeout(
     app, _ = lean
     exchange = Exchange([b'{"amount"'], then="stall")
     await app(scope(), exchange.receive, exchange.send)
-    assert (exchange.status, exchange.answer) == (408, {"success": False, "error": "error"})
+    assert (exchange.status, exchange.answer) == (
+        408,
+        {"success": False, "error": error_code(408)},
+    )
+    assert (b"connection", b"close") in exchange.sent[0]["headers"]
     assert trio.current_time() >= BODY_TIMEOUT_SECONDS
 
 
