@@ -22,14 +22,19 @@ from sidecar.sqlite_file import database_path_problem
 
 __all__ = [
     "DEFAULT_BACKFILL_DAYS",
+    "DEFAULT_BODY_TIMEOUT_SECONDS",
     "DEFAULT_DATABASE_PATH",
     "DEFAULT_DRAIN_TIMEOUT_SECONDS",
+    "DEFAULT_HEADER_TIMEOUT_SECONDS",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_CONNECTIONS_PER_CLIENT",
     "DEFAULT_PORT",
     "DEFAULT_SHOPIMIND_CORE_API_BASE",
     "DEFAULT_SYNC_INTERVAL_MINUTES",
     "DEFAULT_SYNC_WORKERS",
     "LoadedSettings",
     "LogFormat",
+    "OutboundLimits",
     "Secret",
     "Settings",
     "load_settings",
@@ -49,6 +54,14 @@ DEFAULT_RETENTION_DAYS = 90
 DEFAULT_AUDIT_RETENTION_DAYS = 365
 DEFAULT_DRAIN_TIMEOUT_SECONDS = 10.0
 DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300
+DEFAULT_MAX_CONNECTIONS = 1024
+DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+# The circuit breakers' defaults (sidecar.peer_guard reads them from here: this module stays
+# free of httpx and trio, so `check` loads neither).
+DEFAULT_FAILURE_THRESHOLD = 5
+DEFAULT_COOL_DOWN_SECONDS = 30.0
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -71,6 +84,18 @@ class Secret(Generic[T]):
 
     def __repr__(self) -> str:
         return "Secret([redacted])"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundLimits:
+    """Back-pressure toward the peers (`sidecar.peer_guard`)."""
+
+    shopimind_requests_per_second: float = 0.0
+    """All installations together; 0: unlimited."""
+    shopimind_requests_per_second_per_installation: float = 0.0
+    """One installation; 0: unlimited."""
+    circuit_failure_threshold: int = DEFAULT_FAILURE_THRESHOLD
+    circuit_cool_down_seconds: float = DEFAULT_COOL_DOWN_SECONDS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +128,13 @@ class Settings:
     log_format: LogFormat
     app_health_path: str | None = None
     """Probed under APP_BASE_URL; scheduled syncs pause while it fails. None: no probe."""
+    outbound: OutboundLimits = field(default_factory=OutboundLimits)
+    """Rate limits toward ShopiMind and the circuit breakers of both peers."""
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """Open client connections in all (both listeners), lowered to what LimitNOFILE allows."""
+    max_connections_per_client: int = DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
+    body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,13 +230,35 @@ def _existing_file(env: EnvReader, name: str, default: str) -> Path:
     return path
 
 
+def _outbound_limits(env: EnvReader) -> OutboundLimits:
+    return OutboundLimits(
+        shopimind_requests_per_second=env.number(
+            "SHOPIMIND_REQUESTS_PER_SECOND", 0.0, minimum=0.0, maximum=100_000.0
+        ),
+        shopimind_requests_per_second_per_installation=env.number(
+            "SHOPIMIND_REQUESTS_PER_SECOND_PER_INSTALLATION", 0.0, minimum=0.0, maximum=100_000.0
+        ),
+        circuit_failure_threshold=env.integer(
+            "CIRCUIT_FAILURE_THRESHOLD", DEFAULT_FAILURE_THRESHOLD, minimum=1, maximum=1000
+        ),
+        circuit_cool_down_seconds=env.number(
+            "CIRCUIT_COOL_DOWN_SECONDS", DEFAULT_COOL_DOWN_SECONDS, minimum=1.0, maximum=3600.0
+        ),
+    )
+
+
 def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
     """Validate the whole environment; raise `ConfigError` listing every problem found."""
     env = EnvReader(environ)
     credentials_raw = env.raw("CREDENTIALS_DIRECTORY")
     credentials_directory = Path(credentials_raw) if credentials_raw else None
     if credentials_directory is not None and not credentials_directory.is_dir():
-        env.problem("CREDENTIALS_DIRECTORY", f"no such folder: {credentials_directory}")
+        reason = (
+            f"{credentials_directory} is a file, not a folder"
+            if credentials_directory.exists()
+            else f"no such folder: {credentials_directory}"
+        )
+        env.problem("CREDENTIALS_DIRECTORY", reason)
         credentials_directory = None
 
     allow_plaintext = env.boolean("ALLOW_PLAINTEXT_SECRETS", False)
@@ -284,6 +338,22 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
         ),
         log_format=cast(LogFormat, env.choice("LOG_FORMAT", "json", ("json", "text"))),
         app_health_path=_app_health_path(env),
+        outbound=_outbound_limits(env),
+        max_connections=env.integer(
+            "MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, minimum=1, maximum=1_000_000
+        ),
+        max_connections_per_client=env.integer(
+            "MAX_CONNECTIONS_PER_CLIENT",
+            DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            minimum=1,
+            maximum=1_000_000,
+        ),
+        header_timeout_seconds=env.number(
+            "HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT_SECONDS, minimum=0.1, maximum=3600
+        ),
+        body_timeout_seconds=env.number(
+            "BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT_SECONDS, minimum=0.1, maximum=3600
+        ),
     )
     if settings.admin_token is not None and len(settings.admin_token.reveal()) < 32:
         env.warnings.append("ADMIN_TOKEN is shorter than 32 characters; use a longer random token")

@@ -15,6 +15,7 @@ from sidecar.declaration import build_manifest
 from sidecar.logs import get_logger
 from sidecar.metrics.gauges import read_gauges
 from sidecar.metrics.prometheus import PrometheusMetrics
+from sidecar.peer_guard import circuit_states
 from sidecar.security.tokens import TokenMatcher
 from sidecar.sync.app_health import AppHealth
 from sidecar.web.admin import ADMIN_RATE_BURST, ADMIN_RATE_PER_SECOND, AdminContext
@@ -48,6 +49,7 @@ def admin_context(
                 "waiting": stats.tasks_waiting,
             },
             "app": None if app_health is None else app_health.state,
+            "circuits": circuit_states(parts.peers),
         }
 
     async def render_metrics() -> bytes:
@@ -57,6 +59,7 @@ def admin_context(
             limiter=limiter,
             app_healthy=(lambda: None) if app_health is None else app_health.healthy,
             clock=parts.clock,
+            circuits=circuit_states(parts.peers),
         )
         return metrics.render(snapshot)
 

@@ -214,7 +214,7 @@ def test_unit_file_verifies(binary: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb not installed")
-def test_debian_package(binary: Path) -> None:
+def test_debian_package(binary: Path, tmp_path: Path) -> None:
     build = subprocess.run(
         [str(ROOT / "build" / "package.sh")],
         cwd=ROOT,
@@ -252,3 +252,57 @@ def test_debian_package(binary: Path) -> None:
     ).stdout
     assert b"conffiles" in control
     assert b"postinst" in control
+    _check_maintainer_scripts(deb, tmp_path)
+    # `make package` packs the binary the fixture just built; it does not build it again.
+    planned = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "package"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "build.sh" not in planned, planned
+    lintian = shutil.which("lintian")
+    if lintian is None:
+        if os.environ.get("CI"):
+            pytest.fail("lintian is not installed (.ci/run installs it)")
+        return
+    report = subprocess.run(
+        [lintian, "--tag-display-limit", "0", str(deb)], capture_output=True, text=True
+    )
+    errors = [line for line in report.stdout.splitlines() if line.startswith("E:")]
+    assert errors == [], report.stdout
+
+
+def _check_maintainer_scripts(deb: Path, tmp_path: Path) -> None:
+    """Run prerm/postrm as dpkg would on remove and purge, with the systemd helpers
+    replaced by stubs that record their arguments: stop, then disable; purge says what
+    it keeps."""
+    control = tmp_path / "control"
+    subprocess.run(["dpkg-deb", "--control", str(deb), str(control)], check=True)
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    calls = tmp_path / "calls"
+    for name in ("deb-systemd-invoke", "deb-systemd-helper", "systemctl"):
+        stub = stubs / name
+        stub.write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\n', encoding="utf-8")
+        stub.chmod(0o755)
+    env = {"PATH": f"{stubs}:/usr/bin:/bin"}
+    steps = (("prerm", "remove"), ("postrm", "remove"), ("postrm", "purge"))
+    said = ""
+    for script, argument in steps:
+        done = subprocess.run(
+            ["sh", str(control / script), argument],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        said += done.stdout
+    assert calls.read_text(encoding="utf-8").splitlines() == [
+        "deb-systemd-invoke stop shopimind-sidecar.service",
+        "deb-systemd-helper disable shopimind-sidecar.service",
+        "systemctl daemon-reload",
+        "deb-systemd-helper purge shopimind-sidecar.service",
+    ]
+    assert "rm -rf /var/lib/shopimind-sidecar /etc/shopimind-sidecar" in said

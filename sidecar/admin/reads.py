@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sidecar.admin.deps import AdminDeps
+from sidecar.admin.deps import RUNTIME_STATUS_KEYS, AdminDeps
 from sidecar.admin.errors import (
     InvalidRequestError,
     UnknownInstallationError,
@@ -70,6 +70,7 @@ class AdminReads:
             "outbox": dict(await store.outbox.counts()),
             "outbox_oldest_pending_at": await store.outbox.oldest_pending_at(),
             "dead_letter_items": await store.dead_letter.count(),
+            **dict.fromkeys(RUNTIME_STATUS_KEYS),
             **self._deps.runtime_status(),
         }
 

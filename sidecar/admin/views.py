@@ -22,6 +22,7 @@ from sidecar.store.records import (
     SyncRun,
     WebhookLogEntry,
 )
+from sidecar.sync.run_outcome import describe_run
 
 __all__ = [
     "audit_view",
@@ -71,8 +72,12 @@ def resume_point_view(point: ResumePoint) -> JsonObject:
 
 
 def run_view(run: SyncRun) -> JsonObject:
-    """A sync run with its summary parsed."""
-    return {**_fields(run, drop=("summary_json",)), "summary": parse_stored(run.summary_json)}
+    """A sync run with its summary parsed, and why it ended in words (`ended`)."""
+    return {
+        **_fields(run, drop=("summary_json",)),
+        "ended": describe_run(run),
+        "summary": parse_stored(run.summary_json),
+    }
 
 
 def overview_view(overview: InstallationOverview) -> JsonObject:

@@ -230,11 +230,13 @@ class Cursors(Protocol):
         error: str,
         items: int,
         keep_resume_point: bool = True,
+        retry_at: str | None = None,
     ) -> int:
         """Keep the cursor where it is, note the error; return the consecutive failure count.
 
         With `keep_resume_point=False` the window's progress is dropped too, so the whole
-        window is replayed (e.g. after rejections that must not be skipped).
+        window is replayed (e.g. after rejections that must not be skipped). `retry_at`
+        (ShopiMind's `Retry-After`) is kept on the cursor until its next success or failure.
         """
         ...
 
@@ -292,7 +294,7 @@ class Runs(Protocol):
         *,
         installation_id: str | None = None,
     ) -> int:
-        """Close as `failed` every `running` run (of one installation, or all) whose owner is
+        """Close as `interrupted` every `running` run (of one installation, or all) whose owner is
         no longer alive; return how many."""
         ...
 

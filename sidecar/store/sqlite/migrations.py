@@ -226,7 +226,62 @@ _INBOUND_OUTBOX = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _SYNC_PROGRESS, _INBOUND_OUTBOX)
+_RUN_OUTCOMES = Migration(
+    4,
+    "run outcomes interrupted and skipped",
+    (
+        # A run killed with its process is `interrupted` (not `failed`); a run whose every
+        # cursor waited out a backoff is `skipped`. SQLite cannot alter a CHECK: the table
+        # is rebuilt. Dropping it would set `rejected_items.run_id` to NULL (ON DELETE SET
+        # NULL fires on the implicit delete of a DROP TABLE), so those links are kept aside
+        # and restored once the new table has the old name.
+        """CREATE TABLE sync_runs_next (
+            id              INTEGER PRIMARY KEY,
+            installation_id TEXT NOT NULL
+                            REFERENCES installations (installation_id) ON DELETE CASCADE,
+            kind            TEXT NOT NULL CHECK (kind IN ('incremental', 'full')),
+            status          TEXT NOT NULL CHECK (status IN
+                            ('running', 'ok', 'partial', 'failed', 'cancelled',
+                             'interrupted', 'skipped')),
+            summary_json    TEXT,
+            started_at      TEXT NOT NULL,
+            finished_at     TEXT,
+            owner           TEXT
+        ) STRICT""",
+        "INSERT INTO sync_runs_next (id, installation_id, kind, status, summary_json, "
+        "started_at, finished_at, owner) SELECT id, installation_id, kind, status, "
+        "summary_json, started_at, finished_at, owner FROM sync_runs",
+        "CREATE TABLE rejected_item_runs (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL)",
+        "INSERT INTO rejected_item_runs (id, run_id) "
+        "SELECT id, run_id FROM rejected_items WHERE run_id IS NOT NULL",
+        "DROP TABLE sync_runs",
+        "ALTER TABLE sync_runs_next RENAME TO sync_runs",
+        "CREATE INDEX sync_runs_installation ON sync_runs (installation_id, id)",
+        "CREATE INDEX sync_runs_started_at ON sync_runs (started_at)",
+        "CREATE INDEX sync_runs_status ON sync_runs (status)",
+        "UPDATE rejected_items SET run_id = (SELECT r.run_id FROM rejected_item_runs r "
+        "WHERE r.id = rejected_items.id) WHERE id IN (SELECT id FROM rejected_item_runs)",
+        "DROP TABLE rejected_item_runs",
+    ),
+)
+
+_CURSOR_RETRY_AT = Migration(
+    5,
+    "cursor retry_at",
+    (
+        # ShopiMind's Retry-After, when longer than a request may wait: the cursor's next
+        # attempt no sooner than this (on top of its backoff after failures).
+        "ALTER TABLE sync_cursors ADD COLUMN retry_at TEXT",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _INITIAL,
+    _SYNC_PROGRESS,
+    _INBOUND_OUTBOX,
+    _RUN_OUTCOMES,
+    _CURSOR_RETRY_AT,
+)
 """Every migration ever shipped, in order. Append only; never edit or remove one."""
 
 _BOOKKEEPING = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -13,7 +13,7 @@ from sidecar.store.sqlite.database import Database
 
 __all__ = ["SqliteRuns"]
 
-_CLOSED_STATUSES = frozenset({"ok", "partial", "failed", "cancelled"})
+_CLOSED_STATUSES = frozenset({"ok", "partial", "failed", "cancelled", "interrupted", "skipped"})
 
 
 class SqliteRuns:
@@ -99,7 +99,7 @@ class SqliteRuns:
             ).fetchall()
             orphans = [(summary, now, row["id"]) for row in running if not is_alive(row["owner"])]
             connection.executemany(
-                "UPDATE sync_runs SET status = 'failed', summary_json = ?, finished_at = ? "
+                "UPDATE sync_runs SET status = 'interrupted', summary_json = ?, finished_at = ? "
                 "WHERE id = ?",
                 orphans,
             )
