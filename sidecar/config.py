@@ -135,6 +135,13 @@ class Settings:
     max_connections_per_client: int = DEFAULT_MAX_CONNECTIONS_PER_CLIENT
     header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
     body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
+    admin_readonly_token: Secret[str] | None = None
+    """Signs in to the admin console to look, never to act (ADMIN_READONLY_TOKEN)."""
+    admin_cookie_secure: bool = False
+    """Mark the console's session cookie `Secure` even when the request came over plain
+    HTTP (a TLS-terminating proxy in front: ADMIN_COOKIE_SECURE)."""
+    admin_session_minutes: int = 30
+    """How long a console session lasts without use (ADMIN_SESSION_MINUTES)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +275,7 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
         env, env.secret("CREDENTIALS_KEY", credentials_directory), allow_plaintext
     )
     admin_token_raw = env.secret("ADMIN_TOKEN", credentials_directory)
+    readonly_raw = env.secret("ADMIN_READONLY_TOKEN", credentials_directory)
     app_secret_raw = env.secret("APP_SECRET", credentials_directory)
     if not app_secret_raw and not env.unreadable("APP_SECRET"):
         env.problem(
@@ -354,9 +362,14 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
         body_timeout_seconds=env.number(
             "BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT_SECONDS, minimum=0.1, maximum=3600
         ),
+        admin_readonly_token=Secret(readonly_raw) if readonly_raw else None,
+        admin_cookie_secure=env.boolean("ADMIN_COOKIE_SECURE", False),
+        admin_session_minutes=env.integer("ADMIN_SESSION_MINUTES", 30, minimum=1, maximum=1440),
     )
     if settings.admin_token is not None and len(settings.admin_token.reveal()) < 32:
         env.warnings.append("ADMIN_TOKEN is shorter than 32 characters; use a longer random token")
+    if readonly_raw and readonly_raw == admin_token_raw:
+        env.problem("ADMIN_READONLY_TOKEN", "must differ from ADMIN_TOKEN (it can act on nothing)")
     if env.problems:
         raise ConfigError(env.problems)
     return LoadedSettings(settings=settings, warnings=tuple(env.warnings))

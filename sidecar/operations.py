@@ -82,6 +82,13 @@ def admin_context(
         token=None if token is None else TokenMatcher(token.reveal()),
         limiter=RateLimiter(burst=ADMIN_RATE_BURST, per_second=ADMIN_RATE_PER_SECOND),
         metrics=render_metrics,
+        readonly_token=(
+            None
+            if settings.admin_readonly_token is None
+            else TokenMatcher(settings.admin_readonly_token.reveal())
+        ),
+        session_idle_seconds=settings.admin_session_minutes * 60.0,
+        cookie_secure=settings.admin_cookie_secure,
     )
     return context, operator_syncs
 

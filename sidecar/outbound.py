@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import ssl
@@ -27,6 +26,7 @@ import trio
 from sidecar.clock import Clock, system_clock
 from sidecar.logs import BoundLogger
 from sidecar.metrics.hooks import CallObserver, call_outcome
+from sidecar.payloads import parse_json
 from sidecar.peer_guard import PeerGuard
 
 __all__ = [
@@ -117,8 +117,9 @@ class HttpResponse:
         return 200 <= self.status < 300
 
     def json(self) -> object:
-        """The body parsed as JSON; ValueError when it is not JSON."""
-        return json.loads(self.body)
+        """The body parsed under the JSON policy of every door (`sidecar.payloads`);
+        InvalidJsonError (a ValueError) naming the rule when it breaks it."""
+        return parse_json(self.body)
 
 
 def tls_context() -> ssl.SSLContext:

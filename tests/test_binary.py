@@ -130,6 +130,7 @@ async def _serve_under_systemd_protocol(
             NOTIFY_SOCKET=notify_path,
             WATCHDOG_USEC="1000000",
             MDWE=mdwe,
+            ADMIN_TOKEN="adm_binary_" + "5a" * 16,
         )
         process = await trio.lowlevel.open_process(
             command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
@@ -153,6 +154,13 @@ async def _serve_under_systemd_protocol(
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
                 assert (await client.get("/ready")).json() == {"ready": True}
                 assert (await client.get("/health")).status_code == 200
+                # The admin console's templates and static files are in the binary.
+                sign_in = await client.get("/admin/ui/sign-in")
+                assert sign_in.status_code == 200
+                assert 'name="token"' in sign_in.text
+                script = await client.get("/admin/ui/static/console.js")
+                assert script.status_code == 200
+                assert "data-refresh-seconds" in script.text
                 for event in ("installed", "activated"):
                     payload = lifecycle(event, configs=configs(sync_loyalty=False))
                     body = json.dumps(payload).encode()

@@ -59,9 +59,7 @@ class AdminReads:
             status: await store.installations.count(status=status)
             for status in ("active", "inactive", "uninstalled")
         }
-        last_runs: dict[str, int] = {}
-        for run in (await store.runs.latest()).values():
-            last_runs[run.status] = last_runs.get(run.status, 0) + 1
+        last_runs = await store.runs.latest_statuses()
         return {
             "integration": self._deps.declaration.slug,
             "installations": by_status,
@@ -186,7 +184,16 @@ class AdminReads:
             "total": await self._store.dead_letter.count(installation_id),
         }
 
-    async def audit(self, page: Page) -> JsonObject:
-        """The audit log, newest first."""
-        entries = await self._store.audit.list(limit=page.limit, offset=page.offset)
+    async def audit(
+        self, page: Page, *, action: str | None = None, installation_id: str | None = None
+    ) -> JsonObject:
+        """The audit log, newest first, optionally of one action and/or installation."""
+        if action is not None and len(action) > 100:
+            raise InvalidRequestError("action is longer than 100 characters")
+        entries = await self._store.audit.list(
+            action=action,
+            installation_id=installation_id,
+            limit=page.limit,
+            offset=page.offset,
+        )
         return page.body([audit_view(entry) for entry in entries])

@@ -18,6 +18,7 @@ from sidecar.store.records import (
     InboundEvent,
     InboundStatus,
     Installation,
+    InstallationChange,
     InstallationStatus,
     InstallationUpsert,
     Lease,
@@ -73,6 +74,12 @@ class Installations(Protocol):
         """Set the status and the given stamps (others are kept); False when unknown."""
         ...
 
+    async def apply(self, change: InstallationChange) -> None:
+        """Write every part of `change` in one transaction: a lifecycle webhook's effect is
+        all or none. StoreError when the installation does not exist and `change` does not
+        upsert it."""
+        ...
+
     async def set_external_account(
         self, installation_id: str, ref: str | None, name: str | None = None
     ) -> bool:
@@ -91,6 +98,18 @@ class Installations(Protocol):
 
     async def count(self, *, status: InstallationStatus | None = None) -> int:
         """How many installations there are, optionally of one status."""
+        ...
+
+    async def search(
+        self,
+        text: str,
+        *,
+        status: InstallationStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[Installation]:
+        """Installations in creation order whose id is `text`, or whose shop name or domain
+        contains it (case-insensitive; "" matches all), optionally of one status."""
         ...
 
 
@@ -283,6 +302,16 @@ class Runs(Protocol):
         """The installation's runs, newest first."""
         ...
 
+    async def list(
+        self, *, status: RunStatus | None = None, limit: int = 100, offset: int = 0
+    ) -> builtins.list[SyncRun]:
+        """Every installation's runs, newest first, optionally of one status."""
+        ...
+
+    async def latest_statuses(self) -> dict[str, int]:
+        """How many installations' last run has each status (for the overview)."""
+        ...
+
     async def latest(self) -> dict[str, SyncRun]:
         """The newest run of each installation that ever ran."""
         ...
@@ -456,8 +485,15 @@ class AuditLog(Protocol):
         """Append one entry (its detail redacted); return its id."""
         ...
 
-    async def list(self, *, limit: int = 100, offset: int = 0) -> list[AuditEntry]:
-        """Newest first."""
+    async def list(
+        self,
+        *,
+        action: str | None = None,
+        installation_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AuditEntry]:
+        """Newest first, optionally of one action and/or one installation."""
         ...
 
 

@@ -10,6 +10,7 @@ quart route of `sidecar.web.public` does, in the same order:
     64 KiB body (Content-Length,   413 payload_too_large, refused before reading when the
     else while reading)                length is declared
     `InboundService.receive`       every rule of PROTOCOL §5: the one place they live
+    a JSON body over the policy    400 invalid_json with its rule (sidecar.payloads)
     an unexpected exception        500 internal_error (traceback in the server log only)
 
 then the answer as quart's `jsonify` writes it, and the same access log line. A refusal
@@ -29,8 +30,14 @@ import trio
 from sidecar.inbound import InboundRequest, InboundService
 from sidecar.lifecycle.answers import Answer
 from sidecar.logs import get_logger
+from sidecar.payloads import InvalidJsonError
 from sidecar.web.rate_limit import RateLimiter
-from sidecar.web.responses import error_code, json_bytes, log_unexpected
+from sidecar.web.responses import (
+    invalid_json_answer,
+    json_bytes,
+    json_error_code,
+    log_unexpected,
+)
 
 __all__ = ["BODY_TIMEOUT_SECONDS", "LeanInbound"]
 
@@ -137,6 +144,8 @@ class LeanInbound:
         call = InboundRequest.from_headers(headers, raw)
         try:
             return await self._inbound.receive(action, call), []
+        except InvalidJsonError as exc:  # as quart's error handler answers it
+            return Answer(400, invalid_json_answer(exc)), []
         except Exception as exc:  # noqa: BLE001 - a bug, not the caller's: an opaque 500
             log_unexpected(exc)  # (trio.Cancelled is no Exception: it passes)
             return _error(500), []
@@ -161,4 +170,4 @@ class LeanInbound:
 
 
 def _error(status: int, code: str | None = None) -> Answer:
-    return Answer(status, {"success": False, "error": code or error_code(status)})
+    return Answer(status, {"success": False, "error": code or json_error_code(status)})

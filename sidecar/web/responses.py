@@ -15,12 +15,14 @@ from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from sidecar.logs import get_logger
+from sidecar.payloads import InvalidJsonError
 
 __all__ = [
-    "error_code",
     "install_error_handlers",
+    "invalid_json_answer",
     "json_bytes",
     "json_error",
+    "json_error_code",
     "json_response",
     "log_unexpected",
 ]
@@ -46,8 +48,8 @@ _CODES: Final = {
 }
 
 
-def error_code(status: int) -> str:
-    """The `error` code of an HTTP error `status` (`unsupported_media_type` for 415…)."""
+def json_error_code(status: int) -> str:
+    """The error code answered with `status` when the route names none."""
     return _CODES.get(status, "error")
 
 
@@ -55,6 +57,13 @@ def json_bytes(body: Mapping[str, object]) -> bytes:
     """`body` encoded exactly as quart's `jsonify` encodes it (sorted keys, compact, ASCII,
     a final newline): for the routes answered without quart (`sidecar.web.lean_inbound`)."""
     return (json.dumps(dict(body), sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+
+def invalid_json_answer(error: InvalidJsonError) -> dict[str, object]:
+    """The body of the 400 refusing a body that is not acceptable JSON, logged as a
+    client's mistake: a warning with the rule, never a traceback."""
+    _log.warning("refused a body that is not acceptable JSON", rule=error.rule)
+    return {"success": False, "error": "invalid_json", "rule": error.rule, "message": str(error)}
 
 
 def log_unexpected(error: Exception) -> None:
@@ -75,7 +84,9 @@ def json_response(body: Mapping[str, object], status: int = 200) -> Response:
 
 def json_error(status: int, code: str | None = None, **extra: object) -> Response:
     """`{"success": false, "error": code}` with `status`."""
-    return json_response({"success": False, "error": code or error_code(status), **extra}, status)
+    return json_response(
+        {"success": False, "error": code or json_error_code(status), **extra}, status
+    )
 
 
 def install_error_handlers(app: Quart) -> None:
@@ -98,6 +109,10 @@ def install_error_handlers(app: Quart) -> None:
         if status == 405 and error.get_response().headers.get("Allow"):
             response.headers["Allow"] = error.get_response().headers["Allow"]
         return response
+
+    @app.errorhandler(InvalidJsonError)
+    async def _invalid_json(error: InvalidJsonError) -> Response:
+        return json_response(invalid_json_answer(error), 400)
 
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:

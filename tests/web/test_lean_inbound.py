@@ -22,7 +22,7 @@ from sidecar.shopimind.client import ShopimindClient
 from sidecar.store.sqlite import open_sqlite_store
 from sidecar.web.lean_inbound import BODY_TIMEOUT_SECONDS, LeanInbound
 from sidecar.web.rate_limit import RateLimiter
-from sidecar.web.responses import error_code
+from sidecar.web.responses import json_error_code
 from tests.conftest import CREDENTIALS_KEY_HEX
 from tests.harness import EXAMPLE, LogWatch, Stack, inbound_headers, sidecar_stack
 
@@ -214,7 +214,7 @@ async def test_a_stalled_body_is_a_408_after_the_body_timeout(
     await app(scope(), exchange.receive, exchange.send)
     assert (exchange.status, exchange.answer) == (
         408,
-        {"success": False, "error": error_code(408)},
+        {"success": False, "error": json_error_code(408)},
     )
     assert (b"connection", b"close") in exchange.sent[0]["headers"]
     assert trio.current_time() >= BODY_TIMEOUT_SECONDS

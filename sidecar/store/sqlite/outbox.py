@@ -216,11 +216,18 @@ class SqliteOutbox:
     async def counts(self, installation_id: str | None = None) -> dict[OutboxStatus, int]:
         def read(connection: sqlite3.Connection) -> dict[OutboxStatus, int]:
             counts: dict[OutboxStatus, int] = {"queued": 0, "failed": 0, "delivered": 0, "dead": 0}
-            rows = connection.execute(
-                "SELECT status, COUNT(*) AS n FROM inbound_outbox "
-                "WHERE (? IS NULL OR installation_id = ?) GROUP BY status",
-                (installation_id, installation_id),
-            )
+            # Two statements, not `? IS NULL OR …`: with that, SQLite cannot use the
+            # installation's index and walks the whole table.
+            if installation_id is None:
+                rows = connection.execute(
+                    "SELECT status, COUNT(*) AS n FROM inbound_outbox GROUP BY status"
+                )
+            else:
+                rows = connection.execute(
+                    "SELECT status, COUNT(*) AS n FROM inbound_outbox "
+                    "WHERE installation_id = ? GROUP BY status",
+                    (installation_id,),
+                )
             for row in rows:
                 counts[row["status"]] = int(row["n"])
             return counts
@@ -238,11 +245,19 @@ class SqliteOutbox:
         limit, offset = page(limit, offset)
 
         def read(connection: sqlite3.Connection) -> builtins.list[OutboxEvent]:
+            # Only the conditions asked for (see `counts`: `:x IS NULL OR …` hides indexes).
+            where = " AND ".join(
+                condition
+                for condition, value in (
+                    ("installation_id = :iid", installation_id),
+                    ("status = :status", status),
+                )
+                if value is not None
+            )
             rows = connection.execute(
                 f"SELECT {_COLUMNS} FROM inbound_outbox "
-                "WHERE (:iid IS NULL OR installation_id = :iid) "
-                "AND (:status IS NULL OR status = :status) "
-                "ORDER BY event_id DESC LIMIT :limit OFFSET :offset",
+                + (f"WHERE {where} " if where else "")
+                + "ORDER BY event_id DESC LIMIT :limit OFFSET :offset",
                 {"iid": installation_id, "status": status, "limit": limit, "offset": offset},
             )
             return [record(OutboxEvent, row) for row in rows]

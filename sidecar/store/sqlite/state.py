@@ -10,7 +10,7 @@ from typing import TypeVar
 from sidecar.clock import Clock, format_timestamp
 from sidecar.errors import StoreError
 from sidecar.security.cipher import SecretCipher, associated_data
-from sidecar.store.records import StateEntry
+from sidecar.store.records import InstallationChange, StateEntry
 from sidecar.store.sqlite._rows import record
 from sidecar.store.sqlite.database import Database
 
@@ -40,6 +40,14 @@ def deep_merge(base: Mapping[str, object], patch: Mapping[str, object]) -> dict[
 
 class SqliteState:
     """`State` on SQLite."""
+
+    async def _change(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A write, after which cached views of installations (the inbound context) are
+        stale: the generation moves once it is committed, whatever its outcome."""
+        try:
+            return await self._db.write(fn)
+        finally:
+            self._db.changed()
 
     def __init__(self, db: Database, cipher: SecretCipher, clock: Clock) -> None:
         self._db = db
@@ -87,14 +95,6 @@ class SqliteState:
         ).fetchone()
         return row is not None and bool(row["encrypted"])
 
-    async def _change(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """A write, after which cached views of installations (the inbound context) are
-        stale: the generation moves once it is committed, whatever its outcome."""
-        try:
-            return await self._db.write(fn)
-        finally:
-            self._db.changed()
-
     async def get(self, installation_id: str, key: str) -> str | None:
         return await self._db.read(lambda c: self._read(c, installation_id, key))
 
@@ -119,23 +119,53 @@ class SqliteState:
         secrets: Mapping[str, str] | None = None,
         delete: Collection[str] = (),
     ) -> None:
-        plain = dict(values or {})
-        sealed_later = dict(secrets or {})
-        doomed = tuple(delete)
+        change = InstallationChange(
+            installation_id=installation_id,
+            values=dict(values or {}),
+            secrets=dict(secrets or {}),
+            delete=tuple(delete),
+        )
         now = self._now()
+        await self._change(lambda c: self.write_change(c, change, now))
 
-        def write(connection: sqlite3.Connection) -> None:
-            for key, value in plain.items():
-                self._write(connection, installation_id, key, value, False, now)
-            for key, value in sealed_later.items():
+    def write_change(
+        self, connection: sqlite3.Connection, change: InstallationChange, now: str
+    ) -> None:
+        """The state part of `change`, inside the caller's transaction."""
+        installation_id = change.installation_id
+        for key, value in change.values.items():
+            self._write(connection, installation_id, key, value, False, now)
+        for key, value in change.secrets.items():
+            sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
+            self._write(connection, installation_id, key, sealed, True, now)
+        for key, value in change.default_secrets.items():
+            if self._read(connection, installation_id, key) is None:
                 sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
                 self._write(connection, installation_id, key, sealed, True, now)
-            connection.executemany(
-                "DELETE FROM installation_state WHERE installation_id = ? AND key = ?",
-                [(installation_id, key) for key in doomed],
-            )
+        for key, patch in change.merge_json.items():
+            self._merge(connection, installation_id, key, json.loads(json.dumps(patch)), now)
+        connection.executemany(
+            "DELETE FROM installation_state WHERE installation_id = ? AND key = ?",
+            [(installation_id, key) for key in change.delete],
+        )
 
-        await self._change(write)
+    def _merge(
+        self,
+        connection: sqlite3.Connection,
+        installation_id: str,
+        key: str,
+        patch: Mapping[str, object],
+        now: str,
+    ) -> dict[str, object]:
+        if self._is_secret(connection, installation_id, key):
+            raise StoreError(f"state {key!r} is a secret; merging would store it in clear")
+        text = self._read(connection, installation_id, key)
+        current = {} if text is None else json.loads(text)
+        if not isinstance(current, dict):
+            raise StoreError(f"state {key!r} is not a JSON object; cannot merge into it")
+        merged = deep_merge(current, patch)
+        self._write(connection, installation_id, key, json.dumps(merged), False, now)
+        return merged
 
     async def setdefault_secret(
         self, installation_id: str, key: str, make: Callable[[], str]
@@ -192,18 +222,7 @@ class SqliteState:
         patch_copy = json.loads(json.dumps(patch))  # detach from the caller, fail early
         now = self._now()
 
-        def write(connection: sqlite3.Connection) -> dict[str, object]:
-            if self._is_secret(connection, installation_id, key):
-                raise StoreError(f"state {key!r} is a secret; merging would store it in clear")
-            text = self._read(connection, installation_id, key)
-            current = {} if text is None else json.loads(text)
-            if not isinstance(current, dict):
-                raise StoreError(f"state {key!r} is not a JSON object; cannot merge into it")
-            merged = deep_merge(current, patch_copy)
-            self._write(connection, installation_id, key, json.dumps(merged), False, now)
-            return merged
-
-        return await self._change(write)
+        return await self._change(lambda c: self._merge(c, installation_id, key, patch_copy, now))
 
     async def keys(self, installation_id: str) -> list[StateEntry]:
         def read(connection: sqlite3.Connection) -> list[StateEntry]:
