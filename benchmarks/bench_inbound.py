@@ -1,6 +1,7 @@
 """Inbound: signed `queued` calls against a hello-world POST, on the same stack, in one run.
 
-1. `python -m sidecar serve` (the real process, JSON logs at info level to a file) on a
+1. `python -m sidecar serve` (the real process, JSON logs at info level to a file; the
+   per-IP bucket lifted by `benchmarks._serve_unthrottled`, see there) on a
    database of 1,000 active installations, the example declaration's `sale` action
    (`trigger_event`, queued): every 202 is an outbox row committed in WAL with
    synchronous=NORMAL. ShopiMind answers 503 meanwhile, so the events stay queued and the
@@ -211,7 +212,7 @@ async def start_sidecar(folder: Path, env: dict[str, str], name: str) -> tuple[t
     log_path = folder / f"{name}.log"
     with log_path.open("wb") as log:
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "sidecar", "serve"],
+            [sys.executable, "-m", "benchmarks._serve_unthrottled"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
@@ -318,7 +319,8 @@ def report(
         f"concurrency {' and '.join(map(str, CONCURRENCIES))}. Inbound: `POST /inbound/sale` "
         f"(trigger_event, queued), signed for {INSTALLATIONS:,} installations in turn, each "
         "call a new event — an outbox row committed (WAL, synchronous=NORMAL) before its "
-        "202; the real `python -m sidecar serve`, logging JSON at info; ShopiMind answering "
+        "202; the real `python -m sidecar serve` (its per-IP bucket of 1,000 calls/s lifted: "
+        "the generator is one address), logging JSON at info; ShopiMind answering "
         "503 meanwhile (the deliverer backs off). Hello world: quart-trio JSON POST on the "
         f"same `hypercorn_config`. Generators: {wrk_version()} (one thread, "
         "`benchmarks/signed.lua` cycling through requests pre-signed just before each run), "
@@ -356,12 +358,14 @@ def report(
             f"| {failed} |"
         )
     wrapped = any(r.wrapped for runs in inbound.wrk.values() for r in runs)
-    met = all(ratio >= TARGET for _, ratio in verdicts)
     each = ", ".join(f"c{c} {ratio:.2f}×" for c, ratio in verdicts)
+    verdict = "; ".join(
+        f"c{c} {'meets' if ratio >= TARGET else 'MISSES'} it" for c, ratio in verdicts
+    )
     lines += [
         "",
-        f"**Inbound ÷ hello world (wrk, medians of {ROUNDS} rounds): {each}** — "
-        f"{'meets' if met else 'MISSES'} the ≥ {TARGET}× target at both concurrencies."
+        f"**Inbound ÷ hello world (wrk, medians of {ROUNDS} rounds): {each}** — target "
+        f"≥ {TARGET}×: {verdict}."
         + (
             " (Some wrk run went through its pre-signed requests twice: repeats were replays.)"
             if wrapped
@@ -397,7 +401,10 @@ def report(
         "caller's frame, formats the date more than once a second or runs the redaction "
         "regex on the same key names (an access line went from ~64 to ~30 µs). What remains "
         "is hypercorn's own work (h11 parsing, the socket writes: the same in both), the "
-        "inbound rules (HMAC, JSON, checks: ~14% of the process) and the group commit.",
+        "inbound rules (HMAC, JSON, checks: ~14% of the process) and the group commit. At "
+        "concurrency 16 a call is latency-bound: its 202 waits for the commit of its outbox "
+        "row in the store thread (one hop, and few calls to share a batch), which hello world "
+        "does not have; at 64 the commits batch and the gap closes.",
         "",
         f"Drain: {sum(queued.values()):,} queued events (the last round's) delivered to the "
         f"fake ShopiMind (in this benchmark's process) in {drain_wall:.1f} s from the "
