@@ -49,6 +49,7 @@ BIG = 200_000
 COPY_INSTALLATIONS = 1_000
 COPY_OUTBOX_ROWS = 300_000
 ROUNDS = 3
+CONCURRENCY = 64
 ENTITY = "customers"
 KEY = bytes.fromhex(bench_inbound.KEY_HEX)
 
@@ -94,11 +95,18 @@ async def inbound(url: str) -> dict[str, list[float]]:
             "DATABASE_URL": url,
             "DATABASE_SCHEMA": "bench_inbound",
         }
+        numbering = bench_inbound.Numbering()  # every dedup key new, in every round
         for round_ in range(ROUNDS):
             for name, env in (("sqlite", sqlite_env), ("postgres", pg_env)):
                 process, base = await bench_inbound.start_sidecar(folder, env, f"{name}-{round_}")
                 try:
-                    result = await bench_inbound.load(base, "/inbound/sale", pairs)
+                    result = await bench_inbound.load(
+                        base,
+                        "/inbound/sale",
+                        pairs,
+                        concurrency=CONCURRENCY,
+                        first=numbering.take(100_000),
+                    )
                 finally:
                     await bench_inbound.stop(process)
                 statuses = result["statuses"]
@@ -239,7 +247,7 @@ def main() -> None:
         "",
         "| measurement | SQLite | PostgreSQL | ratio |",
         "|---|---:|---:|---:|",
-        f"| inbound queued calls/s, concurrency 64 (median of {ROUNDS}) "
+        f"| inbound queued calls/s, concurrency {CONCURRENCY} (median of {ROUNDS}) "
         f"| {statistics.median(intake['sqlite']):,.0f} "
         f"| {statistics.median(intake['postgres']):,.0f} | {inbound_ratio:.2f}× |",
         f"| {BIG:,}-item backfill, items/s (best of 2) | {max(fill['sqlite']):,.0f} "

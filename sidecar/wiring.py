@@ -18,13 +18,14 @@ from sidecar.clock import Clock, system_clock
 from sidecar.config import Settings
 from sidecar.declaration.model import Declaration
 from sidecar.metrics.hooks import NO_METRICS, Metrics
-from sidecar.outbound import DEFAULT_TIMEOUT_SECONDS, RetryPolicy, new_http_client
+from sidecar.outbound import DEFAULT_TIMEOUT_SECONDS, RetryPolicy, new_http_client, tls_context
 from sidecar.peer_guard import PeerGuard
 from sidecar.security.cipher import make_cipher
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.store.interface import Store
 from sidecar.store.records import PoolStatistics
-from sidecar.store.selection import OpenedStore, StoreTarget, open_selected_store
+from sidecar.store.selection import OpenedStore, open_selected_store
+from sidecar.store_target import store_target
 from sidecar.sync.engine import SyncDeps, SyncEngine
 from sidecar.sync.leases import new_owner
 
@@ -34,7 +35,6 @@ __all__ = [
     "Parts",
     "open_parts",
     "open_settings_store",
-    "store_target",
 ]
 
 INTERACTIVE_POLICY = RetryPolicy(max_retries=1, base_seconds=0.2, cap_seconds=0.5)
@@ -85,12 +85,6 @@ class Parts:
         )
 
 
-def store_target(settings: Settings) -> StoreTarget:
-    """Where the settings put the store: DATABASE_URL (PostgreSQL) or DATABASE_PATH."""
-    url = settings.database_url.reveal() if settings.database_url else None
-    return StoreTarget(path=settings.database_path, url=url, schema=settings.database_schema)
-
-
 @asynccontextmanager
 async def _open_store(settings: Settings, clock: Clock) -> AsyncIterator[OpenedStore]:
     key = settings.credentials_key.reveal() if settings.credentials_key else None
@@ -124,10 +118,11 @@ async def open_parts(
 
     Every call to a peer is counted in `metrics` by peer and outcome.
     """
+    tls = tls_context()  # one CA bundle for both clients
     async with (
         _open_store(settings, clock) as opened,
-        new_http_client() as api_http,
-        new_http_client() as app_http,
+        new_http_client(tls=tls) as api_http,
+        new_http_client(tls=tls) as app_http,
     ):
         api_base, app_base = settings.shopimind_core_api_base, settings.app_base_url
         secret = settings.app_secret.reveal()

@@ -8,7 +8,7 @@ import pytest
 
 from sidecar.config import load_settings
 from sidecar.errors import ConfigError
-from sidecar.store.postgres.url import redact_text, redact_url
+from sidecar.postgres_url import redact_text, redact_url
 
 PASSWORD = "s3cr3t-Pa55w0rd"
 URL = f"postgresql://sidecar:{PASSWORD}@db.internal:5432/shop"

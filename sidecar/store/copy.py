@@ -25,10 +25,10 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from sidecar.errors import StoreError
+from sidecar.postgres_url import redact_text
+from sidecar.sqlite_file import is_sqlite_file
 from sidecar.store.postgres.database import CONNECT_TIMEOUT_SECONDS, Connection
 from sidecar.store.postgres.migrations import MIGRATIONS, advisory_lock_key, migrate
-from sidecar.store.postgres.url import redact_text
-from sidecar.store.sqlite.files import is_sqlite_file
 
 __all__ = ["TABLES", "CopyReport", "copy_store"]
 

@@ -8,36 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from sidecar.clock import Clock
 from sidecar.security.cipher import SecretCipher
 from sidecar.store.interface import Store
-from sidecar.store.postgres.url import DEFAULT_DATABASE_SCHEMA, redact_url
 from sidecar.store.records import PoolStatistics
 from sidecar.store.sqlite import open_sqlite_store
+from sidecar.store_target import StoreTarget
 
 __all__ = ["OpenedStore", "StoreTarget", "open_selected_store"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoreTarget:
-    """Where the store lives: `url` (PostgreSQL, in `schema`) or else the file at `path`."""
-
-    path: Path
-    url: str | None = None
-    schema: str = DEFAULT_DATABASE_SCHEMA
-
-    @property
-    def is_postgres(self) -> bool:
-        """True when the store is on a PostgreSQL server."""
-        return self.url is not None
-
-    def describe(self) -> str:
-        """For people: the file, or the server with its password masked, and the schema."""
-        if self.url is None:
-            return str(self.path)
-        return f"{redact_url(self.url)} (schema {self.schema})"
 
 
 @dataclass(frozen=True, slots=True)

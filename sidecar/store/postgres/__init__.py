@@ -2,5 +2,5 @@
 
 Mirrors `sidecar.store.sqlite` module by module. Import `open_postgres_store` from
 `sidecar.store.postgres.store`; this package itself imports no driver, so the settings can
-validate a URL (`sidecar.store.postgres.url`) without loading psycopg.
+validate a URL (`sidecar.postgres_url`) without loading psycopg.
 """

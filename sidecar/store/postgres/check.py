@@ -9,9 +9,9 @@ import psycopg
 import trio
 
 from sidecar.errors import StoreError
+from sidecar.postgres_url import redact_text
 from sidecar.store.postgres.database import CONNECT_TIMEOUT_SECONDS
 from sidecar.store.postgres.migrations import MIGRATIONS
-from sidecar.store.postgres.url import redact_text
 
 __all__ = ["MINIMUM_SERVER_VERSION", "ServerReport", "check_server"]
 

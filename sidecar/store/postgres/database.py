@@ -39,7 +39,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sidecar.errors import StoreClosedError, StoreError
-from sidecar.store.postgres.url import redact_text
+from sidecar.postgres_url import redact_text
 from sidecar.store.records import PoolStatistics
 
 __all__ = [

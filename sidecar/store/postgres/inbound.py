@@ -23,6 +23,9 @@ class PostgresInboundEvents:
         self._clock = clock
 
     async def context(self, installation_id: str) -> InboundContext | None:
+        # Read at every call, never kept in memory as the SQLite store does: other hosts
+        # write to this database, and nothing as cheap as SQLite's PRAGMA data_version
+        # tells this process so (asking a version row costs the round trip this read costs).
         def read(connection: Connection) -> InboundContext | None:
             # One statement: the installation, and its two state rows when they exist.
             rows = connection.execute(

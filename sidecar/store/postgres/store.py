@@ -6,6 +6,7 @@ import trio
 
 from sidecar.clock import Clock, format_timestamp, system_clock
 from sidecar.logs import get_logger
+from sidecar.postgres_url import DEFAULT_DATABASE_SCHEMA, redact_url
 from sidecar.security.cipher import SecretCipher
 from sidecar.store.postgres.audit import PostgresAuditLog
 from sidecar.store.postgres.cursors import PostgresCursors
@@ -19,7 +20,6 @@ from sidecar.store.postgres.outbox import PostgresOutbox
 from sidecar.store.postgres.retention import purge_expired
 from sidecar.store.postgres.runs import PostgresRuns
 from sidecar.store.postgres.state import PostgresState
-from sidecar.store.postgres.url import DEFAULT_DATABASE_SCHEMA, redact_url
 from sidecar.store.postgres.webhooks import PostgresWebhookClaims, PostgresWebhookLog
 from sidecar.store.records import PoolStatistics, PurgeCounts, RetentionPolicy
 

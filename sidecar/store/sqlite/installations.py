@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
+from collections.abc import Callable
+from typing import TypeVar
 
 from sidecar.clock import Clock, format_timestamp
 from sidecar.errors import StoreError
@@ -16,6 +18,8 @@ from sidecar.store.records import (
 from sidecar.store.sqlite._rows import page, record
 from sidecar.store.sqlite.database import Database
 from sidecar.store.sqlite.state import SqliteState
+
+T = TypeVar("T")
 
 __all__ = ["SqliteInstallations"]
 
@@ -56,6 +60,14 @@ ORDER BY created_at, installation_id LIMIT :limit OFFSET :offset
 class SqliteInstallations:
     """`Installations` on SQLite."""
 
+    async def _change(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A write, after which cached views of installations (the inbound context) are
+        stale: the generation moves once it is committed, whatever its outcome."""
+        try:
+            return await self._db.write(fn)
+        finally:
+            self._db.changed()
+
     def __init__(self, db: Database, clock: Clock, state: SqliteState) -> None:
         self._db = db
         self._clock = clock
@@ -74,7 +86,7 @@ class SqliteInstallations:
 
     async def upsert(self, upsert: InstallationUpsert) -> None:
         params = self._upsert_params(upsert, format_timestamp(self._clock()))
-        await self._db.write(lambda c: c.execute(_UPSERT, params))
+        await self._change(lambda c: c.execute(_UPSERT, params))
 
     async def apply(self, change: InstallationChange) -> None:
         now = format_timestamp(self._clock())
@@ -113,7 +125,7 @@ class SqliteInstallations:
                 )
             self._state.write_change(connection, change, now)
 
-        await self._db.write(write)
+        await self._change(write)
 
     async def set_status(
         self,
@@ -132,14 +144,14 @@ class SqliteInstallations:
             "uninstalled_at": uninstalled_at,
             "now": format_timestamp(self._clock()),
         }
-        changed = await self._db.write(lambda c: c.execute(_SET_STATUS, params).rowcount)
+        changed = await self._change(lambda c: c.execute(_SET_STATUS, params).rowcount)
         return changed == 1
 
     async def set_external_account(
         self, installation_id: str, ref: str | None, name: str | None = None
     ) -> bool:
         now = format_timestamp(self._clock())
-        changed = await self._db.write(
+        changed = await self._change(
             lambda c: (
                 c.execute(
                     "UPDATE installations SET external_account_ref = ?, external_account_name = ?, "
