@@ -17,6 +17,7 @@ from sidecar.metrics.gauges import read_gauges
 from sidecar.metrics.prometheus import PrometheusMetrics
 from sidecar.security.tokens import TokenMatcher
 from sidecar.sync.app_health import AppHealth
+from sidecar.sync.due import SyncLag
 from sidecar.web.admin import ADMIN_RATE_BURST, ADMIN_RATE_PER_SECOND, AdminContext
 from sidecar.web.rate_limit import RateLimiter
 from sidecar.wiring import Parts
@@ -33,6 +34,7 @@ def admin_context(
     limiter: trio.CapacityLimiter,
     app_health: AppHealth | None,
     readiness: Callable[[], bool],
+    sync_lag: Callable[[], SyncLag] | None = None,
 ) -> tuple[AdminContext, BackgroundSyncs]:
     """The admin API's context: its service, its token, its limit and the metrics."""
     settings, store = parts.settings, parts.store
@@ -48,6 +50,7 @@ def admin_context(
                 "waiting": stats.tasks_waiting,
             },
             "app": None if app_health is None else app_health.state,
+            "sync_lag": None if sync_lag is None else sync_lag().as_json(),
         }
 
     async def render_metrics() -> bytes:
@@ -57,6 +60,7 @@ def admin_context(
             limiter=limiter,
             app_healthy=(lambda: None) if app_health is None else app_health.healthy,
             clock=parts.clock,
+            sync_lag=sync_lag,
         )
         return metrics.render(snapshot)
 

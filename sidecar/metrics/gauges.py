@@ -21,6 +21,7 @@ from sidecar.concurrency import describe_error
 from sidecar.errors import StoreError
 from sidecar.logs import get_logger
 from sidecar.store.interface import Store
+from sidecar.sync.due import SyncLag
 
 __all__ = ["GaugeSnapshot", "file_size", "read_gauges"]
 
@@ -41,6 +42,9 @@ class GaugeSnapshot:
     workers_in_use: int = 0
     workers_total: int = 0
     workers_waiting: int = 0
+    sync_overdue: int = 0
+    """Installations due for a scheduled sync and not started yet."""
+    sync_oldest_lag_seconds: float = 0.0
     database_bytes: int = 0
     wal_bytes: int = 0
     app_healthy: bool | None = None
@@ -76,6 +80,7 @@ async def read_gauges(
     limiter: trio.CapacityLimiter | None = None,
     app_healthy: Callable[[], bool | None] = lambda: None,
     clock: Clock = system_clock,
+    sync_lag: Callable[[], SyncLag] | None = None,
 ) -> GaugeSnapshot:
     """Read every state gauge now; never raises for a failing store."""
     snapshot = GaugeSnapshot(store_up=False)
@@ -98,5 +103,12 @@ async def read_gauges(
             workers_in_use=stats.borrowed_tokens,
             workers_total=int(stats.total_tokens),
             workers_waiting=stats.tasks_waiting,
+        )
+    if sync_lag is not None:
+        lag = sync_lag()
+        snapshot = replace(
+            snapshot,
+            sync_overdue=lag.overdue,
+            sync_oldest_lag_seconds=lag.oldest_lag_seconds,
         )
     return replace(snapshot, app_healthy=app_healthy())
