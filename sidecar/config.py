@@ -18,6 +18,7 @@ from typing import Generic, Literal, TypeVar, cast
 from sidecar._env import EnvReader
 from sidecar.errors import ConfigError
 from sidecar.security.cipher import KEY_BYTES
+from sidecar.shopimind.resources import DEFAULT_PUSH_CONCURRENCY
 from sidecar.store.sqlite.files import database_path_problem
 
 __all__ = [
@@ -43,6 +44,8 @@ DEFAULT_ADMIN_HOST = "127.0.0.1"
 DEFAULT_SHOPIMIND_CORE_API_BASE = "https://core.shopimind.com"
 DEFAULT_SYNC_INTERVAL_MINUTES = 15
 DEFAULT_SYNC_WORKERS = 4
+MAX_PUSH_CONCURRENCY = 16
+"""Chunks in flight per installation; all syncs share one pool of 100 connections."""
 DEFAULT_BACKFILL_DAYS = 365
 DEFAULT_OVERLAP_SECONDS = 0
 DEFAULT_RETENTION_DAYS = 90
@@ -103,6 +106,8 @@ class Settings:
     log_format: LogFormat
     app_health_path: str | None = None
     """Probed under APP_BASE_URL; scheduled syncs pause while it fails. None: no probe."""
+    push_concurrency: int = DEFAULT_PUSH_CONCURRENCY
+    """Chunks of a sync page pushed to ShopiMind at once, per installation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +289,9 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
         ),
         log_format=cast(LogFormat, env.choice("LOG_FORMAT", "json", ("json", "text"))),
         app_health_path=_app_health_path(env),
+        push_concurrency=env.integer(
+            "PUSH_CONCURRENCY", DEFAULT_PUSH_CONCURRENCY, minimum=1, maximum=MAX_PUSH_CONCURRENCY
+        ),
     )
     if settings.admin_token is not None and len(settings.admin_token.reveal()) < 32:
         env.warnings.append("ADMIN_TOKEN is shorter than 32 characters; use a longer random token")

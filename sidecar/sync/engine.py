@@ -25,6 +25,7 @@ from sidecar.lifecycle.provisioning import NoAccessTokenError, provision_install
 from sidecar.logs import get_logger
 from sidecar.metrics.hooks import NO_METRICS, Metrics
 from sidecar.shopimind.client import ShopimindClient
+from sidecar.shopimind.resources import DEFAULT_PUSH_CONCURRENCY
 from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS, PROVISIONING_REQUEST, SYNC_REQUEST
 from sidecar.store.interface import Store
 from sidecar.store.records import ResumePoint, RunKind, RunStatus
@@ -54,6 +55,8 @@ class SyncDeps:
     overlap_seconds: int = 0
     clock: Clock = system_clock
     metrics: Metrics = NO_METRICS
+    push_concurrency: int = DEFAULT_PUSH_CONCURRENCY
+    """Chunks of a page pushed at once, per run (PUSH_CONCURRENCY)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -237,7 +240,9 @@ class SyncEngine:
         for step, sources in plan:
             for source_key in sources:
                 try:
-                    target = push_target(step, source_key, ids, api)
+                    target = push_target(
+                        step, source_key, ids, api, concurrency=deps.push_concurrency
+                    )
                 except StepSetupError as exc:
                     report.errors.append(f"{step.entity}: {exc}")
                     await deps.store.cursors.record_failure(

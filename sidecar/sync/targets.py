@@ -50,13 +50,16 @@ class PushTarget:
     step: SyncStep
     data_source_id: object | None
     definition_id: object | None
+    concurrency: int = 1
+    """Chunks of a page in flight at once (PUSH_CONCURRENCY)."""
 
     def describe(self) -> str:
         """The target, for logs and summaries."""
         return self.step.target
 
     async def push(self, items: Sequence[Mapping[str, object]], *, key: str) -> BulkResult:
-        """Push `items` (tagged with the data source when there is one), chunk by chunk.
+        """Push `items` (tagged with the data source when there is one), in chunks, at most
+        `concurrency` in flight; the result comes once every chunk is answered.
 
         `key` identifies this page of this run: it makes the chunks' idempotency keys, so a
         chunk retried after a 429 or a 503 is never stored twice.
@@ -70,17 +73,19 @@ class PushTarget:
                 items,
                 chunk_size=self.step.batch_size,
                 idempotency_key=idempotency_key,
+                concurrency=self.concurrency,
             )
         return await self.api.push(
             self.step.target,
             items,
             chunk_size=self.step.batch_size,
             idempotency_key=idempotency_key,
+            concurrency=self.concurrency,
         )
 
 
 def push_target(
-    step: SyncStep, source_key: str, ids: ProvisionedIds, api: ShopimindApi
+    step: SyncStep, source_key: str, ids: ProvisionedIds, api: ShopimindApi, *, concurrency: int = 1
 ) -> PushTarget:
     """The target of `step` for `source_key`; StepSetupError when it was not provisioned."""
     definition_id: object | None = None
@@ -97,7 +102,11 @@ def push_target(
         if data_source_id is None:
             raise StepSetupError(f"data source {source_name!r} is not provisioned")
     return PushTarget(
-        api=api, step=step, data_source_id=data_source_id, definition_id=definition_id
+        api=api,
+        step=step,
+        data_source_id=data_source_id,
+        definition_id=definition_id,
+        concurrency=concurrency,
     )
 
 
