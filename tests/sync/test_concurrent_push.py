@@ -6,11 +6,14 @@ from __future__ import annotations
 import trio
 import trio.testing
 
+from sidecar.declaration.model import SyncStep
 from sidecar.testing.vendor_app import Dataset
 from tests.sync.conftest import INSTALLATION, SyncEnv, step
 
-# Pages of 10 items in chunks of 2: five chunks a page, four in flight at once.
-PAGED = {"page_limit": 10, "batch_size": 2}
+
+def paged() -> SyncStep:
+    """Pages of 10 items in chunks of 2: five chunks a page, four in flight at once."""
+    return step(page_limit=10, batch_size=2)
 
 
 async def test_a_failed_chunk_in_the_middle_of_a_page_holds_the_resume_point(
@@ -19,7 +22,7 @@ async def test_a_failed_chunk_in_the_middle_of_a_page_holds_the_resume_point(
     env.app.set_dataset("customers", Dataset(count=30))
     await env.activate()
     env.api.fail_next(1, status=400, path="customers", after=7)  # a chunk of the second page
-    report = await env.engine(step(**PAGED)).sync(INSTALLATION)
+    report = await env.engine(paged()).sync(INSTALLATION)
     assert report.status == "partial"
     assert await env.cursor_value("customers") is None
     point = await env.store.cursors.resume_point(INSTALLATION, "customers")
@@ -28,7 +31,7 @@ async def test_a_failed_chunk_in_the_middle_of_a_page_holds_the_resume_point(
     assert env.api.count("customers") < 20  # the page was cut short
 
     env.clock.advance(minutes=2)  # past the backoff after a failure
-    again = await env.engine(step(**PAGED)).sync(INSTALLATION)
+    again = await env.engine(paged()).sync(INSTALLATION)
     assert again.status == "ok"
     assert set(env.pushed_ids("customers")) == {f"item-{i}" for i in range(30)}
     assert await env.cursor_value("customers") is not None
@@ -40,7 +43,7 @@ async def test_a_run_cancelled_with_chunks_in_flight_resumes_after_the_last_whol
     env.app.set_dataset("customers", Dataset(count=30))
     await env.activate()
     env.api.slow_next(1, seconds=20, path="customers", after=6)  # a chunk of the second page
-    engine = env.engine(step(**PAGED))
+    engine = env.engine(paged())
     with trio.move_on_after(10) as cancelled:
         await engine.sync(INSTALLATION)
     assert cancelled.cancelled_caught
