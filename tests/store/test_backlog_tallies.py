@@ -35,7 +35,7 @@ def _counted(path: Path, installation_id: str | None = None) -> dict[str, int]:
 
 
 async def _tallied(store: SqliteStore, installation_id: str | None = None) -> dict[str, int]:
-    counts: dict[str, int] = {**await store.outbox.counts(installation_id)}
+    counts = {str(status): n for status, n in (await store.outbox.counts(installation_id)).items()}
     counts["dead_letter"] = await store.dead_letter.count(installation_id)
     return counts
 
