@@ -32,7 +32,7 @@ async def installation_overviews(
         installations = [] if found is None else [found]
     else:
         installations = await store.installations.list(limit=limit, offset=offset)
-    latest = await store.runs.latest()
+    latest = await store.runs.latest([each.installation_id for each in installations])
     overviews = []
     for installation in installations:
         iid = installation.installation_id

@@ -281,8 +281,9 @@ class Runs(Protocol):
         """The installation's runs, newest first."""
         ...
 
-    async def latest(self) -> dict[str, SyncRun]:
-        """The newest run of each installation that ever ran."""
+    async def latest(self, installation_ids: Sequence[str] | None = None) -> dict[str, SyncRun]:
+        """The newest run of each installation that ever ran (of those named, when given:
+        a few index steps each, rather than a walk over every installation's runs)."""
         ...
 
     async def close_orphans(

@@ -251,13 +251,14 @@ class SyncScheduler:
         for point in await store.cursors.resume_points():
             saved = point.updated_at or format_timestamp(now)
             resuming[point.installation_id] = min(resuming.get(point.installation_id, saved), saved)
-        latest = await store.runs.latest()
         # A request's time is when it was first seen: a restart only makes it younger.
         self._requested_since = {iid: self._requested_since.get(iid, now) for iid in requested}
         due: list[DueInstallation] = []
         offset = 0
         while True:
             batch = await store.installations.list(status="active", limit=_PAGE, offset=offset)
+            # Page by page: each read holds the store's connection only briefly.
+            latest = await store.runs.latest([each.installation_id for each in batch])
             for installation in batch:
                 iid = installation.installation_id
                 last = latest.get(iid)

@@ -132,3 +132,19 @@ async def test_latest_run_per_installation(installed: SqliteStore) -> None:
     newest_j = await installed.runs.start("j", "full")
     latest = await installed.runs.latest()
     assert {iid: run.id for iid, run in latest.items()} == {"i": newest_i, "j": newest_j}
+    assert await installed.runs.latest(["j", "never-ran", "j"]) == {"j": latest["j"]}
+    assert await installed.runs.latest([]) == {}
+
+
+async def test_latest_runs_of_many_named_installations(installed: SqliteStore) -> None:
+    ids = [f"inst-{n:04d}" for n in range(1_200)]  # more than one read's worth
+    newest: dict[str, int] = {}
+    for iid in ids:
+        await installed.installations.upsert(
+            InstallationUpsert(installation_id=iid, status="active")
+        )
+    for iid in ids[::3]:
+        await installed.runs.start(iid, "full")
+        newest[iid] = await installed.runs.start(iid, "incremental")
+    latest = await installed.runs.latest(ids)
+    assert {iid: run.id for iid, run in latest.items()} == newest
