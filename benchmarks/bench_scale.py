@@ -271,7 +271,11 @@ async def store_times(database: Path) -> dict[str, float]:
         "dead_letter.count()": lambda s: s.dead_letter.count(),
         "cursors.count_in_error()": lambda s: s.cursors.count_in_error(),
         "installations.count() ×3": lambda s: _counts(s),
-        "runs.latest()": lambda s: s.runs.latest(),
+        "runs.latest_statuses() (overview)": lambda s: s.runs.latest_statuses(),
+        "runs.latest(1,000 ids) (/health)": lambda s: s.runs.latest(
+            [f"inst-{n:05d}" for n in range(min(1000, INSTALLATIONS))]
+        ),
+        "runs.latest() of all (no longer read by either)": lambda s: s.runs.latest(),
     }
     times: dict[str, float] = {}
     try:

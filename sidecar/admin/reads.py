@@ -59,9 +59,7 @@ class AdminReads:
             status: await store.installations.count(status=status)
             for status in ("active", "inactive", "uninstalled")
         }
-        last_runs: dict[str, int] = {}
-        for run in (await store.runs.latest()).values():
-            last_runs[run.status] = last_runs.get(run.status, 0) + 1
+        last_runs = await store.runs.latest_statuses()
         return {
             "integration": self._deps.declaration.slug,
             "installations": by_status,

@@ -286,6 +286,10 @@ class Runs(Protocol):
         a few index steps each, rather than a walk over every installation's runs)."""
         ...
 
+    async def latest_statuses(self) -> dict[RunStatus, int]:
+        """How many installations' newest run is in each status (counted in the store)."""
+        ...
+
     async def close_orphans(
         self,
         is_alive: Callable[[str | None], bool],

@@ -148,3 +148,18 @@ async def test_latest_runs_of_many_named_installations(installed: SqliteStore) -
         newest[iid] = await installed.runs.start(iid, "incremental")
     latest = await installed.runs.latest(ids)
     assert {iid: run.id for iid, run in latest.items()} == newest
+
+
+async def test_the_newest_runs_counted_by_status(installed: SqliteStore) -> None:
+    assert await installed.runs.latest_statuses() == {}
+    for iid in ("j", "k"):
+        await installed.installations.upsert(
+            InstallationUpsert(installation_id=iid, status="active")
+        )
+    first = await installed.runs.start("i", "full")
+    await installed.runs.finish(first, "failed", {})
+    await installed.runs.start("i", "incremental")  # i's newest: running
+    for iid in ("j", "k"):
+        run = await installed.runs.start(iid, "full")
+        await installed.runs.finish(run, "ok", {})
+    assert await installed.runs.latest_statuses() == {"running": 1, "ok": 2}

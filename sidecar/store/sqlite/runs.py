@@ -101,6 +101,19 @@ class SqliteRuns:
             latest.update((run.installation_id, run) for run in await self._db.read(read))
         return latest
 
+    async def latest_statuses(self) -> dict[RunStatus, int]:
+        def read(connection: sqlite3.Connection) -> dict[RunStatus, int]:
+            # One index step per installation for its newest run, counted in SQL: no row
+            # per installation reaches Python.
+            rows = connection.execute(
+                "SELECT r.status, COUNT(*) FROM installations i JOIN sync_runs r ON r.id = "
+                "(SELECT MAX(id) FROM sync_runs WHERE installation_id = i.installation_id) "
+                "GROUP BY r.status"
+            )
+            return {status: int(count) for status, count in rows}
+
+        return await self._db.read(read)
+
     async def close_orphans(
         self,
         is_alive: Callable[[str | None], bool],
