@@ -6,7 +6,7 @@
    leases. Target: engine ≥ 0.8× the bare loop.
 2. Peak RSS of the engine at 200,000 items against 20,000. Target: within +30 MB.
 3. 16 installations, the fake API answering every call 50 ms late: wall time of a full
-   sweep with SYNC_WORKERS=8 against 1. Target: ≥ 5× faster.
+   sweep with SYNC_WORKERS=8 against 1, one chunk at a time. Target: ≥ 5× faster.
 4. One installation's backfill with the fake API 50 ms away: items/s with the chunks of a
    page pushed concurrently (PUSH_CONCURRENCY=4, the default, and 8) against one at a
    time. Target: ≥ 4×. 200,000 items take minutes one chunk at a time (~1,000 items/s):
@@ -224,8 +224,10 @@ def main() -> None:
             runs["engine"].append(child("engine", peer))
             runs["engine_tenth"].append(child("engine", peer, entity="customers_tenth"))
     with peers(SWEEP_ITEMS, LATENCY_MS) as peer:
-        one = child("engine", peer, installations=INSTALLATIONS, workers=1)
-        eight = child("engine", peer, installations=INSTALLATIONS, workers=8)
+        # One chunk at a time, so this measures the workers alone (measurement 4 measures
+        # concurrent chunks).
+        one = child("engine", peer, installations=INSTALLATIONS, workers=1, push_concurrency=1)
+        eight = child("engine", peer, installations=INSTALLATIONS, workers=8, push_concurrency=1)
     with peers(LATENCY_ITEMS, LATENCY_MS) as peer:
         chunked = {
             concurrency: child("engine", peer, push_concurrency=concurrency)
@@ -268,8 +270,7 @@ def main() -> None:
         f"(target ≤ +30 MB: {verdict(rss_growth <= 30)})",
         f"- {INSTALLATIONS} installations × {SWEEP_ITEMS:,} items, the API {LATENCY_MS} ms late on "
         f"every call: 1 worker {one['seconds']:.1f} s, 8 workers {eight['seconds']:.1f} s → "
-        f"**{speedup:.1f}×** (target ≥ 5×: {verdict(speedup >= 5)}; "
-        f"PUSH_CONCURRENCY={DEFAULT_PUSH_CONCURRENCY})",
+        f"**{speedup:.1f}×** (target ≥ 5×: {verdict(speedup >= 5)}; PUSH_CONCURRENCY=1)",
         "",
         f"One installation's backfill of {LATENCY_ITEMS:,} customers (pages of {PAGE}, chunks "
         f"of 50: 10 chunks a page), the API {LATENCY_MS} ms late on every call:",
