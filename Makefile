@@ -29,10 +29,16 @@ test: lint typecheck unit
 demo: $(VENV)/.installed
 	$(BIN)/shopimind-sidecar demo
 
-binary: $(VENV)/.installed
+# The binary is rebuilt only when what goes into it changed.
+BINARY_INPUTS := pyproject.toml $(shell find sidecar build -type f -not -path 'build/work/*' \
+	-not -path '*/__pycache__/*' -not -name '*.pyc')
+
+dist/shopimind-sidecar: $(VENV)/.installed $(BINARY_INPUTS)
 	PYTHON=$(BIN)/python build/build.sh
 
-package: binary
+binary: dist/shopimind-sidecar
+
+package: dist/shopimind-sidecar
 	build/package.sh
 
 bench: $(VENV)/.installed

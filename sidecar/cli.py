@@ -41,6 +41,7 @@ from sidecar.runtime import run_sidecar
 from sidecar.store.sqlite.backup import backup_database
 from sidecar.sync.cursor_sync import CursorReport
 from sidecar.sync.leases import LeaseBusyError
+from sidecar.sync.run_outcome import describe_run
 from sidecar.wiring import open_parts, open_settings_store
 
 __all__ = ["main"]
@@ -65,9 +66,12 @@ def _print_json(value: object) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def _start_logging(loaded: LoadedSettings) -> None:
+def _start_logging(loaded: LoadedSettings, *, quiet: bool = False) -> None:
+    """Logs on stderr at LOG_LEVEL; `quiet` (a command with its own progress output and
+    no `-v`) shows warnings and errors only."""
     settings = loaded.settings
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    level = "warning" if quiet and settings.log_level in ("debug", "info") else settings.log_level
+    configure_logging(level=level, fmt=settings.log_format)
     for warning in loaded.warnings:
         _log.warning(warning)
 
@@ -156,7 +160,11 @@ def _command_migrate(args: argparse.Namespace) -> int:
 def _installation_lines(overview: InstallationOverview) -> list[str]:
     installation = overview.installation
     run = overview.last_run
-    last = f"last run {run.status} ({run.kind}) at {run.started_at}" if run else "never synced"
+    last = (
+        f"last run {run.status} ({run.kind}) at {run.started_at}: {describe_run(run)}"
+        if run
+        else "never synced"
+    )
     lines = [
         f"{installation.installation_id}  {installation.status:<11} "
         f"{installation.shop_domain or '-'}  {last}"
@@ -166,6 +174,8 @@ def _installation_lines(overview: InstallationOverview) -> list[str]:
         state = cursor.last_status or "-"
         if cursor.consecutive_failures:
             state += f" x{cursor.consecutive_failures}: {cursor.last_error or ''}"
+        if cursor.retry_at and cursor.consecutive_failures:
+            state += f" (ShopiMind asked to wait: next try after {cursor.retry_at})"
         lines.append(f"    {name:<28} synced to {cursor.last_synced_at or '-':<24} {state}")
     for point in overview.resume_points:
         name = point.entity + (f"[{point.source_key}]" if point.source_key else "")
@@ -174,6 +184,13 @@ def _installation_lines(overview: InstallationOverview) -> list[str]:
             f"window {point.window_since} → {point.window_until}"
         )
     return lines
+
+
+def _overview_json(overview: InstallationOverview) -> dict[str, object]:
+    shown = dataclasses.asdict(overview)
+    if overview.last_run is not None:
+        shown["last_run"]["ended"] = describe_run(overview.last_run)
+    return shown
 
 
 def _operator() -> str:
@@ -204,7 +221,7 @@ async def _installations(settings: Settings, args: argparse.Namespace) -> int:
         print(f"error: no installation {args.installation_id!r}", file=sys.stderr)
         return EXIT_FAILURE
     if args.json:
-        _print_json([dataclasses.asdict(overview) for overview in overviews])
+        _print_json([_overview_json(overview) for overview in overviews])
         return EXIT_OK
     if not overviews:
         print("no installations yet")
@@ -221,18 +238,21 @@ def _command_installations(args: argparse.Namespace) -> int:
 
 
 class _ProgressLine:
-    """`customers: 12,500 items, 25 pages, 8,130 items/s` on stderr, at most twice a second."""
+    """`customers: 12,500 items, 25 pages, 8,130 items/s` on stderr: the first page of
+    every step (entity and source), then at most twice a second."""
 
     def __init__(self) -> None:
-        self._started = time.monotonic()
-        self._shown = 0.0
+        self._step = ""
+        self._started = self._shown = 0.0
 
     def __call__(self, report: CursorReport) -> None:
         now = time.monotonic()
-        if now - self._shown < 0.5:
+        name = report.entity + (f"[{report.source_key}]" if report.source_key else "")
+        if name != self._step:
+            self._step, self._started = name, now - 1e-3
+        elif now - self._shown < 0.5:
             return
         self._shown = now
-        name = report.entity + (f"[{report.source_key}]" if report.source_key else "")
         rate = report.items / max(now - self._started, 1e-6)
         print(
             f"{name}: {report.items:,} items, {report.pages:,} pages, {rate:,.0f} items/s",
@@ -305,6 +325,18 @@ def _command_demo(args: argparse.Namespace) -> int:
     return trio.run(functools.partial(run_demo, out=sys.stdout, workspace=workspace))
 
 
+def _command_app_check(args: argparse.Namespace) -> int:
+    from sidecar.appcheck.command import run_app_check_command
+
+    return run_app_check_command(args)
+
+
+def _command_simulate(args: argparse.Namespace) -> int:
+    from sidecar.demo.command import run_simulate_command
+
+    return run_simulate_command(args)
+
+
 def _versions() -> str:
     """The version line: ours, the build's Python and SQLite, and the key dependencies."""
     parts = [f"Python {sys.version.split()[0]}", f"SQLite {sqlite3.sqlite_version}"]
@@ -330,7 +362,7 @@ class _VersionAction(argparse.Action):
 def _command_sync(args: argparse.Namespace) -> int:
     loaded = _load()
     declaration = load_declaration(loaded.settings.integration_file)
-    _start_logging(loaded)
+    _start_logging(loaded, quiet=not args.verbose)
     return trio.run(_sync, loaded.settings, declaration, args)
 
 
@@ -379,6 +411,48 @@ def _parser() -> argparse.ArgumentParser:
         "--workspace", help="folder for the demo's files (default: a new temp folder)"
     )
     demo.set_defaults(run=_command_demo)
+    simulate = commands.add_parser(
+        "simulate",
+        help="rehearse the whole flow with your running app (APP_BASE_URL) and an embedded "
+        "ShopiMind: install, activate, backfill, inbound, deactivate",
+    )
+    simulate.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="a JSON object of the merchant's settings (default: the form's defaults)",
+    )
+    simulate.add_argument(
+        "--inbound-trigger",
+        metavar="URL",
+        help="a route of your app that makes it send its inbound call (POSTed "
+        '{"installation_id": ...}); without it, simulate sends one itself',
+    )
+    simulate.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="the sidecar's port, for your app's inbound calls (default: any free port)",
+    )
+    simulate.add_argument(
+        "--workspace", help="folder for the simulation's files (default: a new temp folder)"
+    )
+    simulate.set_defaults(run=_command_simulate)
+    app_check = commands.add_parser(
+        "app-check",
+        help="check your running app (APP_BASE_URL) against the bridge contract; "
+        "exit 0 when every check passed",
+    )
+    app_check.add_argument("--json", action="store_true", help="print the report as JSON")
+    app_check.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="a JSON object of the merchant's settings to send (default: the form's defaults)",
+    )
+    app_check.add_argument("--page-limit", type=int, help="items asked per sync page (default 100)")
+    app_check.add_argument(
+        "--max-pages", type=int, help="pages walked per sync window before stopping (default 50)"
+    )
+    app_check.set_defaults(run=_command_app_check)
     sync = commands.add_parser(
         "sync",
         help="sync one installation now, with a progress line; exit 0 when the run is ok",
@@ -386,6 +460,9 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("installation_id", help="the installation to sync")
     sync.add_argument(
         "--full", action="store_true", help="a full backfill (BACKFILL_DAYS), not incremental"
+    )
+    sync.add_argument(
+        "-v", "--verbose", action="store_true", help="show the log at LOG_LEVEL (default: warnings)"
     )
     sync.set_defaults(run=_command_sync)
     installations.add_argument("installation_id", nargs="?", help="show only this installation")
@@ -435,16 +512,21 @@ def _exit_code(error: BaseException) -> int:
                 error=f"{type(leaf).__name__}: {leaf}",
                 traceback="".join(traceback.format_exception(leaf)),
             )
-            print(f"error: unexpected {type(leaf).__name__}; see the log above", file=sys.stderr)
+            print(f"error: unexpected {type(leaf).__name__}: {leaf}", file=sys.stderr)
     return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    args = _parser().parse_args(argv)
-    run: Callable[[argparse.Namespace], int] = getattr(args, "run", _command_serve)
     try:
-        return run(args)
+        try:
+            args = _parser().parse_args(argv)
+        finally:  # --help and --version exit here: their output is flushed while caught
+            sys.stdout.flush()
+        run: Callable[[argparse.Namespace], int] = getattr(args, "run", _command_serve)
+        code = run(args)
+        sys.stdout.flush()
+        return code
     except BrokenPipeError:
         # The reader went away (`… | head`): stop quietly, as command-line tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

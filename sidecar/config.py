@@ -17,20 +17,26 @@ from typing import Generic, Literal, TypeVar, cast
 
 from sidecar._env import EnvReader
 from sidecar.errors import ConfigError
+from sidecar.peer_guard import DEFAULT_COOL_DOWN_SECONDS, DEFAULT_FAILURE_THRESHOLD
 from sidecar.security.cipher import KEY_BYTES
 from sidecar.shopimind.resources import DEFAULT_PUSH_CONCURRENCY
 from sidecar.store.sqlite.files import database_path_problem
 
 __all__ = [
     "DEFAULT_BACKFILL_DAYS",
+    "DEFAULT_BODY_TIMEOUT_SECONDS",
     "DEFAULT_DATABASE_PATH",
     "DEFAULT_DRAIN_TIMEOUT_SECONDS",
+    "DEFAULT_HEADER_TIMEOUT_SECONDS",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_CONNECTIONS_PER_CLIENT",
     "DEFAULT_PORT",
     "DEFAULT_SHOPIMIND_CORE_API_BASE",
     "DEFAULT_SYNC_INTERVAL_MINUTES",
     "DEFAULT_SYNC_WORKERS",
     "LoadedSettings",
     "LogFormat",
+    "OutboundLimits",
     "Secret",
     "Settings",
     "load_settings",
@@ -52,6 +58,10 @@ DEFAULT_RETENTION_DAYS = 90
 DEFAULT_AUDIT_RETENTION_DAYS = 365
 DEFAULT_DRAIN_TIMEOUT_SECONDS = 10.0
 DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300
+DEFAULT_MAX_CONNECTIONS = 1024
+DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -74,6 +84,18 @@ class Secret(Generic[T]):
 
     def __repr__(self) -> str:
         return "Secret([redacted])"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundLimits:
+    """Back-pressure toward the peers (`sidecar.peer_guard`)."""
+
+    shopimind_requests_per_second: float = 0.0
+    """All installations together; 0: unlimited."""
+    shopimind_requests_per_second_per_installation: float = 0.0
+    """One installation; 0: unlimited."""
+    circuit_failure_threshold: int = DEFAULT_FAILURE_THRESHOLD
+    circuit_cool_down_seconds: float = DEFAULT_COOL_DOWN_SECONDS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +128,20 @@ class Settings:
     log_format: LogFormat
     app_health_path: str | None = None
     """Probed under APP_BASE_URL; scheduled syncs pause while it fails. None: no probe."""
+    outbound: OutboundLimits = field(default_factory=OutboundLimits)
+    """Rate limits toward ShopiMind and the circuit breakers of both peers."""
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """Open client connections in all (both listeners), lowered to what LimitNOFILE allows."""
+    max_connections_per_client: int = DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
+    body_timeout_seconds: float = DEFAULT_BODY_TIMEOUT_SECONDS
+    admin_readonly_token: Secret[str] | None = None
+    """Signs in to the admin console to look, never to act (ADMIN_READONLY_TOKEN)."""
+    admin_cookie_secure: bool = False
+    """Mark the console's session cookie `Secure` even when the request came over plain
+    HTTP (a TLS-terminating proxy in front: ADMIN_COOKIE_SECURE)."""
+    admin_session_minutes: int = 30
+    """How long a console session lasts without use (ADMIN_SESSION_MINUTES)."""
     push_concurrency: int = DEFAULT_PUSH_CONCURRENCY
     """Chunks of a sync page pushed to ShopiMind at once, per installation."""
 
@@ -203,13 +239,35 @@ def _existing_file(env: EnvReader, name: str, default: str) -> Path:
     return path
 
 
+def _outbound_limits(env: EnvReader) -> OutboundLimits:
+    return OutboundLimits(
+        shopimind_requests_per_second=env.number(
+            "SHOPIMIND_REQUESTS_PER_SECOND", 0.0, minimum=0.0, maximum=100_000.0
+        ),
+        shopimind_requests_per_second_per_installation=env.number(
+            "SHOPIMIND_REQUESTS_PER_SECOND_PER_INSTALLATION", 0.0, minimum=0.0, maximum=100_000.0
+        ),
+        circuit_failure_threshold=env.integer(
+            "CIRCUIT_FAILURE_THRESHOLD", DEFAULT_FAILURE_THRESHOLD, minimum=1, maximum=1000
+        ),
+        circuit_cool_down_seconds=env.number(
+            "CIRCUIT_COOL_DOWN_SECONDS", DEFAULT_COOL_DOWN_SECONDS, minimum=1.0, maximum=3600.0
+        ),
+    )
+
+
 def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
     """Validate the whole environment; raise `ConfigError` listing every problem found."""
     env = EnvReader(environ)
     credentials_raw = env.raw("CREDENTIALS_DIRECTORY")
     credentials_directory = Path(credentials_raw) if credentials_raw else None
     if credentials_directory is not None and not credentials_directory.is_dir():
-        env.problem("CREDENTIALS_DIRECTORY", f"no such folder: {credentials_directory}")
+        reason = (
+            f"{credentials_directory} is a file, not a folder"
+            if credentials_directory.exists()
+            else f"no such folder: {credentials_directory}"
+        )
+        env.problem("CREDENTIALS_DIRECTORY", reason)
         credentials_directory = None
 
     allow_plaintext = env.boolean("ALLOW_PLAINTEXT_SECRETS", False)
@@ -219,6 +277,7 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
         env, env.secret("CREDENTIALS_KEY", credentials_directory), allow_plaintext
     )
     admin_token_raw = env.secret("ADMIN_TOKEN", credentials_directory)
+    readonly_raw = env.secret("ADMIN_READONLY_TOKEN", credentials_directory)
     app_secret_raw = env.secret("APP_SECRET", credentials_directory)
     if not app_secret_raw and not env.unreadable("APP_SECRET"):
         env.problem(
@@ -289,12 +348,33 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
         ),
         log_format=cast(LogFormat, env.choice("LOG_FORMAT", "json", ("json", "text"))),
         app_health_path=_app_health_path(env),
+        outbound=_outbound_limits(env),
+        max_connections=env.integer(
+            "MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, minimum=1, maximum=1_000_000
+        ),
+        max_connections_per_client=env.integer(
+            "MAX_CONNECTIONS_PER_CLIENT",
+            DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            minimum=1,
+            maximum=1_000_000,
+        ),
+        header_timeout_seconds=env.number(
+            "HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT_SECONDS, minimum=0.1, maximum=3600
+        ),
+        body_timeout_seconds=env.number(
+            "BODY_TIMEOUT_SECONDS", DEFAULT_BODY_TIMEOUT_SECONDS, minimum=0.1, maximum=3600
+        ),
+        admin_readonly_token=Secret(readonly_raw) if readonly_raw else None,
+        admin_cookie_secure=env.boolean("ADMIN_COOKIE_SECURE", False),
+        admin_session_minutes=env.integer("ADMIN_SESSION_MINUTES", 30, minimum=1, maximum=1440),
         push_concurrency=env.integer(
             "PUSH_CONCURRENCY", DEFAULT_PUSH_CONCURRENCY, minimum=1, maximum=MAX_PUSH_CONCURRENCY
         ),
     )
     if settings.admin_token is not None and len(settings.admin_token.reveal()) < 32:
         env.warnings.append("ADMIN_TOKEN is shorter than 32 characters; use a longer random token")
+    if readonly_raw and readonly_raw == admin_token_raw:
+        env.problem("ADMIN_READONLY_TOKEN", "must differ from ADMIN_TOKEN (it can act on nothing)")
     if env.problems:
         raise ConfigError(env.problems)
     return LoadedSettings(settings=settings, warnings=tuple(env.warnings))

@@ -113,16 +113,24 @@ class UpstreamError(SidecarError):
 
 
 class ShopimindError(UpstreamError):
-    """The ShopiMind API failed. `status` is the HTTP status (None for a network failure)."""
+    """The ShopiMind API failed. `status` is the HTTP status (None for a network failure);
+    `retry_after_seconds` what its `Retry-After` asked, when it answered one."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after_seconds: float | None = None
+    ) -> None:
         self.status = status
+        self.retry_after_seconds = retry_after_seconds
         super().__init__(message)
 
 
 class BridgeError(UpstreamError):
-    """The vendor's app failed or answered something that is not the bridge contract."""
+    """The vendor's app failed or answered something that is not the bridge contract;
+    `retry_after_seconds` what its `Retry-After` asked, when it answered one."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after_seconds: float | None = None
+    ) -> None:
         self.status = status
+        self.retry_after_seconds = retry_after_seconds
         super().__init__(message)

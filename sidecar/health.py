@@ -5,6 +5,8 @@
                    cursors are in error
     app            the vendor app's health (ok, unhealthy, unknown), only when it is
                    probed (APP_HEALTH_PATH); informative, never a cause of 503 by itself
+    circuits       each peer's circuit breaker (closed, open, half_open): `open` means
+                   calls to it are paused after repeated failures; informative too
     installations  per active installation: when it last ran, how long ago, how it ended,
                    and whether that is stale
 
@@ -14,6 +16,7 @@ answer within a few seconds) is itself the report. No secret, no payload, no err
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -57,6 +60,7 @@ async def check_health(
     clock: Clock = system_clock,
     scheduled: bool = True,
     app_state: str | None = None,
+    circuits: Mapping[str, str] | None = None,
 ) -> HealthReport:
     """Ask the store how things are; never raise.
 
@@ -66,7 +70,9 @@ async def check_health(
     """
     now = clock()
     checked_at = format_timestamp(now)
-    app = {} if app_state is None else {"app": app_state}
+    app: dict[str, object] = {} if app_state is None else {"app": app_state}
+    if circuits:
+        app["circuits"] = dict(circuits)
     read: tuple[list[Installation], dict[str, SyncRun], int] | None = None
     try:
         with trio.move_on_after(_STORE_DEADLINE_SECONDS):

@@ -77,12 +77,32 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+# Libraries whose `info` lines are routine for us: httpx logs every request it makes
+# (health probes included) and hypercorn says "Running on … (CTRL + C to quit)". Ours
+# already say what matters, so theirs are shown at `debug`.
+_CHATTY_LIBRARIES: Final = frozenset({"httpx", "hypercorn.error"})
+
+
+class _DemoteChatty(logging.Filter):
+    """Relabel the chatty libraries' `info` records as `debug`, then apply the level."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self._level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and record.name in _CHATTY_LIBRARIES:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return record.levelno >= self._level
+
+
 def configure_logging(
     *, level: str = "info", fmt: str = "json", stream: TextIO | None = None
 ) -> None:
     """Send every log record (ours and the libraries') to `stream` (stderr) in `fmt`."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(TextFormatter() if fmt == "text" else JsonFormatter())
+    handler.addFilter(_DemoteChatty(_LEVELS.get(level, logging.INFO)))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

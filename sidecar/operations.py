@@ -15,6 +15,7 @@ from sidecar.declaration import build_manifest
 from sidecar.logs import get_logger
 from sidecar.metrics.gauges import read_gauges
 from sidecar.metrics.prometheus import PrometheusMetrics
+from sidecar.peer_guard import circuit_states
 from sidecar.security.tokens import TokenMatcher
 from sidecar.sync.app_health import AppHealth
 from sidecar.sync.due import SyncLag
@@ -50,6 +51,7 @@ def admin_context(
                 "waiting": stats.tasks_waiting,
             },
             "app": None if app_health is None else app_health.state,
+            "circuits": circuit_states(parts.peers),
             "sync_lag": None if sync_lag is None else sync_lag().as_json(),
         }
 
@@ -60,6 +62,7 @@ def admin_context(
             limiter=limiter,
             app_healthy=(lambda: None) if app_health is None else app_health.healthy,
             clock=parts.clock,
+            circuits=circuit_states(parts.peers),
             sync_lag=sync_lag,
         )
         return metrics.render(snapshot)
@@ -83,6 +86,13 @@ def admin_context(
         token=None if token is None else TokenMatcher(token.reveal()),
         limiter=RateLimiter(burst=ADMIN_RATE_BURST, per_second=ADMIN_RATE_PER_SECOND),
         metrics=render_metrics,
+        readonly_token=(
+            None
+            if settings.admin_readonly_token is None
+            else TokenMatcher(settings.admin_readonly_token.reveal())
+        ),
+        session_idle_seconds=settings.admin_session_minutes * 60.0,
+        cookie_secure=settings.admin_cookie_secure,
     )
     return context, operator_syncs
 

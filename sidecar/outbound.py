@@ -26,10 +26,12 @@ import trio
 from sidecar.clock import Clock, system_clock
 from sidecar.logs import BoundLogger
 from sidecar.metrics.hooks import CallObserver, call_outcome
+from sidecar.peer_guard import PeerGuard
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_TIMEOUT_SECONDS",
+    "MAX_SCHEDULED_RETRY_AFTER_SECONDS",
     "NO_RETRY",
     "RETRYABLE_STATUSES",
     "BodyTooLargeError",
@@ -37,12 +39,15 @@ __all__ = [
     "RetryPolicy",
     "new_http_client",
     "parse_retry_after",
+    "scheduled_retry_after",
     "send",
 ]
 
 DEFAULT_TIMEOUT_SECONDS: Final = 30.0
 DEFAULT_MAX_BODY_BYTES: Final = 25 * 1024 * 1024
 RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+_SERVER_ERROR: Final = 500
+"""From this status on, an answer counts as a failure of the peer (its circuit breaker)."""
 
 
 class BodyTooLargeError(httpx.TransportError):
@@ -67,6 +72,18 @@ class RetryPolicy:
 
 
 NO_RETRY: Final = RetryPolicy(max_retries=0)
+
+MAX_SCHEDULED_RETRY_AFTER_SECONDS: Final = 24 * 3600.0
+"""A `Retry-After` too long to wait for in the request is honoured by scheduling the work
+(a sync cursor's, an outbox event's next attempt) that much later — a day at most, so a
+peer's mistake cannot park work for years."""
+
+
+def scheduled_retry_after(seconds: float | None) -> float | None:
+    """How long to put work off for a peer's `Retry-After` (None: it gave none)."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_SCHEDULED_RETRY_AFTER_SECONDS)
 
 
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
@@ -166,6 +183,8 @@ async def send(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     clock: Clock = system_clock,
     observe: CallObserver | None = None,
+    guard: PeerGuard | None = None,
+    installation_id: str | None = None,
 ) -> HttpResponse:
     """Send one request, retrying transient failures as the policy allows.
 
@@ -176,7 +195,9 @@ async def send(
     the method, URL and status, never headers or bodies (they hold keys and customer data).
     `observe` is told the outcome of the call once, after its last attempt (`call_outcome`:
     the status class, or `error` when no answer could be had): every call to a peer goes
-    through here, so this is where they are counted.
+    through here, so this is where they are counted. `guard` (the peer's rate limit and
+    circuit breaker, per `installation_id`) admits every attempt: an open circuit raises
+    `CircuitOpenError` (a transport error) at once, without retrying.
     """
     try:
         response = await _send_retrying(
@@ -191,6 +212,8 @@ async def send(
             timeout_seconds=timeout_seconds,
             max_body_bytes=max_body_bytes,
             clock=clock,
+            guard=guard,
+            installation_id=installation_id,
         )
     except httpx.TransportError:
         if observe is not None:
@@ -214,9 +237,12 @@ async def _send_retrying(
     timeout_seconds: float,
     max_body_bytes: int,
     clock: Clock,
+    guard: PeerGuard | None,
+    installation_id: str | None,
 ) -> HttpResponse:
     retry = 0
     while True:
+        attempt = None if guard is None else await guard.admit(installation_id)
         try:
             response = await _send_once(
                 client,
@@ -228,6 +254,8 @@ async def _send_retrying(
                 max_body_bytes=max_body_bytes,
             )
         except httpx.TransportError as exc:
+            if attempt is not None:
+                attempt.finish(failed=not isinstance(exc, BodyTooLargeError))
             may_retry = (replayable or _never_sent(exc)) and not isinstance(exc, BodyTooLargeError)
             if retry >= policy.max_retries or not may_retry:
                 raise
@@ -243,6 +271,12 @@ async def _send_retrying(
             )
             await trio.sleep(delay)
             continue
+        else:
+            if attempt is not None:
+                attempt.finish(failed=response.status >= _SERVER_ERROR)
+        finally:
+            if attempt is not None:
+                attempt.finish(failed=None)  # cancelled mid-attempt: says nothing of the peer
         if response.status not in RETRYABLE_STATUSES or not replayable:
             return response
         if retry >= policy.max_retries:

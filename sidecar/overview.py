@@ -32,16 +32,18 @@ async def installation_overviews(
         installations = [] if found is None else [found]
     else:
         installations = await store.installations.list(limit=limit, offset=offset)
-    latest = await store.runs.latest([each.installation_id for each in installations])
     overviews = []
     for installation in installations:
         iid = installation.installation_id
+        # Its own last run: one index seek (every installation's latest costs a pass over
+        # all of them, for a page of 50 or for one).
+        last_runs = await store.runs.recent(iid, 1)
         overviews.append(
             InstallationOverview(
                 installation=installation,
                 cursors=tuple(await store.cursors.list(iid)),
                 resume_points=tuple(await store.cursors.resume_points(iid)),
-                last_run=latest.get(iid),
+                last_run=last_runs[0] if last_runs else None,
             )
         )
     return overviews

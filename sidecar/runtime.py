@@ -51,6 +51,7 @@ from sidecar.logs import get_logger
 from sidecar.maintenance import run_retention
 from sidecar.metrics.prometheus import PrometheusMetrics
 from sidecar.operations import admin_context, announce_admin
+from sidecar.peer_guard import circuit_states
 from sidecar.store.records import RetentionPolicy
 from sidecar.sync.app_health import AppHealth
 from sidecar.sync.requests import DurableSyncRequests
@@ -61,6 +62,7 @@ from sidecar.web.admin import (
     create_admin_app,
     install_admin_routes,
 )
+from sidecar.web.limits import ConnectionLimits, Connections, fit_open_files
 from sidecar.web.public import (
     PUBLIC_RATE_BURST,
     PUBLIC_RATE_PER_SECOND,
@@ -232,6 +234,7 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
             scheduled=settings.sync_interval_minutes > 0,
             ready=readiness,
             app_health=(lambda: None) if app_health is None else lambda: app_health.state,
+            circuits=lambda: circuit_states(parts.peers),
         )
     )
     admin, operator_syncs = admin_context(
@@ -285,12 +288,18 @@ async def run_sidecar(
     async with open_parts(settings, declaration, clock=clock, metrics=metrics) as parts:
         services = _services(parts, metrics)
         stop = trio.Event()
+        # The listeners outlive the drain: /ready answers 503 while in-flight work ends (a
+        # load balancer takes the replica out), and inbound calls are still taken durably.
+        drained = trio.Event()
         graceful = settings.drain_timeout_seconds
         config = hypercorn_config(
             host=settings.host, port=settings.port, graceful_timeout_seconds=graceful
         )
+        connections = Connections(_connection_limits(settings))
         async with trio.open_nursery() as nursery:
-            public_urls = await _listen(nursery, services.app, config, stop, "HOST and PORT")
+            public_urls = await _listen(
+                nursery, services.app, config, drained, connections, "HOST and PORT"
+            )
             admin_urls: list[str] = []
             if services.admin_app is not None and settings.admin_port is not None:
                 admin_config = hypercorn_config(
@@ -299,7 +308,12 @@ async def run_sidecar(
                     graceful_timeout_seconds=graceful,
                 )
                 admin_urls = await _listen(
-                    nursery, services.admin_app, admin_config, stop, "ADMIN_HOST and ADMIN_PORT"
+                    nursery,
+                    services.admin_app,
+                    admin_config,
+                    drained,
+                    connections,
+                    "ADMIN_HOST and ADMIN_PORT",
                 )
             announce_admin(settings)
             async with trio.open_nursery() as draining:
@@ -346,15 +360,32 @@ async def run_sidecar(
                     await notifier.stopping()
                     background.cancel_scope.cancel()
                 draining.cancel_scope.deadline = trio.current_time() + graceful
+            drained.set()
         _log.info("sidecar stopped")
 
 
+def _connection_limits(settings: Settings) -> ConnectionLimits:
+    return fit_open_files(
+        ConnectionLimits(
+            max_connections=settings.max_connections,
+            max_per_client=settings.max_connections_per_client,
+            header_timeout_seconds=settings.header_timeout_seconds,
+            body_timeout_seconds=settings.body_timeout_seconds,
+        )
+    )
+
+
 async def _listen(
-    nursery: trio.Nursery, app: object, config: Config, stop: trio.Event, variables: str
+    nursery: trio.Nursery,
+    app: object,
+    config: Config,
+    stop: trio.Event,
+    connections: Connections,
+    variables: str,
 ) -> list[str]:
     """Serve `app` in `nursery`; ListenError naming `variables` when it cannot bind."""
     try:
-        urls: list[str] = await nursery.start(serve_app, app, config, stop)
+        urls: list[str] = await nursery.start(serve_app, app, config, stop, connections)
     except* OSError as failed:
         raise ListenError(
             f"cannot listen on {config.bind[0]}: {_first(failed)} (set {variables} to a free "

@@ -19,6 +19,7 @@ from sidecar.config import Settings
 from sidecar.declaration.model import Declaration
 from sidecar.metrics.hooks import NO_METRICS, Metrics
 from sidecar.outbound import DEFAULT_TIMEOUT_SECONDS, RetryPolicy, new_http_client
+from sidecar.peer_guard import PeerGuard
 from sidecar.security.cipher import make_cipher
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.store import open_store
@@ -60,6 +61,8 @@ class Parts:
     app_probe: AppProbe | None = None
     """The app's health endpoint (APP_HEALTH_PATH), when one is configured."""
     metrics: Metrics = NO_METRICS
+    peers: tuple[PeerGuard, ...] = ()
+    """The rate limits and circuit breakers of the ShopiMind API and the app."""
 
     def sync_engine(self) -> SyncEngine:
         """The sync engine, configured from the settings."""
@@ -112,6 +115,19 @@ async def open_parts(
     ):
         api_base, app_base = settings.shopimind_core_api_base, settings.app_base_url
         secret = settings.app_secret.reveal()
+        limits = settings.outbound
+        api_guard = PeerGuard(
+            "shopimind",
+            rate_per_second=limits.shopimind_requests_per_second,
+            rate_per_installation=limits.shopimind_requests_per_second_per_installation,
+            failure_threshold=limits.circuit_failure_threshold,
+            cool_down_seconds=limits.circuit_cool_down_seconds,
+        )
+        app_guard = PeerGuard(
+            "app",
+            failure_threshold=limits.circuit_failure_threshold,
+            cool_down_seconds=limits.circuit_cool_down_seconds,
+        )
 
         def to_api(outcome: str) -> None:
             metrics.outbound_call("shopimind", outcome)
@@ -129,6 +145,7 @@ async def open_parts(
                 observe=to_api,
                 policy=policy,
                 timeout_seconds=timeout_seconds,
+                guard=api_guard,
             )
 
         def app(
@@ -143,6 +160,7 @@ async def open_parts(
                 observe=to_app,
                 policy=policy,
                 timeout_seconds=timeout_seconds,
+                guard=app_guard,
             )
 
         probe = None
@@ -167,4 +185,5 @@ async def open_parts(
             clock=clock,
             app_probe=probe,
             metrics=metrics,
+            peers=(api_guard, app_guard),
         )

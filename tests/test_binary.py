@@ -130,6 +130,7 @@ async def _serve_under_systemd_protocol(
             NOTIFY_SOCKET=notify_path,
             WATCHDOG_USEC="1000000",
             MDWE=mdwe,
+            ADMIN_TOKEN="adm_binary_" + "5a" * 16,
         )
         process = await trio.lowlevel.open_process(
             command, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
@@ -153,6 +154,13 @@ async def _serve_under_systemd_protocol(
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
                 assert (await client.get("/ready")).json() == {"ready": True}
                 assert (await client.get("/health")).status_code == 200
+                # The admin console's templates and static files are in the binary.
+                sign_in = await client.get("/admin/ui/sign-in")
+                assert sign_in.status_code == 200
+                assert 'name="token"' in sign_in.text
+                script = await client.get("/admin/ui/static/console.js")
+                assert script.status_code == 200
+                assert "data-refresh-seconds" in script.text
                 for event in ("installed", "activated"):
                     payload = lifecycle(event, configs=configs(sync_loyalty=False))
                     body = json.dumps(payload).encode()
@@ -214,7 +222,7 @@ def test_unit_file_verifies(binary: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb not installed")
-def test_debian_package(binary: Path) -> None:
+def test_debian_package(binary: Path, tmp_path: Path) -> None:
     build = subprocess.run(
         [str(ROOT / "build" / "package.sh")],
         cwd=ROOT,
@@ -252,3 +260,57 @@ def test_debian_package(binary: Path) -> None:
     ).stdout
     assert b"conffiles" in control
     assert b"postinst" in control
+    _check_maintainer_scripts(deb, tmp_path)
+    # `make package` packs the binary the fixture just built; it does not build it again.
+    planned = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "package"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "build.sh" not in planned, planned
+    lintian = shutil.which("lintian")
+    if lintian is None:
+        if os.environ.get("CI"):
+            pytest.fail("lintian is not installed (.ci/run installs it)")
+        return
+    report = subprocess.run(
+        [lintian, "--tag-display-limit", "0", str(deb)], capture_output=True, text=True
+    )
+    errors = [line for line in report.stdout.splitlines() if line.startswith("E:")]
+    assert errors == [], report.stdout
+
+
+def _check_maintainer_scripts(deb: Path, tmp_path: Path) -> None:
+    """Run prerm/postrm as dpkg would on remove and purge, with the systemd helpers
+    replaced by stubs that record their arguments: stop, then disable; purge says what
+    it keeps."""
+    control = tmp_path / "control"
+    subprocess.run(["dpkg-deb", "--control", str(deb), str(control)], check=True)
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    calls = tmp_path / "calls"
+    for name in ("deb-systemd-invoke", "deb-systemd-helper", "systemctl"):
+        stub = stubs / name
+        stub.write_text(f'#!/bin/sh\necho "{name} $*" >> {calls}\n', encoding="utf-8")
+        stub.chmod(0o755)
+    env = {"PATH": f"{stubs}:/usr/bin:/bin"}
+    steps = (("prerm", "remove"), ("postrm", "remove"), ("postrm", "purge"))
+    said = ""
+    for script, argument in steps:
+        done = subprocess.run(
+            ["sh", str(control / script), argument],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        said += done.stdout
+    assert calls.read_text(encoding="utf-8").splitlines() == [
+        "deb-systemd-invoke stop shopimind-sidecar.service",
+        "deb-systemd-helper disable shopimind-sidecar.service",
+        "systemctl daemon-reload",
+        "deb-systemd-helper purge shopimind-sidecar.service",
+    ]
+    assert "rm -rf /var/lib/shopimind-sidecar /etc/shopimind-sidecar" in said

@@ -157,3 +157,28 @@ async def test_installations_lists_cursors_and_last_run(valid_env: dict[str, str
     missing = run(valid_env, "installations", "ghost")
     assert missing.returncode == 1
     assert "no installation 'ghost'" in missing.stderr
+
+
+async def test_installations_say_why_the_last_run_ended(valid_env: dict[str, str]) -> None:
+    from sidecar.security.cipher import AesGcmCipher
+    from sidecar.store import InstallationUpsert
+    from sidecar.store.sqlite import open_sqlite_store
+
+    store = await open_sqlite_store(
+        Path(valid_env["DATABASE_PATH"]), cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX))
+    )
+    await store.installations.upsert(InstallationUpsert(installation_id="inst_8", status="active"))
+    await store.runs.start("inst_8", "full", owner="host:4242:killed")
+    await store.runs.close_orphans(lambda owner: False, "interrupted: the process stopped")
+    await store.aclose()
+
+    listing = run(valid_env, "installations", "inst_8")
+
+    assert listing.returncode == 0, listing.stderr
+    assert "last run interrupted (full)" in listing.stdout
+    assert (
+        "interrupted: the process running it stopped (killed or crashed); the next run "
+        "continues where it stopped"
+    ) in listing.stdout
+    as_json = json.loads(run(valid_env, "installations", "inst_8", "--json").stdout)
+    assert as_json[0]["last_run"]["ended"].startswith("interrupted: the process running it")

@@ -74,11 +74,27 @@ def test_text_format(stream: io.StringIO) -> None:
 
 def test_library_records_go_through_the_same_formatter(stream: io.StringIO) -> None:
     configure_logging(level="info", fmt="json", stream=stream)
-    logging.getLogger("hypercorn.error").info("Running on %s", "http://127.0.0.1:1")
+    logging.getLogger("hypercorn.error").warning("Running on %s", "http://127.0.0.1:1")
     (line,) = lines(stream)
     assert line == {
         "ts": line["ts"],
-        "level": "info",
+        "level": "warning",
         "logger": "hypercorn.error",
         "msg": "Running on http://127.0.0.1:1",
     }
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+def test_routine_library_lines_are_debug(stream: io.StringIO, level: str) -> None:
+    configure_logging(level=level, fmt="json", stream=stream)
+    logging.getLogger("httpx").info('HTTP Request: GET http://127.0.0.1:1/health "200 OK"')
+    logging.getLogger("hypercorn.error").info("Running on http://127.0.0.1:1 (CTRL + C to quit)")
+    logging.getLogger("hypercorn.error").warning("a real problem")
+    logging.getLogger("sidecar.sync").info("ours stays info")
+    shown = [(line["logger"], line["level"]) for line in lines(stream)]
+    routine = [("httpx", "debug"), ("hypercorn.error", "debug")] if level == "debug" else []
+    assert shown == [
+        *routine,
+        ("hypercorn.error", "warning"),
+        ("sidecar.sync", "info"),
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 from sidecar.bridge import AppBridge
 from sidecar.clock import Clock, system_clock
@@ -13,7 +13,7 @@ from sidecar.shopimind.client import ShopimindClient
 from sidecar.store.interface import Store
 from sidecar.sync.engine import RunReport
 
-__all__ = ["AdminDeps", "Caller", "SyncStarter"]
+__all__ = ["RUNTIME_STATUS_KEYS", "AdminDeps", "Caller", "SyncStarter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,11 @@ class SyncStarter(Protocol):
     async def __call__(self, installation_id: str, *, full: bool) -> RunReport: ...
 
 
+RUNTIME_STATUS_KEYS: Final = ("ready", "sync_workers", "app", "circuits")
+"""The overview's keys that only a running `serve` can fill: the CLI, a process of its
+own, shows them as null, so both print one shape."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdminDeps:
     """What the admin service works with."""
@@ -47,4 +52,4 @@ class AdminDeps:
     clock: Clock = system_clock
     runtime_status: Callable[[], Mapping[str, object]] = field(default=dict)
     """What only the running process knows (workers in use, the app's health), for the
-    overview; nothing for the CLI."""
+    overview, under the keys of RUNTIME_STATUS_KEYS; nothing for the CLI."""

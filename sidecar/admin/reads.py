@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sidecar.admin.deps import AdminDeps
+from sidecar.admin.deps import RUNTIME_STATUS_KEYS, AdminDeps
 from sidecar.admin.errors import (
     InvalidRequestError,
     UnknownInstallationError,
@@ -68,6 +68,7 @@ class AdminReads:
             "outbox": dict(await store.outbox.counts()),
             "outbox_oldest_pending_at": await store.outbox.oldest_pending_at(),
             "dead_letter_items": await store.dead_letter.count(),
+            **dict.fromkeys(RUNTIME_STATUS_KEYS),
             **self._deps.runtime_status(),
         }
 
@@ -183,7 +184,16 @@ class AdminReads:
             "total": await self._store.dead_letter.count(installation_id),
         }
 
-    async def audit(self, page: Page) -> JsonObject:
-        """The audit log, newest first."""
-        entries = await self._store.audit.list(limit=page.limit, offset=page.offset)
+    async def audit(
+        self, page: Page, *, action: str | None = None, installation_id: str | None = None
+    ) -> JsonObject:
+        """The audit log, newest first, optionally of one action and/or installation."""
+        if action is not None and len(action) > 100:
+            raise InvalidRequestError("action is longer than 100 characters")
+        entries = await self._store.audit.list(
+            action=action,
+            installation_id=installation_id,
+            limit=page.limit,
+            offset=page.offset,
+        )
         return page.body([audit_view(entry) for entry in entries])

@@ -12,6 +12,11 @@ app's side), an operator replays it: each item goes to where it went first —
 refusal). Items one at a time, so each has its own outcome: `accepted` leaves the
 dead-letter, `rejected` stays with ShopiMind's new reason, `failed` (no answer, a 5xx,
 a target that is not provisioned) stays as it was.
+
+An item set aside because it could never be encoded (`shopimind.undeliverable`) was kept
+with its poison replaced by a description: replaying it is refused with the reason it was
+set aside. Other set-aside items are checked again against today's rules, so one whose
+definition changed since is pushed.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from sidecar.errors import ShopimindError
 from sidecar.inbound.delivery import DeliveryError, deliver
 from sidecar.inbound.shapes import NotProvisionedError, resolve_route
 from sidecar.shopimind.client import ShopimindApi
+from sidecar.shopimind.undeliverable import ENCODING_PREFIX
 from sidecar.store.records import INBOUND_ENTITY_PREFIX, RejectedItem
-from sidecar.sync.targets import ProvisionedIds, StepSetupError, push_target
+from sidecar.sync.targets import ProvisionedIds, StepSetupError, item_rules, push_target
 
 __all__ = ["MAX_REPLAY_ITEMS", "ItemOutcome", "ReplayReport", "replay_items"]
 
@@ -104,7 +110,7 @@ async def _replay_synced(
     if not isinstance(value, Mapping):
         return ItemOutcome(item.id, "failed", "the stored item is not a JSON object")
     try:
-        target = push_target(step, item.source_key, ids, api)
+        target = push_target(step, item.source_key, ids, api, rules=item_rules(declaration, step))
         result = await target.push([value], key=_fresh_key(item))
     except StepSetupError as exc:
         return ItemOutcome(item.id, "failed", str(exc))
@@ -130,7 +136,9 @@ async def replay_items(
     report = ReplayReport()
     ids = ProvisionedIds.from_state(provisioning_ids)
     for item in items[:MAX_REPLAY_ITEMS]:
-        if item.entity.startswith(INBOUND_ENTITY_PREFIX):
+        if ENCODING_PREFIX in item.reason:
+            outcome = ItemOutcome(item.id, "rejected", item.reason)
+        elif item.entity.startswith(INBOUND_ENTITY_PREFIX):
             outcome = await _replay_inbound(item, declaration, provisioning_ids, api)
         else:
             outcome = await _replay_synced(item, declaration, ids, api)

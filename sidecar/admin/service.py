@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Final
 
+from sidecar.admin.browse import AdminBrowse
 from sidecar.admin.deps import AdminDeps, Caller, SyncStarter
 from sidecar.admin.errors import (
     AdminError,
@@ -22,7 +23,6 @@ from sidecar.admin.errors import (
     NotFoundError,
     NotPossibleError,
 )
-from sidecar.admin.reads import AdminReads
 from sidecar.admin.replay import MAX_REPLAY_ITEMS, replay_items
 from sidecar.admin.views import (
     dead_letter_view,
@@ -66,8 +66,16 @@ def _ids(value: object) -> list[int]:
     return list(dict.fromkeys(value))
 
 
-class AdminService(AdminReads):
+class AdminService(AdminBrowse):
     """The admin API's and the admin CLI's operations: the reads, and the actions."""
+
+    async def record_access(
+        self, caller: Caller, action: str, *, outcome: str, target: str | None = None
+    ) -> None:
+        """Audit a sign-in, a sign-out or a refused request (never the token presented)."""
+        await self._record(
+            caller, action, None, None if target is None else target[:200], {"outcome": outcome}
+        )
 
     async def _audited(
         self,

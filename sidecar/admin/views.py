@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from sidecar.admin.masking import mask_pii
+from sidecar.clock import format_timestamp
 from sidecar.overview import InstallationOverview
 from sidecar.store.records import (
     AuditEntry,
@@ -22,6 +23,8 @@ from sidecar.store.records import (
     SyncRun,
     WebhookLogEntry,
 )
+from sidecar.sync.cursor_rules import backoff_until
+from sidecar.sync.run_outcome import describe_run
 
 __all__ = [
     "audit_view",
@@ -61,8 +64,14 @@ def installation_view(installation: Installation) -> JsonObject:
 
 
 def cursor_view(cursor: Cursor) -> JsonObject:
-    """A cursor, with `in_error` when its last step failed."""
-    return {**_fields(cursor, drop=("installation_id",)), "in_error": cursor.last_status == "error"}
+    """A cursor, with `in_error` when its last step failed and `backoff_until`, when an
+    incremental run may try it again after failures (None: at its next run)."""
+    until = backoff_until(cursor)
+    return {
+        **_fields(cursor, drop=("installation_id",)),
+        "in_error": cursor.last_status == "error",
+        "backoff_until": None if until is None else format_timestamp(until),
+    }
 
 
 def resume_point_view(point: ResumePoint) -> JsonObject:
@@ -71,8 +80,12 @@ def resume_point_view(point: ResumePoint) -> JsonObject:
 
 
 def run_view(run: SyncRun) -> JsonObject:
-    """A sync run with its summary parsed."""
-    return {**_fields(run, drop=("summary_json",)), "summary": parse_stored(run.summary_json)}
+    """A sync run with its summary parsed, and why it ended in words (`ended`)."""
+    return {
+        **_fields(run, drop=("summary_json",)),
+        "ended": describe_run(run),
+        "summary": parse_stored(run.summary_json),
+    }
 
 
 def overview_view(overview: InstallationOverview) -> JsonObject:

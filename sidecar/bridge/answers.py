@@ -67,6 +67,8 @@ class LifecycleAnswer:
     ok: bool
     error: str | None = None
     external_account: ExternalAccount | None = None
+    integrator_config: dict[str, object] | None = None
+    """Values of `owner: integrator` config fields the app sets (checked by the lifecycle)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,14 +179,18 @@ def _external_account(value: object) -> ExternalAccount | None:
 
 
 def parse_lifecycle_answer(answer: object) -> LifecycleAnswer:
-    """`{ok, error?, external_account?: {id, name}}` → LifecycleAnswer."""
+    """`{ok, error?, external_account?: {id, name}, integrator_config?: {...}}`."""
     body = _object(answer)
     ok = _ok(body)
     error = _error(body)
+    values = body.get("integrator_config")
+    if values is not None and not isinstance(values, dict):
+        raise MalformedAnswerError(f"`integrator_config` must be an object, not {_shown(values)}")
     return LifecycleAnswer(
         ok=ok,
         error=None if ok else error,
         external_account=_external_account(body.get("external_account")),
+        integrator_config=values,
     )
 
 

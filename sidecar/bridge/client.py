@@ -61,8 +61,10 @@ from sidecar.outbound import (
     BodyTooLargeError,
     HttpResponse,
     RetryPolicy,
+    parse_retry_after,
     send,
 )
+from sidecar.peer_guard import CircuitOpenError, PeerGuard
 from sidecar.security.signature import sign
 
 __all__ = [
@@ -127,6 +129,7 @@ class AppBridge:
     __slots__ = (
         "_base_url",
         "_clock",
+        "_guard",
         "_http",
         "_log",
         "_max_body_bytes",
@@ -147,12 +150,14 @@ class AppBridge:
         timeout_seconds: float = DEFAULT_BRIDGE_TIMEOUT_SECONDS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         observe: CallObserver | None = None,
+        guard: PeerGuard | None = None,
     ) -> None:
         """Point the bridge at `base_url` (APP_BASE_URL, e.g. `http://127.0.0.1:8000/shopimind`).
 
         `http` belongs to the caller, who closes it. `timeout_seconds` bounds each attempt
         and `policy` decides the retries, as for every outbound call (`sidecar.outbound`).
-        `observe` is told the outcome of every call (metrics).
+        `observe` is told the outcome of every call (metrics); `guard` is the app's circuit
+        breaker, shared by every bridge of the process.
         """
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -170,6 +175,7 @@ class AppBridge:
         self._timeout_seconds = timeout_seconds
         self._max_body_bytes = max_body_bytes
         self._observe = observe
+        self._guard = guard
         self._log = get_logger("bridge")
 
     def __repr__(self) -> str:
@@ -295,10 +301,15 @@ class AppBridge:
                 max_body_bytes=self._max_body_bytes,
                 clock=self._clock,
                 observe=self._observe,
+                guard=self._guard,
             )
         except BodyTooLargeError as exc:
             message = f"app's {path} answer is larger than {self._max_body_bytes} bytes"
             log.warning("app bridge answer refused", reason=message, duration_ms=_ms(started))
+            raise BridgeError(message) from exc
+        except CircuitOpenError as exc:
+            message = f"app bridge call {path} not sent: {exc}"
+            log.warning(message)
             raise BridgeError(message) from exc
         except httpx.TransportError as exc:
             attempts = self._policy.max_retries + 1
@@ -313,7 +324,13 @@ class AppBridge:
             hint = " (does APP_SECRET match the app's?)" if status in (401, 403) else ""
             message = f"app answered {path} with HTTP {status}{hint}{_app_message(response)}"
             log.warning("app bridge call failed", status=status, duration_ms=_ms(started))
-            raise BridgeError(message, status=status)
+            raise BridgeError(
+                message,
+                status=status,
+                retry_after_seconds=parse_retry_after(
+                    response.headers.get("retry-after"), now=self._clock()
+                ),
+            )
         try:
             answer = response.json()
         except ValueError as exc:

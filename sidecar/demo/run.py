@@ -1,39 +1,75 @@
-"""`shopimind-sidecar demo`: the whole flow in one command, with no configuration at all.
+"""`shopimind-sidecar simulate` and `demo`: the real sidecar, an embedded stand-in for
+ShopiMind, and an app — the vendor's own (`simulate`) or the sample one (`demo`).
 
-It starts an embedded fake ShopiMind API and a sample vendor app on free loopback ports,
-generates throwaway secrets, runs the real sidecar (the same `run_sidecar` as `serve`)
-on the example declaration, and walks through install → activate (provisioning) →
-backfill → an inbound event → deactivate, printing each step and what ShopiMind
-received. The workspace (database, declaration, log) is left for inspection.
+Throwaway secrets are generated, the real sidecar (the same `run_sidecar` as `serve`) runs
+on a free loopback port, and the flow is walked: install → activate (provisioning) →
+backfill → an inbound call → deactivate, printing what ShopiMind received at each step.
+The workspace (database, declaration, log) is left for inspection.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import logging
 import secrets
 import shutil
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
-import httpx
 import trio
 
 from sidecar.config import load_settings
 from sidecar.declaration import load_declaration
+from sidecar.demo.flow import Flow, FlowResult, walk_flow
 from sidecar.demo.sample_app import SAMPLE_COUNTS, sample_app
+from sidecar.errors import SidecarError
 from sidecar.logs import configure_logging
 from sidecar.runtime import Running, run_sidecar
-from sidecar.security.signature import sign
-from sidecar.testing import FakeShopimind, FakeVendorApp, running
+from sidecar.testing import FakeShopimind, running
 
-__all__ = ["example_declaration", "run_demo"]
+__all__ = ["DEMO_CONFIGS", "DemoError", "example_declaration", "run_demo", "run_simulation"]
 
-INSTALLATION = "inst_demo_1042"
-_STEP_TIMEOUT_SECONDS = 60.0
+DEMO_CONFIGS: Mapping[str, object] = {
+    "api_url": "https://api.acme-pos.example",
+    "api_key": "demo-key",
+    "store_id": "store-paris",
+    "price_display": "tax_included",
+    "sync_products": True,
+    "sync_loyalty": True,
+}
+"""The merchant's settings of the demo (the example declaration's form, filled in)."""
+
+
+_DATABASE_FILE = "sidecar.sqlite"
+_KEY_FILE = "credentials-key"
+
+
+class DemoError(SidecarError):
+    """The demo cannot run in the workspace it was given."""
+
+
+def _workspace_key(root: Path) -> str:
+    """The workspace's throwaway CREDENTIALS_KEY: made on the first run and reused by the
+    next ones, since the database left behind is encrypted with it. (The other secrets
+    are stored nowhere and are made afresh each time.)"""
+    path = root / _KEY_FILE
+    if path.is_file():
+        key = path.read_text(encoding="utf-8").strip()
+        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+            raise DemoError(f"{path} is not a demo key; delete the workspace {root}")
+        return key
+    if (root / _DATABASE_FILE).exists():
+        raise DemoError(
+            f"{root / _DATABASE_FILE} exists without {_KEY_FILE}, so its key is unknown; "
+            f"pick an empty workspace or delete {root}"
+        )
+    key = secrets.token_hex(32)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n", encoding="utf-8")
+    return key
 
 
 def example_declaration() -> Path:
@@ -41,72 +77,51 @@ def example_declaration() -> Path:
     return Path(str(resources.files("sidecar.demo").joinpath("integration.toml")))
 
 
-def _signed(body: bytes, secret: str, prefix: str) -> dict[str, str]:
-    timestamp = str(int(time.time()))
-    return {
-        "content-type": "application/json",
-        f"x-{prefix}-timestamp": timestamp,
-        f"x-{prefix}-signature": sign(secret, timestamp, body),
-    }
+async def run_simulation(
+    *,
+    out: TextIO,
+    app_base_url: str,
+    app_secret: str,
+    declaration_path: Path,
+    configs: Mapping[str, object],
+    workspace: Path | None = None,
+    inbound_trigger: str | None = None,
+    port: int = 0,
+    title: str = "shopimind-sidecar simulate: the whole flow against an embedded ShopiMind "
+    "and your app",
+) -> FlowResult:
+    """Walk the whole flow with the app at `app_base_url`; return how it went.
 
-
-async def _until(check: Callable[[], Awaitable[bool]]) -> None:
-    """Poll `check` until it is true: the demo waits for the sidecar's background work
-    (trio.TooSlowError after a minute, which the CLI reports)."""
-    with trio.fail_after(_STEP_TIMEOUT_SECONDS):
-        # Polling on purpose: the demo watches the sidecar from outside, over HTTP, as a
-        # user would.
-        while not await check():  # noqa: ASYNC110
-            await trio.sleep(0.2)
-
-
-class _Demo:
-    def __init__(self, out: TextIO, workspace: Path) -> None:
-        self.out = out
-        self.workspace = workspace
-        self.webhook_secret = "whsec_" + secrets.token_hex(16)
-        self.app_secret = "appsec_" + secrets.token_hex(16)
-        self.token = "int_" + secrets.token_hex(12)
-
-    def say(self, text: str = "") -> None:
-        print(text, file=self.out, flush=True)
-
-    async def webhook(self, http: httpx.AsyncClient, payload: dict[str, object]) -> str:
-        body = json.dumps(payload).encode()
-        answer = await http.post(
-            "/webhook/receive",
-            content=body,
-            headers=_signed(body, self.webhook_secret, "shopimind"),
-        )
-        return f"{answer.status_code} {answer.text.strip()}"
-
-
-async def run_demo(*, out: TextIO, workspace: Path | None = None) -> int:
-    """Run the demo; return the exit code (0 when every step worked)."""
-    root = workspace or Path(tempfile.mkdtemp(prefix="shopimind-sidecar-demo-"))
+    `port` is the sidecar's (0: any free one); an app that sends inbound calls needs it.
+    """
+    root = workspace or Path(tempfile.mkdtemp(prefix="shopimind-sidecar-simulate-"))
     root.mkdir(parents=True, exist_ok=True)
-    declaration_path = root / "integration.toml"
-    shutil.copyfile(example_declaration(), declaration_path)
-    demo = _Demo(out, root)
+    copied = root / "integration.toml"
+    with contextlib.suppress(shutil.SameFileError):  # the workspace is the file's own folder
+        shutil.copyfile(declaration_path, copied)
+    credentials_key = _workspace_key(root)
+    webhook_secret = "whsec_" + secrets.token_hex(16)
+    token = "int_" + secrets.token_hex(12)
     log_file = (root / "sidecar.log").open("w", encoding="utf-8")
+    logger = logging.getLogger()
+    saved_logging = (list(logger.handlers), logger.level)
     configure_logging(level="info", fmt="text", stream=log_file)
-    api = FakeShopimind(tokens={demo.token})
-    app = sample_app(demo.app_secret)
+    api = FakeShopimind(tokens={token})
     try:
-        async with running(api) as api_url, running(app) as app_url, trio.open_nursery() as nursery:
+        async with running(api) as api_url, trio.open_nursery() as nursery:
             environ = {
-                "INTEGRATION_FILE": str(declaration_path),
-                "DATABASE_PATH": str(root / "sidecar.sqlite"),
-                "WEBHOOK_SECRET": demo.webhook_secret,
-                "CREDENTIALS_KEY": secrets.token_hex(32),
-                "APP_BASE_URL": app_url + app.prefix,
-                "APP_SECRET": demo.app_secret,
+                "INTEGRATION_FILE": str(copied),
+                "DATABASE_PATH": str(root / _DATABASE_FILE),
+                "WEBHOOK_SECRET": webhook_secret,
+                "CREDENTIALS_KEY": credentials_key,
+                "APP_BASE_URL": app_base_url,
+                "APP_SECRET": app_secret,
                 "SHOPIMIND_CORE_API_BASE": api_url,
-                "PORT": "0",
+                "PORT": str(port),
                 "DRAIN_TIMEOUT_SECONDS": "5",
             }
             settings = load_settings(environ).settings
-            declaration = load_declaration(declaration_path)
+            declaration = load_declaration(copied)
             sidecar: Running = await nursery.start(
                 lambda task_status: run_sidecar(
                     settings,
@@ -116,130 +131,61 @@ async def run_demo(*, out: TextIO, workspace: Path | None = None) -> int:
                     task_status=task_status,
                 )
             )
+            url = sidecar.public_urls[0]
             try:
-                await _walk(demo, sidecar.public_urls[0], api, app, api_url, app_url)
+                print(title, file=out)
+                print(f"  sidecar          {url}", file=out)
+                print(f"  ShopiMind (fake) {api_url}", file=out)
+                print(f"  your app         {app_base_url}", file=out)
+                print(file=out, flush=True)
+                result = await walk_flow(
+                    Flow(
+                        sidecar_url=url,
+                        api=api,
+                        settings=settings,
+                        declaration=declaration,
+                        access_token=token,
+                        webhook_secret=webhook_secret,
+                        configs=configs,
+                        inbound_trigger=inbound_trigger,
+                        out=out,
+                    )
+                )
             finally:
                 sidecar.stop()
     finally:
+        # The log file closes here: give the process its logging back.
+        logger.handlers[:] = saved_logging[0]
+        logger.setLevel(saved_logging[1])
         log_file.close()
-    demo.say()
-    demo.say(f"Kept for inspection in {root}:")
-    demo.say(
+    print(file=out)
+    print(f"Kept for inspection in {root}:", file=out)
+    print(
         f"  sidecar.sqlite     the database (e.g. sqlite3 {root / 'sidecar.sqlite'} "
-        "'select kind, status, summary_json from sync_runs')"
+        "'select kind, status, summary_json from sync_runs')",
+        file=out,
     )
-    demo.say("  sidecar.log        the sidecar's log")
-    demo.say("  integration.toml   the example declaration")
-    return 0
+    print("  sidecar.log        the sidecar's log", file=out)
+    print("  integration.toml   the declaration", file=out)
+    print(f"  {_KEY_FILE:<18} its throwaway CREDENTIALS_KEY (reused here next time)", file=out)
+    return result
 
 
-async def _walk(
-    demo: _Demo, url: str, api: FakeShopimind, app: FakeVendorApp, api_url: str, app_url: str
-) -> None:
-    say = demo.say
-    say("shopimind-sidecar demo: the whole flow against an embedded ShopiMind and a sample app")
-    say(f"  sidecar          {url}")
-    say(f"  ShopiMind (fake) {api_url}")
-    say(
-        f"  your app         {app_url}{app.prefix}  (sample data: "
-        + ", ".join(f"{n} {k}" for k, n in SAMPLE_COUNTS.items())
-        + ")"
-    )
-    say()
-    configs = {
-        "api_url": "https://api.acme-pos.example",
-        "api_key": "demo-key-" + secrets.token_hex(4),
-        "store_id": "store-paris",
-        "price_display": "tax_included",
-        "sync_products": True,
-        "sync_loyalty": True,
-    }
-    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-        answer = await demo.webhook(
-            http,
-            {
-                "event": "integration.installed",
-                "installation_id": INSTALLATION,
-                "access_token": demo.token,
-                "configs": configs,
-                "shop_domain": "bistro.example",
-                "shop_name": "Bistro",
-            },
+async def run_demo(*, out: TextIO, workspace: Path | None = None) -> int:
+    """`simulate` with the sample app; return the exit code (0 when every step worked)."""
+    app_secret = "appsec_" + secrets.token_hex(16)
+    app = sample_app(app_secret)
+    async with running(app) as app_url:
+        result = await run_simulation(
+            out=out,
+            app_base_url=app_url + app.prefix,
+            app_secret=app_secret,
+            declaration_path=example_declaration(),
+            configs=DEMO_CONFIGS,
+            workspace=workspace or Path(tempfile.mkdtemp(prefix="shopimind-sidecar-demo-")),
+            title="shopimind-sidecar demo: the whole flow against an embedded ShopiMind and a "
+            "sample app (sample data: "
+            + ", ".join(f"{n} {k}" for k, n in SAMPLE_COUNTS.items())
+            + ")",
         )
-        say(f"1. install     ShopiMind → POST /webhook/receive (integration.installed) → {answer}")
-        say("               the access token is stored encrypted (AES-256-GCM), the config saved")
-
-        before = len(api.requests)
-        answer = await demo.webhook(
-            http,
-            {
-                "event": "integration.activated",
-                "installation_id": INSTALLATION,
-                "access_token": demo.token,
-                "configs": configs,
-            },
-        )
-        say(f"2. activate    ShopiMind → POST /webhook/receive (integration.activated) → {answer}")
-        calls = [f"{r.method} {r.path}" for r in list(api.requests)[before:]]
-        say(
-            f"               connection tested through your app, then provisioning on ShopiMind "
-            f"({len(calls)} calls):"
-        )
-        for path in ("data-sources", "custom-data-definitions", "events", "orders-statuses"):
-            made = sum(1 for c in calls if c.split(" ", 1)[1].startswith(path))
-            say(f"                 {path:<26} {made} call{'s' if made != 1 else ''}")
-        hook = app.lifecycle_calls[-1]
-        say(
-            f"               your app was told (POST /lifecycle/activated) with its inbound secret "
-            f"{str(hook.inbound_secret)[:10]}…"
-        )
-
-        async def backfilled() -> bool:
-            health = (await http.get("/health")).json()
-            rows = health.get("installations") or [{}]
-            return rows[0].get("last_run_status") in ("ok", "partial", "failed")
-
-        await _until(backfilled)
-        status = (await http.get("/health")).json()["installations"][0]["last_run_status"]
-        say(f"3. backfill    started by the activation, done: {status}; ShopiMind received")
-        for resource in ("customers", "orders", "products"):
-            say(f"                 {resource:<12} {api.count(resource):>5} items")
-        records = sum(len(api.records(d)) for d in api.definitions)
-        say(f"                 {'loyalty cards':<12} {records:>5} custom data records")
-
-        secret = str(hook.inbound_secret)
-        body = json.dumps(
-            {"email": "camille.martin.0@example.com", "amount": 42.5, "store": "store-paris"}
-        ).encode()
-        headers = _signed(body, secret, "integration") | {
-            "x-integration-installation": INSTALLATION,
-            "x-idempotency-key": "sale-0001",
-        }
-        answer_inbound = await http.post("/inbound/sale", content=body, headers=headers)
-        event_id = answer_inbound.json().get("id")
-        say(
-            f"4. inbound     your app → POST /inbound/sale → {answer_inbound.status_code} "
-            f"{answer_inbound.text.strip()}  (queued in a durable outbox)"
-        )
-
-        async def delivered() -> bool:
-            status_headers = _signed(b"", secret, "integration") | {
-                "x-integration-installation": INSTALLATION
-            }
-            event = await http.get(f"/inbound/events/{event_id}", headers=status_headers)
-            return bool(event.json().get("event", {}).get("status") == "delivered")
-
-        await _until(delivered)
-        triggered = [r for r in api.requests if r.path.startswith("events/trigger/")]
-        say(f"               delivered: ShopiMind received POST {triggered[-1].path}")
-
-        answer = await demo.webhook(
-            http,
-            {
-                "event": "integration.deactivated",
-                "installation_id": INSTALLATION,
-            },
-        )
-        say(
-            f"5. deactivate  ShopiMind → POST /webhook/receive (integration.deactivated) → {answer}"
-        )
+    return 0 if result.ok else 1

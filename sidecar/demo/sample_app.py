@@ -16,35 +16,74 @@ _LAST_NAMES = ("Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Pe
 _STORES = ("store-paris", "store-lyon")
 
 
+_CREATED_AT = "2025-01-06T09:00:00.000Z"
+"""When every sample record was created (each item's `updated_at` is spread over 30 days)."""
+
+
 def _customer(index: int) -> dict[str, object]:
     first = _FIRST_NAMES[index % len(_FIRST_NAMES)]
     last = _LAST_NAMES[index % len(_LAST_NAMES)]
     return {
-        "id_customer": f"c-{index}",
+        "customer_id": f"c-{index}",
         "email": f"{first.lower()}.{last.lower()}.{index}@example.com",
         "first_name": first,
         "last_name": last,
-        "opt_in": index % 3 == 0,
+        "is_opt_in": index % 3 == 0,
+        "is_newsletter_subscribed": index % 4 == 0,
         "lang": "fr",
+        "is_active": True,
+        "created_at": _CREATED_AT,
     }
 
 
 def _order(store: str) -> Callable[[int], dict[str, object]]:
     def build(index: int) -> dict[str, object]:
+        amount = round(12.5 + (index * 7.3) % 180, 2)
+        customer = index % SAMPLE_COUNTS["customers"]
         return {
-            "id_order": f"{store}-o-{index}",
-            "id_customer": f"c-{index % SAMPLE_COUNTS['customers']}",
-            "amount": round(12.5 + (index * 7.3) % 180, 2),
+            "order_id": f"{store}-o-{index}",
+            "lang": "fr",
+            "status_id": "paid",
+            "customer": {
+                "customer_id": f"c-{customer}",
+                "email": f"customer.{customer}@example.com",
+                "created_at": _CREATED_AT,
+            },
+            "products": [
+                {
+                    "product_id": index % SAMPLE_COUNTS["products"],
+                    "price": amount,
+                    "price_without_tax": round(amount / 1.2, 2),
+                    "quantity": 1,
+                }
+            ],
+            "cart_id": f"{store}-cart-{index}",
+            "cart_updated_at": _CREATED_AT,
+            "amount": amount,
+            "amount_without_tax": round(amount / 1.2, 2),
+            "shipping_costs": 0,
+            "shipping_costs_without_tax": 0,
             "currency": "EUR",
-            "status": "paid",
-            "store": store,
+            "is_confirmed": True,
+            "created_at": _CREATED_AT,
         }
 
     return build
 
 
 def _product(index: int) -> dict[str, object]:
-    return {"id_product": f"p-{index}", "name": f"Article {index}", "price": 9.9 + index}
+    return {
+        "product_id": index,
+        "lang": "fr",
+        "name": f"Article {index}",
+        "description": f"Article {index} of the Acme POS catalog",
+        "link": f"https://shop.acme-pos.example/p/{index}",
+        "currency": "EUR",
+        "price": round(9.9 + index, 2),
+        "quantity_remaining": index % 17,
+        "is_active": True,
+        "created_at": _CREATED_AT,
+    }
 
 
 def _card(index: int) -> dict[str, object]:

@@ -6,14 +6,22 @@ it — the event is still pending and is sent again with the same `Idempotency-K
 ShopiMind recognises — or after it. Never half-way.
 
     delivered   ShopiMind took it (items it rejected go to the dead-letter with it)
-    failed      a transient failure: retried after `RetryPolicy.backoff_seconds(attempts)`
-    dead        rejected for good (a 4xx, every item rejected, no access token left, or an
-                unreadable row): copied to the dead-letter with the reason
+    failed      a transient failure: retried after `RetryPolicy.backoff_seconds(attempts)`,
+                or after ShopiMind's `Retry-After` when it asked for longer
+    dead        rejected for good (a 4xx, every item rejected, no access token left, an
+                unreadable row, a value that can never be encoded, or the same unexpected
+                error POISON_AFTER_ATTEMPTS times in a row): copied to the dead-letter with
+                the reason, and the events behind it flow on
+
+A failure that is not ShopiMind's answer (an error raised on our side while preparing the
+request) is retried like a transient one, but when it comes back the same, attempt after
+attempt, the event is poison: it would hold its installation's outbox forever.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Final
@@ -24,16 +32,19 @@ from sidecar.errors import SidecarError
 from sidecar.inbound.delivery import DeliveryError, deliver
 from sidecar.inbound.shapes import Route
 from sidecar.logs import BoundLogger, get_logger
-from sidecar.outbound import RetryPolicy
+from sidecar.outbound import RetryPolicy, scheduled_retry_after
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.store.interface import Store
 from sidecar.store.records import OutboxEvent, RejectedItemInput
 
-__all__ = ["STEP_TIMEOUT_SECONDS", "Attempts"]
+__all__ = ["POISON_AFTER_ATTEMPTS", "STEP_TIMEOUT_SECONDS", "Attempts"]
 
 STEP_TIMEOUT_SECONDS: Final = 10.0
 """How long recording one outcome may take, shielded from cancellation."""
 _ERROR_EVERY_ATTEMPTS: Final = 10
+POISON_AFTER_ATTEMPTS: Final = 5
+"""The same unexpected error this many attempts in a row sets the event aside."""
+_REPEATS: Final = re.compile(r"^unexpected error \(x(\d+)\): ")
 _MAX_BACKOFF_EXPONENT: Final = 32
 """Beyond it the backoff is long capped anyway (and 2**n would overflow a float)."""
 
@@ -80,7 +91,16 @@ class Attempts:
             if exc.permanent:
                 await self._dead(event, str(exc), exc.rejected, body)
                 return None
-            return await self._failed(event, str(exc))
+            return await self._failed(event, str(exc), exc.retry_after_seconds)
+        except Exception as exc:  # noqa: BLE001 - a bug or a bad value must not stall the lane
+            cause = f"{type(exc).__name__}: {exc}"[:_MAX_CAUSE_CHARS]
+            repeats = _repeats_of(event.last_error, cause) + 1
+            if repeats >= POISON_AFTER_ATTEMPTS:
+                await self._dead(
+                    event, f"failed {repeats} times in a row with the same error: {cause}", (), body
+                )
+                return None
+            return await self._failed(event, f"unexpected error (x{repeats}): {cause}")
         rejected = sent.rejected
         note = f"{len(rejected)} item(s) rejected; see the dead-letter" if rejected else None
         if await _record(
@@ -104,9 +124,13 @@ class Attempts:
                 "inbound event rejected for good; moved to the dead-letter", error=error
             )
 
-    async def _failed(self, event: OutboxEvent, error: str) -> float:
+    async def _failed(
+        self, event: OutboxEvent, error: str, retry_after_seconds: float | None = None
+    ) -> float:
         attempts = event.attempts + 1
         delay = self._policy.backoff_seconds(min(attempts, _MAX_BACKOFF_EXPONENT))
+        # ShopiMind asked for more patience than the client's retries had: give it.
+        delay = max(delay, scheduled_retry_after(retry_after_seconds) or 0.0)
         retry_at = format_timestamp(self._clock() + timedelta(seconds=delay))
         recorded = await _record(
             lambda: self._store.outbox.mark_failed(event.id, error=error, retry_at=retry_at)
@@ -121,6 +145,19 @@ class Attempts:
             recorded=recorded,
         )
         return delay
+
+
+_MAX_CAUSE_CHARS: Final = 500
+
+
+def _repeats_of(last_error: str | None, cause: str) -> int:
+    """How many attempts in a row ended with the unexpected error `cause` so far."""
+    if last_error is None:
+        return 0
+    found = _REPEATS.match(last_error)
+    if found is None or last_error[found.end() :] != cause:
+        return 0
+    return int(found.group(1))
 
 
 async def _record(step: Callable[[], Awaitable[bool]]) -> bool:

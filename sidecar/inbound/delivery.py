@@ -12,6 +12,10 @@ A bulk event is one chunk (`shapes` caps it), so it is sent as one POST rather t
 `ShopimindApi.push`, whose per-chunk bookkeeping hides the HTTP status this needs. Items
 ShopiMind receives but rejects are not a failure of the event: they are returned to be
 kept in the dead-letter. When every item was rejected, nothing was delivered: permanent.
+
+An event that can never be delivered (`shopimind.undeliverable`: a value JSON cannot
+write, such as `1e400`) is refused before any request, permanently: a bulk event's
+undeliverable items are set aside as rejections and the others sent.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sidecar.inbound.shapes import Route
 from sidecar.outbound import RETRYABLE_STATUSES
 from sidecar.shopimind.bulk import read_chunk_answer
 from sidecar.shopimind.client import ShopimindApi
+from sidecar.shopimind.undeliverable import encoding_problem, item_problem, set_aside, storable
 from sidecar.store.records import RejectedItemInput
 
 __all__ = ["DeliveryError", "Sent", "deliver", "is_permanent"]
@@ -42,9 +47,12 @@ class DeliveryError(UpstreamError):
         permanent: bool,
         status: int | None = None,
         rejected: Sequence[RejectedItemInput] = (),
+        retry_after_seconds: float | None = None,
     ) -> None:
         self.permanent = permanent
         self.status = status
+        self.retry_after_seconds = retry_after_seconds
+        """ShopiMind's `Retry-After`: the next attempt no sooner than that."""
         self.rejected = tuple(rejected)
         """Items ShopiMind received and refused, when that is why it failed."""
         super().__init__(message)
@@ -70,15 +78,22 @@ async def _bulk(
     items: Sequence[Mapping[str, object]],
     idempotency_key: str,
 ) -> Sent:
-    result = await api.post(path, list(items), idempotency_key=idempotency_key)
-    answer = read_chunk_answer(result.body, items)
-    if answer.failed > 0:
+    sendable, refused = set_aside(items)
+    if not sendable:
         raise DeliveryError(
+            f"nothing to send to ShopiMind POST /v1/{path}: {refused[0].reason}",
+            permanent=True,
+            rejected=refused,
+        )
+    result = await api.post(path, sendable, idempotency_key=idempotency_key)
+    answer = read_chunk_answer(result.body, sendable)
+    if answer.failed > 0:
+        raise DeliveryError(  # a 2xx: no Retry-After to honour
             f"ShopiMind POST /v1/{path}: {answer.failed} item(s) failed in transport",
             permanent=False,
             status=result.status,
         )
-    rejected = answer.rejected_items
+    rejected = (*answer.rejected_items, *refused)
     if answer.sent == 0 and answer.rejected > 0:
         reason = rejected[0].reason if rejected else "every item was rejected"
         raise DeliveryError(
@@ -90,7 +105,7 @@ async def _bulk(
     return Sent(
         answer={
             "sent": answer.sent,
-            "rejected": answer.rejected,
+            "rejected": answer.rejected + len(refused),
             "reasons": [item.reason for item in rejected[:_MAX_REASONS]],
         },
         rejected=rejected,
@@ -102,6 +117,15 @@ async def deliver(api: ShopimindApi, route: Route, body: object, *, idempotency_
 
     `body` is what `shapes.prepare` accepted (an object, or a list of items for bulk).
     """
+    if route.kind != "bulk":
+        problem = encoding_problem(body)
+        if problem is not None:
+            reason = item_problem(body) or problem
+            raise DeliveryError(
+                reason,
+                permanent=True,
+                rejected=(RejectedItemInput(item=storable(body), reason=reason),),
+            )
     try:
         if route.kind == "event" and isinstance(body, Mapping):
             data = await api.trigger_event(route.path, body, idempotency_key=idempotency_key)
@@ -115,7 +139,10 @@ async def deliver(api: ShopimindApi, route: Route, body: object, *, idempotency_
                 return await _bulk(api, route.path, items, idempotency_key)
     except ShopimindError as exc:
         raise DeliveryError(
-            str(exc), permanent=is_permanent(exc.status), status=exc.status
+            str(exc),
+            permanent=is_permanent(exc.status),
+            status=exc.status,
+            retry_after_seconds=exc.retry_after_seconds,
         ) from exc
     # Only a stored row edited by hand (or a bug) gets here: no retry will make it valid.
     raise DeliveryError(

@@ -14,9 +14,10 @@ from datetime import datetime
 from sidecar.clock import format_timestamp, parse_timestamp
 from sidecar.concurrency import commit
 from sidecar.declaration.model import LifecycleEvent
-from sidecar.errors import BridgeError
+from sidecar.errors import BridgeError, ShopimindError
 from sidecar.lifecycle.answers import Answer
 from sidecar.lifecycle.deps import LifecycleDeps
+from sidecar.lifecycle.integrator_config import push_integrator_config
 from sidecar.lifecycle.merchant_config import load_settings, save_configs
 from sidecar.lifecycle.provisioning import NoAccessTokenError, provision_exclusively
 from sidecar.logs import BoundLogger, get_logger
@@ -174,6 +175,22 @@ class LifecycleDispatcher:
             await deps.store.installations.set_external_account(
                 iid, answer.external_account.id, answer.external_account.name
             )
+        if answer.integrator_config:
+            await self._push_integrator_config(iid, answer.integrator_config)
+
+    async def _push_integrator_config(self, iid: str, values: Mapping[str, object]) -> None:
+        """Best effort: a value ShopiMind did not get is logged, the event goes on."""
+        deps = self._deps
+        log = _log.bind(installation_id=iid)
+        token = await deps.store.state.get(iid, ACCESS_TOKEN)
+        if not token:
+            log.error("integrator config not pushed: no access token for this installation")
+            return
+        api = deps.shopimind.api(token, installation_id=iid)
+        try:
+            await push_integrator_config(api, deps.declaration.config_schema, values, log=log)
+        except ShopimindError as exc:
+            log.error("integrator config not pushed to ShopiMind", error=str(exc))
 
     async def _forward_best_effort(
         self,

@@ -9,8 +9,8 @@ turning the scrape into an error: a broken store is when the metrics matter most
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -49,6 +49,8 @@ class GaugeSnapshot:
     wal_bytes: int = 0
     app_healthy: bool | None = None
     """None when the app is not probed (no APP_HEALTH_PATH) or not probed yet."""
+    circuits: Mapping[str, str] = field(default_factory=dict)
+    """Each peer's circuit breaker state: closed, open or half_open."""
 
 
 async def file_size(path: Path) -> int:
@@ -80,6 +82,7 @@ async def read_gauges(
     limiter: trio.CapacityLimiter | None = None,
     app_healthy: Callable[[], bool | None] = lambda: None,
     clock: Clock = system_clock,
+    circuits: Mapping[str, str] | None = None,
     sync_lag: Callable[[], SyncLag] | None = None,
 ) -> GaugeSnapshot:
     """Read every state gauge now; never raises for a failing store."""
@@ -111,4 +114,4 @@ async def read_gauges(
             sync_overdue=lag.overdue,
             sync_oldest_lag_seconds=lag.oldest_lag_seconds,
         )
-    return replace(snapshot, app_healthy=app_healthy())
+    return replace(snapshot, app_healthy=app_healthy(), circuits=dict(circuits or {}))

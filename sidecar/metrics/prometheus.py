@@ -30,7 +30,7 @@ CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 _SYNC_BUCKETS: Final = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
 _PUSH_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _RUN_KINDS: Final = ("incremental", "full")
-_RUN_STATUSES: Final = ("ok", "partial", "failed", "cancelled")
+_RUN_STATUSES: Final = ("ok", "partial", "failed", "cancelled", "interrupted", "skipped")
 
 
 class _StateCollector:
@@ -78,6 +78,15 @@ class _StateCollector:
                 "1 when the vendor app answers its health probe (APP_HEALTH_PATH)",
                 float(s.app_healthy),
             )
+        if s.circuits:
+            circuit = GaugeMetricFamily(
+                f"{NAMESPACE}_peer_circuit_open",
+                "1 while calls to the peer are paused by its circuit breaker (open or probing)",
+                labels=["peer"],
+            )
+            for peer, state in sorted(s.circuits.items()):
+                circuit.add_metric([peer], float(state != "closed"))
+            yield circuit
 
 
 class PrometheusMetrics:

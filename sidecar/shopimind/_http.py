@@ -23,7 +23,14 @@ from sidecar.clock import Clock, system_clock
 from sidecar.errors import ShopimindError
 from sidecar.logs import BoundLogger, get_logger
 from sidecar.metrics.hooks import CallObserver
-from sidecar.outbound import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_SECONDS, RetryPolicy, send
+from sidecar.outbound import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_TIMEOUT_SECONDS,
+    RetryPolicy,
+    parse_retry_after,
+    send,
+)
+from sidecar.peer_guard import PeerGuard
 from sidecar.shopimind._wire import encode_json, failure_message, rows_of, transport_message
 
 __all__ = ["ApiResult", "ApiVerbs", "Method", "Transport", "checked_base_url"]
@@ -79,6 +86,8 @@ class Transport:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     observe: CallObserver | None = None
     """Told the outcome of every call (metrics)."""
+    guard: PeerGuard | None = None
+    """The API's rate limits (per installation and overall) and circuit breaker."""
 
 
 class ApiVerbs:
@@ -151,6 +160,8 @@ class ApiVerbs:
                 max_body_bytes=transport.max_body_bytes,
                 clock=transport.clock,
                 observe=transport.observe,
+                guard=transport.guard,
+                installation_id=self.installation_id,
             )
         except httpx.HTTPError as exc:
             raise ShopimindError(transport_message(method, path, exc)) from exc
@@ -166,7 +177,11 @@ class ApiVerbs:
             body = None
         if not response.ok and response.status not in accept:
             raise ShopimindError(
-                failure_message(method, path, response.status, body), status=response.status
+                failure_message(method, path, response.status, body),
+                status=response.status,
+                retry_after_seconds=parse_retry_after(
+                    response.headers.get("retry-after"), now=transport.clock()
+                ),
             )
         return ApiResult(status=response.status, body=body)
 

@@ -46,6 +46,8 @@ class BulkResult:
     rejected_items: tuple[RejectedItemInput, ...] = ()
     errors: tuple[str, ...] = ()
     """One message per chunk that failed in transport."""
+    retry_after_seconds: float | None = None
+    """The longest `Retry-After` of a chunk that failed in transport (retry no sooner)."""
 
     @property
     def transport_failed(self) -> bool:
@@ -60,7 +62,14 @@ class BulkResult:
             failed=self.failed + other.failed,
             rejected_items=(*self.rejected_items, *other.rejected_items),
             errors=(*self.errors, *other.errors),
+            retry_after_seconds=_longest(self.retry_after_seconds, other.retry_after_seconds),
         )
+
+
+def _longest(first: float | None, second: float | None) -> float | None:
+    if first is None or second is None:
+        return second if first is None else first
+    return max(first, second)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

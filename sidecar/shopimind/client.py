@@ -20,6 +20,7 @@ from sidecar.clock import Clock, system_clock
 from sidecar.errors import ShopimindError
 from sidecar.metrics.hooks import CallObserver
 from sidecar.outbound import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_SECONDS, RetryPolicy
+from sidecar.peer_guard import PeerGuard
 from sidecar.shopimind._http import ApiResult, ApiVerbs, Method, Transport, checked_base_url
 from sidecar.shopimind._wire import ResourceId
 from sidecar.shopimind.bulk import BulkResult, read_chunk_answer
@@ -66,10 +67,12 @@ class ShopimindClient:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         observe: CallObserver | None = None,
+        guard: PeerGuard | None = None,
     ) -> None:
         """Refuses (ValueError) an `http://` base on a host other than loopback.
 
-        `observe` is told the outcome of every call (metrics)."""
+        `observe` is told the outcome of every call (metrics); `guard` holds the API's rate
+        limits and circuit breaker, shared by every client of the process."""
         self._transport = Transport(
             base_url=checked_base_url(base_url),
             http=http,
@@ -78,6 +81,7 @@ class ShopimindClient:
             timeout_seconds=timeout_seconds,
             max_body_bytes=max_body_bytes,
             observe=observe,
+            guard=guard,
         )
 
     @property
@@ -173,7 +177,9 @@ class ShopimindApi(ApiVerbs):
                 "bulk chunk failed", resource=path, chunk=index, items=len(chunk), error=str(exc)
             )
             return BulkResult(
-                failed=len(chunk), errors=(f"chunk {index} ({len(chunk)} items): {exc}",)
+                failed=len(chunk),
+                errors=(f"chunk {index} ({len(chunk)} items): {exc}",),
+                retry_after_seconds=exc.retry_after_seconds,
             )
         answer = read_chunk_answer(result.body, chunk)
         if answer.failed > 0:

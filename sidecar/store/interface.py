@@ -93,6 +93,18 @@ class Installations(Protocol):
         """How many installations there are, optionally of one status."""
         ...
 
+    async def search(
+        self,
+        text: str,
+        *,
+        status: InstallationStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[Installation]:
+        """Installations in creation order whose id is `text`, or whose shop name or domain
+        contains it (case-insensitive; "" matches all), optionally of one status."""
+        ...
+
 
 class State(Protocol):
     """Per-installation key/value state; secrets are encrypted, bound to their row."""
@@ -230,11 +242,13 @@ class Cursors(Protocol):
         error: str,
         items: int,
         keep_resume_point: bool = True,
+        retry_at: str | None = None,
     ) -> int:
         """Keep the cursor where it is, note the error; return the consecutive failure count.
 
         With `keep_resume_point=False` the window's progress is dropped too, so the whole
-        window is replayed (e.g. after rejections that must not be skipped).
+        window is replayed (e.g. after rejections that must not be skipped). `retry_at`
+        (ShopiMind's `Retry-After`) is kept on the cursor until its next success or failure.
         """
         ...
 
@@ -281,13 +295,19 @@ class Runs(Protocol):
         """The installation's runs, newest first."""
         ...
 
-    async def latest(self, installation_ids: Sequence[str] | None = None) -> dict[str, SyncRun]:
-        """The newest run of each installation that ever ran (of those named, when given:
-        a few index steps each, rather than a walk over every installation's runs)."""
+    async def list(
+        self, *, status: RunStatus | None = None, limit: int = 100, offset: int = 0
+    ) -> builtins.list[SyncRun]:
+        """Every installation's runs, newest first, optionally of one status."""
         ...
 
-    async def latest_statuses(self) -> dict[RunStatus, int]:
-        """How many installations' newest run is in each status (counted in the store)."""
+    async def latest_statuses(self) -> dict[str, int]:
+        """How many installations' last run has each status (for the overview)."""
+        ...
+
+    async def latest(self, installation_ids: Sequence[str] | None = None) -> dict[str, SyncRun]:
+        """The newest run of each installation that ever ran (of those named, when given:
+        a few index steps each, rather than one per installation in the store)."""
         ...
 
     async def close_orphans(
@@ -297,7 +317,7 @@ class Runs(Protocol):
         *,
         installation_id: str | None = None,
     ) -> int:
-        """Close as `failed` every `running` run (of one installation, or all) whose owner is
+        """Close as `interrupted` every `running` run (of one installation, or all) whose owner is
         no longer alive; return how many."""
         ...
 
@@ -459,8 +479,15 @@ class AuditLog(Protocol):
         """Append one entry (its detail redacted); return its id."""
         ...
 
-    async def list(self, *, limit: int = 100, offset: int = 0) -> list[AuditEntry]:
-        """Newest first."""
+    async def list(
+        self,
+        *,
+        action: str | None = None,
+        installation_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AuditEntry]:
+        """Newest first, optionally of one action and/or one installation."""
         ...
 
 

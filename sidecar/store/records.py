@@ -37,7 +37,7 @@ __all__ = [
 
 InstallationStatus = Literal["inactive", "active", "uninstalled"]
 RunKind = Literal["incremental", "full"]
-RunStatus = Literal["running", "ok", "partial", "failed", "cancelled"]
+RunStatus = Literal["running", "ok", "partial", "failed", "cancelled", "interrupted", "skipped"]
 InboundStatus = Literal["received", "done", "failed"]
 OutboxStatus = Literal["queued", "delivered", "failed", "dead"]
 INBOUND_ENTITY_PREFIX: Final = "inbound:"
@@ -109,6 +109,8 @@ class Cursor:
     items: int
     consecutive_failures: int
     updated_at: str
+    retry_at: str | None = None
+    """Not before this time (a `Retry-After` of ShopiMind or the app after a failure)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,7 +134,8 @@ class ResumePoint:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SyncRun:
-    """One sync of an installation: `running` until closed as ok, partial, failed or cancelled."""
+    """One sync of an installation: `running` until closed as ok, partial, failed, cancelled,
+    interrupted (its process died) or skipped (every cursor waited out a backoff)."""
 
     id: int
     installation_id: str

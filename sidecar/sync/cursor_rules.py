@@ -3,8 +3,10 @@
 A cursor advances only when its window finished with no error and no untolerated
 rejection, and never past the window's `until`. A failed cursor keeps its value, and the
 next incremental run skips it until `updated_at + min(2^(k-1) minutes, 24 h)` after its
-k-th consecutive failure; a full backfill ignores that backoff. Failing three times in a
-row is worth an error-level log line; a clean run resets the count.
+k-th consecutive failure; a full backfill ignores that backoff. A `Retry-After` of
+ShopiMind or the app, longer than a request waits, is kept on the cursor: no run, full or
+not, tries it sooner. Failing three times in a row is worth an error-level log line; a
+clean run resets the count.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "WindowOutcome",
     "backoff_until",
     "decide",
+    "retry_not_before",
     "should_skip",
 ]
 
@@ -32,7 +35,8 @@ ESCALATE_AFTER_FAILURES: Final = 3
 
 
 def backoff_until(cursor: Cursor) -> datetime | None:
-    """When a failed cursor may be tried again by an incremental run (None: now)."""
+    """When a failed cursor may be tried again by an incremental run (None: now): after its
+    backoff, and no sooner than a `Retry-After` (ShopiMind's or the app's)."""
     failures = cursor.consecutive_failures
     if failures <= 0:
         return None
@@ -40,13 +44,29 @@ def backoff_until(cursor: Cursor) -> datetime | None:
     delay = (
         BACKOFF_CAP if failures > 12 else min(timedelta(minutes=2 ** (failures - 1)), BACKOFF_CAP)
     )
-    return parse_timestamp(cursor.updated_at) + delay
+    until = parse_timestamp(cursor.updated_at) + delay
+    not_before = retry_not_before(cursor)
+    return until if not_before is None else max(until, not_before)
+
+
+def retry_not_before(cursor: Cursor) -> datetime | None:
+    """The `Retry-After` kept for this cursor, when it asked for one (None: it did not)."""
+    if cursor.retry_at is None or cursor.consecutive_failures <= 0:
+        return None
+    try:
+        return parse_timestamp(cursor.retry_at)
+    except ValueError:
+        return None
 
 
 def should_skip(cursor: Cursor | None, *, full: bool, now: datetime) -> bool:
-    """True when an incremental run must leave this cursor alone for now."""
-    if full or cursor is None:
+    """True when a run must leave this cursor alone for now: an incremental run while the
+    cursor waits out its backoff, any run while ShopiMind's `Retry-After` holds."""
+    if cursor is None:
         return False
+    if full:
+        not_before = retry_not_before(cursor)
+        return not_before is not None and now < not_before
     until = backoff_until(cursor)
     return until is not None and now < until
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Final
 
 import trio
@@ -25,6 +26,7 @@ from sidecar.declaration.model import SyncStep
 from sidecar.errors import BridgeError
 from sidecar.logs import BoundLogger
 from sidecar.metrics.hooks import NO_METRICS, Metrics
+from sidecar.outbound import scheduled_retry_after
 from sidecar.store.interface import Store
 from sidecar.store.records import RejectedItemInput, ResumePoint, RunKind
 from sidecar.sync.cursor_rules import (
@@ -94,6 +96,9 @@ class CursorReport:
     dead_lettered: int = 0
     advanced: bool = False
     errors: list[str] = field(default_factory=list)
+    retry_after_seconds: float | None = None
+    """The `Retry-After` of the push (ShopiMind) or the page (the app) that failed: the
+    cursor waits that long."""
 
     def summary(self) -> dict[str, object]:
         """The report as JSON-ready data."""
@@ -118,6 +123,8 @@ class _FetchFailed:
     message: str
     refused_token: bool
     """The app refused the page token we resumed with (4xx on the first page)."""
+    retry_after_seconds: float | None = None
+    """The app's `Retry-After` (e.g. with a 429 or a 503)."""
 
 
 async def _send(
@@ -173,7 +180,14 @@ async def _fetch_pages(
                     and exc.status is not None
                     and 400 <= exc.status < 500
                 )
-                await _send(send, _FetchFailed(str(exc), refused_token=refused))
+                await _send(
+                    send,
+                    _FetchFailed(
+                        str(exc),
+                        refused_token=refused,
+                        retry_after_seconds=exc.retry_after_seconds,
+                    ),
+                )
                 return
             fetched += 1
             if not await _send(send, page) or page.next is None:
@@ -225,6 +239,7 @@ async def sync_cursor(
                 if isinstance(fetched, _FetchFailed):
                     report.errors.append(fetched.message)
                     refused_token = fetched.refused_token
+                    report.retry_after_seconds = fetched.retry_after_seconds
                     break
                 await scope.lease.keep_alive()
                 page_key = f"{iid}|{scope.run_id}|{step.entity}|{source_key}|{report.pages}"
@@ -253,6 +268,7 @@ async def sync_cursor(
                     log.warning("ShopiMind rejected items", rejected=result.rejected)
                 if result.transport_failed:
                     report.errors.extend(result.errors or ("a push failed in transport",))
+                    report.retry_after_seconds = result.retry_after_seconds
                     break
                 report.pages += 1
                 report.items += len(fetched.items)
@@ -325,6 +341,8 @@ async def _settle(
         log.info("window synced", items=report.items, pages=report.pages, until=until)
         return
     report.errors = list(decision.errors)
+    wait = scheduled_retry_after(report.retry_after_seconds)
+    retry_at = None if wait is None else format_timestamp(scope.clock() + timedelta(seconds=wait))
     failures = await commit(
         lambda: cursors.record_failure(
             iid,
@@ -333,6 +351,7 @@ async def _settle(
             error="; ".join(decision.errors)[:_MAX_ERROR_LENGTH],
             items=report.items,
             keep_resume_point=not (decision.replay_window or refused_token),
+            retry_at=retry_at,
         ),
         what="cursor failure",
         log=log,
@@ -345,5 +364,8 @@ async def _settle(
         )
     else:
         log.warning(
-            "window not synced; cursor held", consecutive_failures=failures, errors=report.errors
+            "window not synced; cursor held",
+            consecutive_failures=failures,
+            errors=report.errors,
+            retry_at=retry_at,
         )

@@ -5,6 +5,10 @@ A full run (the backfill after an activation, or one asked for) first writes its
 resume point with the full window for every cursor. Only then is the request consumed, so
 a crash anywhere leaves either the request or the plan, and the work resumes where it
 stopped instead of starting over or being forgotten.
+
+The run row says what happened, honestly: the run that continues a backfill cut short by a
+crash is recorded `full` and `resumed` (its cursors still go by their resume points), and a
+run whose every cursor waited out its backoff is `skipped`, not `ok` with nothing done.
 """
 
 from __future__ import annotations
@@ -31,7 +35,13 @@ from sidecar.store.interface import Store
 from sidecar.store.records import ResumePoint, RunKind, RunStatus
 from sidecar.sync.cursor_sync import CursorReport, Progress, RunScope, sync_cursor
 from sidecar.sync.leases import hold_lease, installation_lease_name
-from sidecar.sync.targets import ProvisionedIds, StepSetupError, push_target, step_sources
+from sidecar.sync.targets import (
+    ProvisionedIds,
+    StepSetupError,
+    item_rules,
+    push_target,
+    step_sources,
+)
 
 __all__ = ["RunReport", "SyncDeps", "SyncEngine", "SyncNotPossibleError"]
 
@@ -71,21 +81,44 @@ class RunReport:
     errors: list[str] = field(default_factory=list)
     provisioning_errors: list[str] = field(default_factory=list)
     """Errors of a provisioning run first (asked for while the installation synced)."""
+    resumed: bool = False
+    """It continues a full backfill that an earlier run did not finish."""
 
     @property
     def items(self) -> int:
         """Items pushed in this run (a resumed window counts what it had before too)."""
         return sum(cursor.items for cursor in self.cursors)
 
+    @property
+    def skipped(self) -> int:
+        """Cursors left alone this run because they wait out a backoff after failures."""
+        return sum(1 for cursor in self.cursors if cursor.skipped)
+
+    def closing_status(self) -> RunStatus:
+        """How a run that went to its end is closed."""
+        if self.errors:
+            return "partial"
+        if self.cursors and self.skipped == len(self.cursors):
+            return "skipped"
+        return "ok"
+
     def summary(self) -> dict[str, object]:
         """The JSON summary stored on the run row."""
         return {
             "kind": self.kind,
+            "resumed": self.resumed,
             "items": self.items,
+            "skipped": self.skipped,
             "errors": self.errors,
             "provisioning_errors": self.provisioning_errors,
             "cursors": [cursor.summary() for cursor in self.cursors],
         }
+
+
+async def _continues_a_backfill(store: Store, installation_id: str) -> bool:
+    """Whether a full window of the installation is still in progress (a crash cut it)."""
+    points = await store.cursors.resume_points(installation_id)
+    return any(point.run_kind == "full" for point in points)
 
 
 def _enabled(step: SyncStep, settings: Mapping[str, object]) -> bool:
@@ -138,10 +171,18 @@ class SyncEngine:
             pending = await store.state.get_json(installation_id, SYNC_REQUEST)
             full = full or (isinstance(pending, dict) and pending.get("full") is True)
             kind: RunKind = "full" if full else "incremental"
-            run_id = await store.runs.start(installation_id, kind, owner=deps.owner)
-            report = RunReport(run_id=run_id, installation_id=installation_id, kind=kind)
+            resumed = not full and await _continues_a_backfill(store, installation_id)
+            run_id = await store.runs.start(
+                installation_id, "full" if resumed else kind, owner=deps.owner
+            )
+            report = RunReport(
+                run_id=run_id,
+                installation_id=installation_id,
+                kind="full" if resumed else kind,
+                resumed=resumed,
+            )
             log = _log.bind(installation_id=installation_id, run_id=run_id)
-            log.info("sync started", kind=kind)
+            log.info("sync started", kind=report.kind, resumed=resumed)
             started = trio.current_time()
             try:
                 task_status.started(report)
@@ -161,7 +202,7 @@ class SyncEngine:
                     metrics=deps.metrics,
                 )
                 await self._run_steps(scope, report, token, pending is not None)
-                report.status = "partial" if report.errors else "ok"
+                report.status = report.closing_status()
             except BaseException as error:
                 report.status = "cancelled" if is_cancellation(error) else "failed"
                 if report.status == "failed":
@@ -175,7 +216,7 @@ class SyncEngine:
                     log=log,
                 )
                 deps.metrics.sync_run(
-                    kind=kind, status=report.status, seconds=trio.current_time() - started
+                    kind=report.kind, status=report.status, seconds=trio.current_time() - started
                 )
                 log.info(
                     "sync finished",
@@ -241,7 +282,12 @@ class SyncEngine:
             for source_key in sources:
                 try:
                     target = push_target(
-                        step, source_key, ids, api, concurrency=deps.push_concurrency
+                        step,
+                        source_key,
+                        ids,
+                        api,
+                        rules=item_rules(deps.declaration, step),
+                        concurrency=deps.push_concurrency,
                     )
                 except StepSetupError as exc:
                     report.errors.append(f"{step.entity}: {exc}")

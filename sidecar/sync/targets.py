@@ -11,12 +11,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sidecar.bridge import AppBridge
-from sidecar.declaration.model import SyncStep
+from sidecar.declaration.model import Declaration, SyncStep, custom_data_key
 from sidecar.errors import BridgeError
 from sidecar.shopimind.bulk import BulkResult
 from sidecar.shopimind.client import ShopimindApi
+from sidecar.shopimind.undeliverable import NO_RULES, FieldRule, ItemRules, set_aside
 
-__all__ = ["ProvisionedIds", "PushTarget", "StepSetupError", "push_target", "step_sources"]
+__all__ = [
+    "ProvisionedIds",
+    "PushTarget",
+    "StepSetupError",
+    "item_rules",
+    "push_target",
+    "step_sources",
+]
 
 
 class StepSetupError(Exception):
@@ -52,6 +60,8 @@ class PushTarget:
     definition_id: object | None
     concurrency: int = 1
     """Chunks of a page in flight at once (PUSH_CONCURRENCY)."""
+    rules: ItemRules = NO_RULES
+    """What each item must satisfy; one that cannot (`undeliverable`) is rejected unsent."""
 
     def describe(self) -> str:
         """The target, for logs and summaries."""
@@ -62,30 +72,58 @@ class PushTarget:
         `concurrency` in flight; the result comes once every chunk is answered.
 
         `key` identifies this page of this run: it makes the chunks' idempotency keys, so a
-        chunk retried after a 429 or a 503 is never stored twice.
+        chunk retried after a 429 or a 503 is never stored twice. An item that can never be
+        delivered is not sent: it comes back as a rejection, like ShopiMind's own.
         """
+        items, refused = set_aside(items, self.rules)
+        set_aside_result = BulkResult(rejected=len(refused), rejected_items=refused)
+        if not items:
+            return set_aside_result
         if self.data_source_id is not None:
             items = [{**item, "id_data_source": self.data_source_id} for item in items]
         idempotency_key = "sync-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
         if self.definition_id is not None:
-            return await self.api.push_custom_records(
+            pushed = await self.api.push_custom_records(
                 str(self.definition_id),
                 items,
                 chunk_size=self.step.batch_size,
                 idempotency_key=idempotency_key,
                 concurrency=self.concurrency,
             )
-        return await self.api.push(
-            self.step.target,
-            items,
-            chunk_size=self.step.batch_size,
-            idempotency_key=idempotency_key,
-            concurrency=self.concurrency,
-        )
+        else:
+            pushed = await self.api.push(
+                self.step.target,
+                items,
+                chunk_size=self.step.batch_size,
+                idempotency_key=idempotency_key,
+                concurrency=self.concurrency,
+            )
+        return pushed + set_aside_result
+
+
+def item_rules(declaration: Declaration, step: SyncStep) -> ItemRules:
+    """The rules of the step's target: a custom data definition's fields, as declared."""
+    name = step.custom_data_name
+    if name is None:
+        return NO_RULES
+    for spec in declaration.provisioning.plan.custom_data:
+        if custom_data_key(spec.name) == custom_data_key(name):
+            return ItemRules(
+                fields=tuple(
+                    FieldRule(name=f.name, type=f.type, required=f.required) for f in spec.fields
+                )
+            )
+    return NO_RULES  # defined by the app's dynamic plan: ShopiMind will judge
 
 
 def push_target(
-    step: SyncStep, source_key: str, ids: ProvisionedIds, api: ShopimindApi, *, concurrency: int = 1
+    step: SyncStep,
+    source_key: str,
+    ids: ProvisionedIds,
+    api: ShopimindApi,
+    *,
+    rules: ItemRules = NO_RULES,
+    concurrency: int = 1,
 ) -> PushTarget:
     """The target of `step` for `source_key`; StepSetupError when it was not provisioned."""
     definition_id: object | None = None
@@ -107,6 +145,7 @@ def push_target(
         data_source_id=data_source_id,
         definition_id=definition_id,
         concurrency=concurrency,
+        rules=rules,
     )
 
 

@@ -55,7 +55,7 @@ import re
 from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal
 from urllib.parse import parse_qsl
 
 import httpx
@@ -63,13 +63,71 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from sidecar.declaration.model import CustomFieldType
-from sidecar.shopimind.resources import BULK_RESOURCES, chunk_size_for
-
 __all__ = ["DEFAULT_TOKEN", "FakeShopimind", "Fault", "RecordedRequest"]
 
 DEFAULT_TOKEN: Final = "int_fake_token"  # noqa: S105 - a fake API's fake key
-FIELD_TYPES: Final = frozenset(get_args(CustomFieldType))
+# Facts from PROTOCOL.md, written here rather than imported: a fake peer must not share
+# the code under test's reading of the contract.
+FIELD_TYPES: Final = frozenset(
+    [
+        "bool",
+        "text",
+        "longtext",
+        "number",
+        "decimal",
+        "list",
+        "date",
+        "datetime",
+        "json",
+        "geolocation",
+    ]
+)
+"""Custom data field types (PROTOCOL §4)."""
+_BULK_CHUNKS: Final = tuple(
+    (re.compile(pattern), size)
+    for pattern, size in (
+        (r"customers", 50),
+        (r"customers/[^/]+/addresses", 50),
+        (r"customers/addresses/bulk", 50),
+        (r"customers-groups", 100),
+        (r"newsletter-subscribers", 50),
+        (r"products", 50),
+        (r"products/[^/]+/images", 50),
+        (r"products/images/bulk", 50),
+        (r"products/[^/]+/variations", 50),
+        (r"products/variations/bulk", 50),
+        (r"products-categories", 100),
+        (r"products-manufacturers", 100),
+        (r"orders", 50),
+        (r"orders-carriers", 100),
+        (r"orders-statuses", 100),
+        (r"vouchers", 50),
+        (r"custom-data-records/[^/]+", 20),
+    )
+)
+"""Bulk endpoints and their chunk sizes (PROTOCOL §6)."""
+
+
+def _chunk_limit(path: str) -> int | None:
+    return next((size for pattern, size in _BULK_CHUNKS if pattern.fullmatch(path)), None)
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith("ses"):
+        return word[:-2]
+    return word.removesuffix("s")
+
+
+def _delete_key(resource: str) -> str | None:
+    """`{<singular>_ids: [...]}` of a bulk-delete (PROTOCOL §6: `customers` → `customer_ids`)."""
+    if _chunk_limit(resource) is None or "/" in resource:
+        return None
+    singular = "_".join(_singular(word) for word in resource.split("-"))
+    return f"{singular}_ids"
+
+
 _METHODS: Final = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _REPLY_CACHE: Final = 10_000
 
@@ -467,7 +525,7 @@ class FakeShopimind:
             found = pattern.fullmatch(path)
             if found is not None and route_method == method:
                 return handler(payload, query, **found.groupdict())
-        if method in ("POST", "PUT") and chunk_size_for(path) is not None:
+        if method in ("POST", "PUT") and _chunk_limit(path) is not None:
             return self._bulk(method, path, payload)
         return _error(404, f"Cannot {method} /v1/{path}")
 
@@ -495,7 +553,7 @@ class FakeShopimind:
         return None, required, inactive
 
     def _bulk(self, method: str, resource: str, payload: Any) -> Answer:
-        limit = chunk_size_for(resource) or 0
+        limit = _chunk_limit(resource) or 0
         if not isinstance(payload, list) or not all(isinstance(i, dict) for i in payload):
             return _error(400, ["body must be an array of objects"])
         if len(payload) > limit:
@@ -524,12 +582,12 @@ class FakeShopimind:
         }
 
     def _bulk_delete(self, payload: Any, query: Mapping[str, str], *, resource: str) -> Answer:
-        known = BULK_RESOURCES.get(resource)
-        if known is None or known.delete_key is None:
+        key = _delete_key(resource)
+        if key is None:
             return _error(404, f"Cannot POST /v1/{resource}/bulk-delete")
-        ids = payload.get(known.delete_key) if isinstance(payload, dict) else None
+        ids = payload.get(key) if isinstance(payload, dict) else None
         if not isinstance(ids, list):
-            return _error(400, [f"{known.delete_key} must be an array"])
+            return _error(400, [f"{key} must be an array"])
         self.deleted[resource].extend(ids)
         return 200, {"sent_count": len(ids), "rejected_count": 0, "rejected_items": []}
 

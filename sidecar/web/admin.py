@@ -7,6 +7,8 @@ else mounted on the public one. Every request, known route or not, goes through:
     2. the token (`x-admin-token`, or `Authorization: Bearer`), compared in constant
        time on digests (its length does not show); no ADMIN_TOKEN configured: every
        request is refused (fail-closed)          401 unauthorized
+       ADMIN_READONLY_TOKEN reads, and any other method is refused (audited)
+                                                 403 read_only
     3. the route, which calls the admin service and formats its answer; an operator's
        mistake is `{"success": false, "error": code, "message": …}`
 
@@ -24,6 +26,9 @@ Routes (ids are ShopiMind's installation ids; lists take `limit` and `offset`):
     POST /admin/installations/{id}/dead-letter/purge   {"ids": [...]} or {"all": true}
     POST /admin/reveal/{webhook|outbox|dead_letter}/{item id}
     GET  /metrics                                      Prometheus text format
+
+The console (`/admin/ui`, `sidecar.web.console`) is served beside them, behind its own
+guard: a session cookie obtained by signing in with the same token.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from sidecar.admin.paging import Page
 from sidecar.admin.service import AdminService, Caller
 from sidecar.logs import get_logger
 from sidecar.security.tokens import TokenMatcher
+from sidecar.web.console import CONSOLE_PREFIX, install_console
 from sidecar.web.public import install_access_log
 from sidecar.web.rate_limit import RateLimiter
 from sidecar.web.requests import KIB, client_ip, read_json_body
@@ -75,6 +81,12 @@ class AdminContext:
     limiter: RateLimiter
     metrics: Callable[[], Awaitable[bytes]] | None = None
     """Renders `/metrics`; without it the route answers 404."""
+    readonly_token: TokenMatcher | None = None
+    """ADMIN_READONLY_TOKEN: signs in to the console to look, never to act."""
+    session_idle_seconds: float = 1800.0
+    """How long a console session lives without use."""
+    cookie_secure: bool = False
+    """Mark the console's cookie Secure even over plain HTTP (TLS ends at a proxy)."""
 
 
 def _presented_token() -> str | None:
@@ -138,20 +150,31 @@ def install_admin_routes(app: Quart, context: AdminContext) -> None:
 
     @app.before_request
     async def _guard() -> Response | None:
-        if not request.path.startswith(_GUARDED):
-            return None
+        if not request.path.startswith(_GUARDED) or request.path.startswith(CONSOLE_PREFIX):
+            return None  # the console has its own guard (sessions, not a token header)
         ip = client_ip(request)
         if not context.limiter.allow(ip):
             refused = json_error(429, "rate_limited")
             retry = context.limiter.retry_after_seconds(ip)
             refused.headers["Retry-After"] = str(max(1, round(retry)))
             return refused
-        if context.token is None or not context.token.matches(_presented_token()):
-            _log.warning("admin request refused: no valid token", path=request.path, client=ip)
-            refused = json_error(401, "unauthorized")
-            refused.headers["WWW-Authenticate"] = 'Bearer realm="shopimind-sidecar admin"'
-            return refused
-        return None
+        presented = _presented_token()
+        if context.token is not None and context.token.matches(presented):
+            return None
+        readonly = context.readonly_token
+        if readonly is not None and readonly.matches(presented):
+            if request.method in ("GET", "HEAD"):
+                return None
+            # ADMIN_READONLY_TOKEN reads (payloads masked) and can act on nothing.
+            caller = Caller(actor="admin-api:read-only", client_ip=ip)
+            await service.record_access(
+                caller, "admin.refused", outcome="read_only", target=request.path
+            )
+            return json_error(403, "read_only", message="the read-only token can change nothing")
+        _log.warning("admin request refused: no valid token", path=request.path, client=ip)
+        refused = json_error(401, "unauthorized")
+        refused.headers["WWW-Authenticate"] = 'Bearer realm="shopimind-sidecar admin"'
+        return refused
 
     @app.errorhandler(AdminError)
     async def _refused(error: AdminError) -> Response:
@@ -249,6 +272,16 @@ def install_admin_routes(app: Quart, context: AdminContext) -> None:
         if context.metrics is None:
             return json_error(404)
         return Response(await context.metrics(), 200, content_type=METRICS_CONTENT_TYPE)
+
+    install_console(
+        app,
+        service=service,
+        token=context.token,
+        readonly_token=context.readonly_token,
+        limiter=context.limiter,
+        session_idle_seconds=context.session_idle_seconds,
+        cookie_secure=context.cookie_secure,
+    )
 
 
 def create_admin_app(context: AdminContext) -> QuartTrio:

@@ -71,6 +71,8 @@ class PublicContext:
     """True once every part runs, False again when stopping (GET /ready)."""
     app_health: Callable[[], str | None] = lambda: None
     """The vendor app's probed health for /health (`AppHealth.state`); None: not probed."""
+    circuits: Callable[[], Mapping[str, str]] = dict
+    """The circuit breaker of each peer (`PeerGuard.state`) for /health."""
 
 
 def _respond(answer: Answer) -> Response:
@@ -168,7 +170,10 @@ def create_public_app(context: PublicContext) -> QuartTrio:
     @app.get("/health")
     async def health() -> Response:
         report = await check_health(
-            context.store, scheduled=context.scheduled, app_state=context.app_health()
+            context.store,
+            scheduled=context.scheduled,
+            app_state=context.app_health(),
+            circuits=context.circuits(),
         )
         return json_response(report.body, 200 if report.healthy else 503)
 

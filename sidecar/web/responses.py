@@ -10,12 +10,14 @@ import traceback
 from collections.abc import Mapping
 from typing import Final
 
-from quart import Quart, Response, jsonify
+from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from sidecar.logs import get_logger
 
 __all__ = ["install_error_handlers", "json_error", "json_response"]
+
+_BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 _log = get_logger("web")
 
@@ -25,6 +27,7 @@ _CODES: Final = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     411: "length_required",
     413: "payload_too_large",
@@ -50,7 +53,17 @@ def json_error(status: int, code: str | None = None, **extra: object) -> Respons
 
 
 def install_error_handlers(app: Quart) -> None:
-    """Answer every HTTP error and unexpected exception of `app` in JSON."""
+    """Answer every HTTP error and unexpected exception of `app` in JSON, on a connection
+    closed after a refusal of a request that carries a body."""
+
+    @app.after_request
+    async def _close_after_refusal(response: Response) -> Response:
+        # A refusal is often answered before the body is read (a rate limit runs before
+        # the HMAC, a 413 never reads it): on a kept-alive connection the unread body would
+        # stall the client's next request, so the connection ends with this answer.
+        if response.status_code >= 400 and request.method not in _BODYLESS_METHODS:
+            response.headers["Connection"] = "close"
+        return response
 
     @app.errorhandler(HTTPException)
     async def _http_error(error: HTTPException) -> Response:

@@ -148,6 +148,7 @@ async def test_reads_describe_the_installation_without_its_secrets(
         [run] = runs["items"]
         assert (run["kind"], run["status"]) == ("full", "partial")
         assert run["summary"]["items"] == CUSTOMERS
+        assert run["ended"].startswith("completed with problems: customers: 3 item(s) rejected")
 
         webhooks = await admin.get("/admin/installations/inst_1/webhooks")
         assert [w["event"] for w in webhooks["items"]] == [

@@ -21,7 +21,9 @@ TRIGGER = "events/trigger/acme_sale"
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with sidecar_stack(tmp_path) as running:
+    # Every failure reaches the fake here: the circuit breaker (tests/test_peer_guard.py)
+    # would refuse most of them without sending, which is not what these tests count.
+    async with sidecar_stack(tmp_path, env={"CIRCUIT_FAILURE_THRESHOLD": "1000"}) as running:
         yield running
 
 

@@ -318,3 +318,42 @@ async def test_one_webhook_log_entry(installed: SqliteStore, clock: FakeClock) -
     assert unsigned.received_at > entry_.received_at
     assert await log.get(bad + 1) is None
     assert await log.list() == [unsigned, entry_]
+
+
+async def test_runs_of_every_installation_newest_first(installed: SqliteStore) -> None:
+    first = await installed.runs.start("i", "incremental")
+    second = await installed.runs.start("j", "full")
+    third = await installed.runs.start("i", "incremental")
+    await installed.runs.finish(second, "ok", {})
+    assert [r.id for r in await installed.runs.list()] == [third, second, first]
+    assert [r.id for r in await installed.runs.list(status="running")] == [third, first]
+    assert [r.id for r in await installed.runs.list(status="ok")] == [second]
+    assert await installed.runs.list(status="failed") == []
+    assert [r.id for r in await installed.runs.list(limit=1, offset=1)] == [second]
+    assert [r.id for r in await installed.runs.list(limit=0, offset=-1)] == [third]
+
+
+async def test_statuses_of_the_last_runs(installed: SqliteStore) -> None:
+    assert await installed.runs.latest_statuses() == {}
+    first = await installed.runs.start("i", "full")
+    await installed.runs.finish(first, "failed", {})
+    await installed.runs.start("i", "incremental")  # i's last run: running
+    done = await installed.runs.start("j", "full")
+    await installed.runs.finish(done, "ok", {})
+    assert await installed.runs.latest_statuses() == {"running": 1, "ok": 1}
+    latest = await installed.runs.latest()
+    assert {iid: run.status for iid, run in latest.items()} == {"i": "running", "j": "ok"}
+
+
+async def test_audit_log_filtered_by_action_and_installation(installed: SqliteStore) -> None:
+    audit = installed.audit
+    for action, iid in (("sync", "i"), ("sync", "j"), ("payload.reveal", "i"), ("login", None)):
+        await audit.record(
+            actor="a", action=action, installation_id=iid, target=None, detail={}, client_ip=None
+        )
+    assert [e.action for e in await audit.list()] == ["login", "payload.reveal", "sync", "sync"]
+    assert [e.installation_id for e in await audit.list(action="sync")] == ["j", "i"]
+    assert [e.action for e in await audit.list(installation_id="i")] == ["payload.reveal", "sync"]
+    assert [e.action for e in await audit.list(action="sync", installation_id="i")] == ["sync"]
+    assert await audit.list(action="nope") == []
+    assert [e.installation_id for e in await audit.list(action="sync", limit=1, offset=1)] == ["i"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -133,14 +134,23 @@ async def test_an_aborted_transaction_fails_every_operation_in_it(tmp_path: Path
         except StoreError as exc:
             seen.append(exc)
 
+    in_thread = threading.Event()
+
+    def first(connection: sqlite3.Connection) -> int:
+        # Held in the store thread until the others are queued: they then go as one batch.
+        in_thread.wait(10)
+        return connection.execute("INSERT INTO t VALUES ('x', 1)").rowcount
+
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(attempt, lambda c: c.execute("INSERT INTO t VALUES ('x', 1)").rowcount)
+        nursery.start_soon(attempt, first)
         await trio.testing.wait_all_tasks_blocked()
         for _ in range(3):
             nursery.start_soon(
                 attempt, lambda c: c.execute("INSERT INTO t VALUES ('y', 1)").rowcount
             )
         nursery.start_soon(attempt, abort_everything)
+        await trio.testing.wait_all_tasks_blocked()
+        in_thread.set()
     # The first write went alone; the batch with the aborting operation failed as a whole,
     # and nobody was told "done" for a write that was rolled back.
     assert seen[0] == 1

@@ -85,3 +85,38 @@ async def test_list_filters_and_pages(store: SqliteStore, clock: FakeClock) -> N
     # absurd bounds are clamped, never an error
     assert len(await store.installations.list(limit=10**9, offset=-5)) == 5
     assert len(await store.installations.list(limit=0)) == 1
+
+
+async def test_search_by_id_name_or_domain(store: SqliteStore, clock: FakeClock) -> None:
+    shops = [
+        ("i0", "Bistro Paris", "bistro.example"),
+        ("i1", "Café 100%", "cafe_100.example"),
+        ("i2", None, None),
+        ("bistro", "Other", "other.example"),
+    ]
+    for iid, name, domain in shops:
+        clock.advance(seconds=1)
+        await store.installations.upsert(
+            InstallationUpsert(
+                installation_id=iid, status="inactive", shop_name=name, shop_domain=domain
+            )
+        )
+    await store.installations.set_status("i1", "active")
+
+    async def found(text: str, **kwargs: object) -> list[str]:
+        rows = await store.installations.search(text, **kwargs)  # type: ignore[arg-type]
+        return [row.installation_id for row in rows]
+
+    assert await found("") == ["i0", "i1", "i2", "bistro"]
+    assert await found("bistro") == ["i0", "bistro"]  # a name or domain, or the id itself
+    assert await found("BISTRO") == ["i0"]  # names ignore case; ids are opaque, exact
+    assert await found("paris") == ["i0"]
+    assert await found("i2") == ["i2"]  # ids match whole, not as a part
+    assert await found("i") == ["i0"]  # "Bistro Paris" contains an i; "i0" is not "i"
+    assert await found("100%") == ["i1"]  # % and _ are characters, not wildcards
+    assert await found("%") == ["i1"]
+    assert await found("e_1") == ["i1"]
+    assert await found("_") == ["i1"]
+    assert await found("", status="active") == ["i1"]
+    assert await found("bistro", status="active") == []
+    assert await found("", limit=2, offset=1) == ["i1", "i2"]

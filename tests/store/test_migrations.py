@@ -91,3 +91,45 @@ def test_gaps_in_versions_are_a_programming_error(tmp_path: Path) -> None:
     connection = _connection(tmp_path / "g.sqlite")
     with pytest.raises(MigrationError, match="1, 2, 3"):
         migrate(connection, "2026-11-26T09:00:00.000Z", (Migration(2, "two", ("SELECT 1",)),))
+
+
+def test_the_run_outcomes_migration_keeps_runs_and_their_dead_letter_links(
+    tmp_path: Path,
+) -> None:
+    connection = _connection(tmp_path / "r.sqlite")
+    connection.execute("PRAGMA foreign_keys = ON")  # as the store runs it
+    at = "2026-11-26T09:00:00.000Z"
+    connection.execute("BEGIN IMMEDIATE")
+    migrate(connection, at, MIGRATIONS[:3])
+    connection.execute(
+        "INSERT INTO installations (installation_id, status, created_at, updated_at) "
+        "VALUES ('i', 'active', ?, ?)",
+        (at, at),
+    )
+    connection.execute(
+        "INSERT INTO sync_runs (id, installation_id, kind, status, started_at, owner) "
+        "VALUES (7, 'i', 'full', 'failed', ?, 'host:1:a')",
+        (at,),
+    )
+    connection.execute(
+        "INSERT INTO rejected_items (installation_id, run_id, entity, target, item_json, "
+        "reason, created_at) VALUES ('i', 7, 'customers', 'customers', '{}', 'bad', ?)",
+        (at,),
+    )
+    connection.execute("COMMIT")
+
+    connection.execute("BEGIN IMMEDIATE")
+    assert migrate(connection, at, MIGRATIONS[:4]) == [4]
+    connection.execute("COMMIT")
+
+    assert connection.execute("SELECT run_id FROM rejected_items").fetchall() == [(7,)]
+    assert connection.execute("SELECT id, status, owner FROM sync_runs").fetchall() == [
+        (7, "failed", "host:1:a")
+    ]
+    for status in ("interrupted", "skipped"):
+        connection.execute("UPDATE sync_runs SET status = ? WHERE id = 7", (status,))
+    with pytest.raises(sqlite3.IntegrityError):
+        connection.execute("UPDATE sync_runs SET status = 'bogus' WHERE id = 7")
+    assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
+    connection.execute("DELETE FROM sync_runs")  # the link still works: set to NULL
+    assert connection.execute("SELECT run_id FROM rejected_items").fetchall() == [(None,)]

@@ -121,7 +121,7 @@ async def test_orphaned_runs_are_closed(installed: SqliteStore) -> None:
     for run_id in (dead, legacy):
         run = statuses[run_id]
         assert run is not None
-        assert run.status == "failed"
+        assert run.status == "interrupted"
         assert json.loads(run.summary_json or "") == {"error": "process died"}
 
 

@@ -96,3 +96,32 @@ async def test_a_run_cannot_be_closed_as_running(installed: SqliteStore) -> None
 async def test_recent_runs_newest_first(installed: SqliteStore) -> None:
     ids = [await installed.runs.start("i", "incremental") for _ in range(3)]
     assert [run.id for run in await installed.runs.recent("i", limit=2)] == ids[::-1][:2]
+
+
+async def test_a_cursor_keeps_its_retry_time_until_its_next_outcome(
+    installed: SqliteStore,
+) -> None:
+    cursors = installed.cursors
+    later = "2026-11-26T11:00:00.000Z"
+    await cursors.record_failure("i", "orders", "", error="429", items=0, retry_at=later)
+    held = await cursors.get("i", "orders")
+    assert held is not None
+    assert held.retry_at == later
+    await cursors.record_failure("i", "orders", "", error="app down", items=0)
+    again = await cursors.get("i", "orders")
+    assert again is not None
+    assert again.retry_at is None  # this failure asked for nothing
+    await cursors.record_failure("i", "orders", "", error="429", items=0, retry_at=later)
+    await cursors.record_success("i", "orders", "", synced_at="2026-11-26T12:00:00.000Z", items=1)
+    clean = await cursors.get("i", "orders")
+    assert clean is not None
+    assert clean.retry_at is None
+
+
+@pytest.mark.parametrize("status", ["interrupted", "skipped"])
+async def test_runs_close_as_interrupted_or_skipped(installed: SqliteStore, status: str) -> None:
+    run_id = await installed.runs.start("i", "full")
+    await installed.runs.finish(run_id, status, {"skipped": 1})  # type: ignore[arg-type]
+    run = await installed.runs.get(run_id)
+    assert run is not None
+    assert run.status == status

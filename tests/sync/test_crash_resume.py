@@ -4,6 +4,7 @@ reaches ShopiMind (a few duplicates from the page in flight, far fewer than a re
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -106,5 +107,9 @@ async def test_sigkill_mid_backfill_then_resume(tmp_path: Path) -> None:
     )
     runs = await store.runs.recent("inst_1")
     await store.aclose()
-    assert [run.status for run in runs] == ["ok", "failed"]  # newest first
+    assert [(run.kind, run.status) for run in runs] == [  # newest first
+        ("full", "ok"),  # the backfill, continued: still a full run
+        ("full", "interrupted"),  # killed: not a failure of the sync itself
+    ]
+    assert json.loads(runs[0].summary_json or "{}")["resumed"] is True
     assert "interrupted" in (runs[1].summary_json or "")

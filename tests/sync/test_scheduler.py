@@ -174,7 +174,7 @@ async def test_orphaned_runs_are_closed_at_start(
     await scheduler.run(stop)
     closed, running = await vstore.runs.get(orphan), await vstore.runs.get(live)
     assert closed is not None
-    assert closed.status == "failed"
+    assert closed.status == "interrupted"
     assert running is not None
     assert running.status == "running"
 

@@ -23,15 +23,17 @@ from tests.sync.test_crash_resume import Tripwire
 from tests.test_serve_process import sidecar_process
 
 
-class Slow:
-    """ASGI wrapper: every request answered `seconds` late (trio time)."""
+class Held:
+    """ASGI wrapper: once `tripped` is set, requests wait until `release` is set: the
+    backfill in `serve` cannot finish before the CLI has tried (however slow its start)."""
 
-    def __init__(self, app: Any, seconds: float) -> None:
-        self.app, self.seconds = app, seconds
+    def __init__(self, app: Any, tripped: trio.Event) -> None:
+        self.app, self.tripped = app, tripped
+        self.release = trio.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            await trio.sleep(self.seconds)
+        if scope["type"] == "http" and self.tripped.is_set():
+            await self.release.wait()
         await self.app(scope, receive, send)
 
 
@@ -42,9 +44,10 @@ async def test_serve_and_cli_never_sync_one_installation_at_once(tmp_path: Path)
     vendor.sources["orders"] = ["store-1"]  # the example's other steps, small
     vendor.set_dataset("orders", Dataset(count=10), source_key="store-1")
     vendor.set_dataset("products", Dataset(count=10))
-    tripwire = Tripwire(Slow(api, 0.02), "/v1/customers", after=10)
+    tripwire = Tripwire(api, "/v1/customers", after=10)
+    held = Held(tripwire, tripwire.tripped)
     database = tmp_path / "sidecar.sqlite"
-    async with running(tripwire) as api_url, running(vendor) as app_url:
+    async with running(held) as api_url, running(vendor) as app_url:
         env = process_env(
             database=database,
             api_url=api_url,
@@ -72,6 +75,7 @@ async def test_serve_and_cli_never_sync_one_installation_at_once(tmp_path: Path)
                 capture_stderr=True,
                 check=False,
             )
+            held.release.set()
             assert busy.returncode == 1
             assert "is already being synced" in busy.stderr.decode()
             process.send_signal(signal.SIGTERM)

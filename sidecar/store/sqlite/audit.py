@@ -51,12 +51,31 @@ class SqliteAuditLog:
 
         return await self._db.write(write)
 
-    async def list(self, *, limit: int = 100, offset: int = 0) -> list[AuditEntry]:
+    async def list(
+        self,
+        *,
+        action: str | None = None,
+        installation_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AuditEntry]:
         limit, offset = page(limit, offset)
+        where = " AND ".join(
+            condition
+            for condition, value in (
+                ("action = :action", action),
+                ("installation_id = :iid", installation_id),
+            )
+            if value is not None
+        )
+        params = {"action": action, "iid": installation_id, "limit": limit, "offset": offset}
 
         def read(connection: sqlite3.Connection) -> list[AuditEntry]:
             rows = connection.execute(
-                "SELECT * FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)
+                "SELECT * FROM audit_log "
+                + (f"WHERE {where} " if where else "")
+                + "ORDER BY id DESC LIMIT :limit OFFSET :offset",
+                params,
             )
             return [record(AuditEntry, row) for row in rows]
 

@@ -23,16 +23,18 @@ INSERT INTO sync_cursors (installation_id, entity, source_key, last_synced_at, l
 VALUES (?, ?, ?, ?, 'ok', NULL, ?, 0, ?)
 ON CONFLICT (installation_id, entity, source_key) DO UPDATE SET
     last_synced_at = excluded.last_synced_at, last_status = 'ok', last_error = NULL,
-    items = excluded.items, consecutive_failures = 0, updated_at = excluded.updated_at
+    items = excluded.items, consecutive_failures = 0, updated_at = excluded.updated_at,
+    retry_at = NULL
 """
 
 _FAILURE = """
 INSERT INTO sync_cursors (installation_id, entity, source_key, last_synced_at, last_status,
-                          last_error, items, consecutive_failures, updated_at)
-VALUES (?, ?, ?, NULL, 'error', ?, ?, 1, ?)
+                          last_error, items, consecutive_failures, updated_at, retry_at)
+VALUES (?, ?, ?, NULL, 'error', ?, ?, 1, ?, ?)
 ON CONFLICT (installation_id, entity, source_key) DO UPDATE SET
     last_status = 'error', last_error = excluded.last_error, items = excluded.items,
-    consecutive_failures = consecutive_failures + 1, updated_at = excluded.updated_at
+    consecutive_failures = consecutive_failures + 1, updated_at = excluded.updated_at,
+    retry_at = excluded.retry_at
 """
 
 _SAVE_RESUME = """
@@ -103,12 +105,13 @@ class SqliteCursors:
         error: str,
         items: int,
         keep_resume_point: bool = True,
+        retry_at: str | None = None,
     ) -> int:
         now = format_timestamp(self._clock())
         key = (installation_id, entity, source_key)
 
         def write(connection: sqlite3.Connection) -> int:
-            connection.execute(_FAILURE, (*key, error, items, now))
+            connection.execute(_FAILURE, (*key, error, items, now, retry_at))
             if not keep_resume_point:
                 connection.execute(f"DELETE FROM sync_resume_points WHERE {_KEY}", key)
             row = connection.execute(

@@ -121,5 +121,5 @@ class SqliteDeadLetter:
         )
 
     async def count(self, installation_id: str | None = None) -> int:
-        # From the tally the triggers keep (migration 4), not a count of the rows.
+        # From the tally the triggers keep (migration 7), not a count of the rows.
         return await self._db.read(lambda c: read_tally(c, "dead_letter", installation_id))

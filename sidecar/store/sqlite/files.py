@@ -19,6 +19,17 @@ def is_sqlite_file(path: Path) -> bool:
 
 def database_path_problem(path: Path) -> str | None:
     """What prevents using `path` as the store, or None. Reads, never writes, the file."""
+    try:
+        return _path_problem(path)
+    except OSError as exc:  # a folder on the way that this user may not enter (EACCES)
+        return (
+            f"cannot reach {path}: {exc.strerror or type(exc).__name__} on "
+            f"{exc.filename or path} (the user running the sidecar needs search (x) "
+            "permission on every folder above the database)"
+        )
+
+
+def _path_problem(path: Path) -> str | None:
     if path.is_dir():
         return f"{path} is a folder; give the path of a file, such as {path / 'sidecar.sqlite'}"
     folder = path.parent

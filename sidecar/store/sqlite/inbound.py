@@ -111,9 +111,10 @@ class SqliteInboundEvents:
         limit, offset = page(limit, offset)
 
         def read(connection: sqlite3.Connection) -> builtins.list[InboundEvent]:
+            # Two statements: `:iid IS NULL OR …` would hide the installation's index.
+            where = "" if installation_id is None else "WHERE installation_id = :iid "
             rows = connection.execute(
-                "SELECT * FROM inbound_events WHERE (:iid IS NULL OR installation_id = :iid) "
-                "ORDER BY id DESC LIMIT :limit OFFSET :offset",
+                f"SELECT * FROM inbound_events {where}ORDER BY id DESC LIMIT :limit OFFSET :offset",
                 {"iid": installation_id, "limit": limit, "offset": offset},
             )
             return [record(InboundEvent, row) for row in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 
 from sidecar.clock import Clock, format_timestamp
@@ -32,6 +33,16 @@ UPDATE installations SET
     uninstalled_at = COALESCE(:uninstalled_at, uninstalled_at),
     updated_at     = :now
 WHERE installation_id = :installation_id
+"""
+
+
+_SEARCH = """
+SELECT * FROM installations
+WHERE (:status IS NULL OR status = :status)
+  AND (:text = '' OR installation_id = :text
+       OR lower(shop_name) LIKE :pattern ESCAPE '\\'
+       OR lower(shop_domain) LIKE :pattern ESCAPE '\\')
+ORDER BY created_at, installation_id LIMIT :limit OFFSET :offset
 """
 
 
@@ -108,6 +119,30 @@ class SqliteInstallations:
                 "ORDER BY created_at, installation_id LIMIT :limit OFFSET :offset",
                 {"status": status, "limit": limit, "offset": offset},
             )
+            return [record(Installation, row) for row in rows]
+
+        return await self._db.read(read)
+
+    async def search(
+        self,
+        text: str,
+        *,
+        status: InstallationStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> builtins.list[Installation]:
+        limit, offset = page(limit, offset)
+        escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params = {
+            "text": text,
+            "pattern": f"%{escaped}%",
+            "status": status,
+            "limit": limit,
+            "offset": offset,
+        }
+
+        def read(connection: sqlite3.Connection) -> builtins.list[Installation]:
+            rows = connection.execute(_SEARCH, params)
             return [record(Installation, row) for row in rows]
 
         return await self._db.read(read)

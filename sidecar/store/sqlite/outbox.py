@@ -216,7 +216,7 @@ class SqliteOutbox:
 
     async def counts(self, installation_id: str | None = None) -> dict[OutboxStatus, int]:
         def read(connection: sqlite3.Connection) -> dict[OutboxStatus, int]:
-            # From the tallies the triggers keep (migration 4), not a count of the rows.
+            # From the tallies the triggers keep (migration 7), not a count of the rows.
             counts: dict[OutboxStatus, int] = {"queued": 0, "failed": 0, "delivered": 0, "dead": 0}
             for status in counts:
                 counts[status] = read_tally(connection, f"outbox:{status}", installation_id)
@@ -235,11 +235,19 @@ class SqliteOutbox:
         limit, offset = page(limit, offset)
 
         def read(connection: sqlite3.Connection) -> builtins.list[OutboxEvent]:
+            # Only the conditions asked for (see `counts`: `:x IS NULL OR …` hides indexes).
+            where = " AND ".join(
+                condition
+                for condition, value in (
+                    ("installation_id = :iid", installation_id),
+                    ("status = :status", status),
+                )
+                if value is not None
+            )
             rows = connection.execute(
                 f"SELECT {_COLUMNS} FROM inbound_outbox "
-                "WHERE (:iid IS NULL OR installation_id = :iid) "
-                "AND (:status IS NULL OR status = :status) "
-                "ORDER BY event_id DESC LIMIT :limit OFFSET :offset",
+                + (f"WHERE {where} " if where else "")
+                + "ORDER BY event_id DESC LIMIT :limit OFFSET :offset",
                 {"iid": installation_id, "status": status, "limit": limit, "offset": offset},
             )
             return [record(OutboxEvent, row) for row in rows]
@@ -248,10 +256,12 @@ class SqliteOutbox:
 
     async def oldest_pending_at(self) -> str | None:
         def read(connection: sqlite3.Connection) -> str | None:
-            # The oldest pending event has the smallest id: the first entry of the partial
-            # index `inbound_outbox_pending_order`, which holds pending events only.
+            # The oldest pending event has the smallest id: on the status index (its entries
+            # ordered by id within a status), one step per pending status, however many
+            # events wait or were delivered.
             row = connection.execute(
-                f"SELECT created_at FROM inbound_outbox WHERE {_PENDING} ORDER BY event_id LIMIT 1"
+                "SELECT created_at FROM inbound_outbox WHERE event_id = "
+                f"(SELECT MIN(event_id) FROM inbound_outbox WHERE {_PENDING})"
             ).fetchone()
             return None if row is None else str(row[0])
 
