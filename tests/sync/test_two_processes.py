@@ -54,7 +54,6 @@ async def test_serve_and_cli_never_sync_one_installation_at_once(tmp_path: Path)
             app_url=app_url + vendor.prefix,
             PORT="0",
             DRAIN_TIMEOUT_SECONDS="1",
-            PUSH_CONCURRENCY="1",  # one chunk at a time: the backfill outlasts the CLI's start
         )
         async with sidecar_process(env) as (process, log):
             with trio.fail_after(60):
