@@ -8,7 +8,7 @@
 3. 16 installations, the fake API answering every call 50 ms late: wall time of a full
    sweep with SYNC_WORKERS=8 against 1, one chunk at a time. Target: ≥ 5× faster.
 4. One installation's backfill with the fake API 50 ms away: items/s with the chunks of a
-   page pushed concurrently (PUSH_CONCURRENCY=4, the default, and 8) against one at a
+   page pushed concurrently (PUSH_CONCURRENCY 4, 5 (the default) and 8) against one at a
    time. Target: ≥ 4×. 200,000 items take minutes one chunk at a time (~1,000 items/s):
    the default run uses 20,000; `BENCH_SYNC_LATENCY_ITEMS=200000 make bench BENCH=sync`
    runs the full size.
@@ -291,9 +291,10 @@ def main() -> None:
 
     lines += [
         "",
-        f"- concurrent chunks ÷ one at a time: **{ratio_at(8):.2f}×** at PUSH_CONCURRENCY=8 "
-        f"(target ≥ 4×: {verdict(ratio_at(8) >= 4)}); **{ratio_at(DEFAULT_PUSH_CONCURRENCY):.2f}×**"
-        f" at the default {DEFAULT_PUSH_CONCURRENCY}. A page's 10 chunks go in ⌈10 ÷ N⌉ "
+        f"- concurrent chunks ÷ one at a time: **{ratio_at(DEFAULT_PUSH_CONCURRENCY):.2f}×** at "
+        f"the default PUSH_CONCURRENCY={DEFAULT_PUSH_CONCURRENCY} (target ≥ 4×: "
+        f"{verdict(ratio_at(DEFAULT_PUSH_CONCURRENCY) >= 4)}); {ratio_at(8):.2f}× at 8, "
+        f"{ratio_at(4):.2f}× at 4. A page's 10 chunks go in ⌈10 ÷ N⌉ "
         "waves (3 at 4, 2 at 5 to 9) and a page's push ends before the next page's starts, so "
         "the ratio is bounded by 10 ÷ waves, less the per-chunk work of both sides.",
     ]

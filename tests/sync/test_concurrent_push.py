@@ -12,7 +12,7 @@ from tests.sync.conftest import INSTALLATION, SyncEnv, step
 
 
 def paged() -> SyncStep:
-    """Pages of 10 items in chunks of 2: five chunks a page, four in flight at once."""
+    """Pages of 10 items in chunks of 2: five chunks a page, several in flight at once."""
     return step(page_limit=10, batch_size=2)
 
 
