@@ -7,7 +7,7 @@ are pre-shaped bytes over raw trio sockets: no HTTP library, so the client costs
 tens of microseconds per request and the server, not the client, is what is measured.
 
 Job: {"host", "port", "path", "concurrency", "warmup_seconds", "seconds",
-      "signed": [[installation_id, secret], ...] or null}
+      "signed": [[installation_id, secret], ...] or null, "first": n (optional)}
 With `signed`, each request is an inbound call signed for the next installation in turn,
 with a body (and so a signature, and a dedup key) of its own.
 """
@@ -39,7 +39,13 @@ class Job:
     warmup_seconds: float
     seconds: float
     signed: list[tuple[str, str]] | None = None
+    first: int = 0
+    """The number of the first request (bodies, so dedup keys, differ between runs)."""
     counter: itertools.count[int] = field(default_factory=itertools.count)
+
+    def __post_init__(self) -> None:
+        self.counter = itertools.count(self.first)
+
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     errors: int = 0

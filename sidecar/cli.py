@@ -7,24 +7,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import getpass
-import importlib.metadata
 import json
 import os
 import sqlite3
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-
-import trio
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sidecar import __version__
 from sidecar._env import EnvReader
-from sidecar.admin.commands import add_admin_commands, run_admin_command
-from sidecar.admin.errors import AdminError, InvalidRequestError
 from sidecar.config import DEFAULT_INTEGRATION_FILE, LoadedSettings, Settings, load_settings
 from sidecar.declaration import (
     Declaration,
@@ -32,17 +27,17 @@ from sidecar.declaration import (
     declaration_json_schema,
     load_declaration,
 )
-from sidecar.demo import run_demo
 from sidecar.errors import ConfigError, DeclarationError, NotADatabaseError, SidecarError
-from sidecar.inbound import InboundSecretUnavailableError, reveal_inbound_secret
 from sidecar.logs import configure_logging, get_logger
-from sidecar.overview import InstallationOverview, installation_overviews
-from sidecar.runtime import run_sidecar
-from sidecar.store.sqlite.backup import backup_database
-from sidecar.sync.cursor_sync import CursorReport
-from sidecar.sync.leases import LeaseBusyError
-from sidecar.sync.run_outcome import describe_run
-from sidecar.wiring import open_parts, open_settings_store
+
+if TYPE_CHECKING:
+    from sidecar.overview import InstallationOverview
+    from sidecar.sync.cursor_sync import CursorReport
+
+# What a command needs beyond parsing and the configuration (trio, the runtime, the store,
+# the admin command layer, the demo and its fakes) is imported inside that command: `check`
+# and `--version` stay cheap, and `serve` loads nothing it does not run
+# (tests/test_lean_start.py).
 
 __all__ = ["main"]
 
@@ -51,6 +46,14 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 _log = get_logger("cli")
+T = TypeVar("T")
+
+
+def _run_async(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """`trio.run`, with trio imported only by the commands that run something."""
+    import trio
+
+    return trio.run(fn, *args)
 
 
 def _load(environ: dict[str, str] | None = None) -> LoadedSettings:
@@ -100,7 +103,8 @@ def _summary(settings: Settings, declaration: Declaration) -> list[str]:
     ]
 
 
-def _command_check(args: argparse.Namespace) -> int:
+def _checked() -> tuple[LoadedSettings, Declaration] | list[str]:
+    """The settings and the declaration, or every problem with them (one line each)."""
     problems: list[str] = []
     loaded: LoadedSettings | None = None
     try:
@@ -115,9 +119,17 @@ def _command_check(args: argparse.Namespace) -> int:
         except DeclarationError as exc:
             problems += [str(problem) for problem in exc.problems]
     if problems or loaded is None or declaration is None:
-        for problem in problems:
+        return problems
+    return loaded, declaration
+
+
+def _command_check(args: argparse.Namespace) -> int:
+    checked = _checked()
+    if isinstance(checked, list):
+        for problem in checked:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
+    loaded, declaration = checked
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print("configuration OK")
@@ -137,27 +149,39 @@ def _command_manifest(args: argparse.Namespace) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
+    from sidecar.wiring import open_settings_store
+
     async with open_settings_store(settings) as store:
         return await store.schema_version()
 
 
 def _command_serve(args: argparse.Namespace) -> int:
-    loaded = _load()
-    declaration = load_declaration(loaded.settings.integration_file)
+    # `check` is part of the start (the unit runs no separate step): every problem of the
+    # settings and the declaration, one line each, then exit 2 before anything is opened.
+    checked = _checked()
+    if isinstance(checked, list):
+        for problem in checked:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    loaded, declaration = checked
     _start_logging(loaded)
-    trio.run(functools.partial(run_sidecar, loaded.settings, declaration))
+    from sidecar.runtime import run_sidecar
+
+    _run_async(run_sidecar, loaded.settings, declaration)
     return EXIT_OK
 
 
 def _command_migrate(args: argparse.Namespace) -> int:
     loaded = _load()
     _start_logging(loaded)
-    version = trio.run(_migrate, loaded.settings)
+    version = _run_async(_migrate, loaded.settings)
     print(f"{loaded.settings.database_path}: schema version {version}")
     return EXIT_OK
 
 
 def _installation_lines(overview: InstallationOverview) -> list[str]:
+    from sidecar.sync.run_outcome import describe_run
+
     installation = overview.installation
     run = overview.last_run
     last = (
@@ -187,6 +211,8 @@ def _installation_lines(overview: InstallationOverview) -> list[str]:
 
 
 def _overview_json(overview: InstallationOverview) -> dict[str, object]:
+    from sidecar.sync.run_outcome import describe_run
+
     shown = dataclasses.asdict(overview)
     if overview.last_run is not None:
         shown["last_run"]["ended"] = describe_run(overview.last_run)
@@ -202,6 +228,9 @@ def _operator() -> str:
 
 
 async def _show_inbound_secret(settings: Settings, installation_id: str) -> int:
+    from sidecar.inbound import InboundSecretUnavailableError, reveal_inbound_secret
+    from sidecar.wiring import open_settings_store
+
     async with open_settings_store(settings) as store:
         try:
             secret = await reveal_inbound_secret(store, installation_id, actor=_operator())
@@ -215,6 +244,9 @@ async def _show_inbound_secret(settings: Settings, installation_id: str) -> int:
 async def _installations(settings: Settings, args: argparse.Namespace) -> int:
     if args.show_inbound_secret is not None:
         return await _show_inbound_secret(settings, args.show_inbound_secret)
+    from sidecar.overview import installation_overviews
+    from sidecar.wiring import open_settings_store
+
     async with open_settings_store(settings) as store:
         overviews = await installation_overviews(store, installation_id=args.installation_id)
     if args.installation_id is not None and not overviews:
@@ -234,7 +266,7 @@ async def _installations(settings: Settings, args: argparse.Namespace) -> int:
 def _command_installations(args: argparse.Namespace) -> int:
     loaded = _load()
     _start_logging(loaded)
-    return trio.run(_installations, loaded.settings, args)
+    return _run_async(_installations, loaded.settings, args)
 
 
 class _ProgressLine:
@@ -262,6 +294,9 @@ class _ProgressLine:
 
 
 async def _sync(settings: Settings, declaration: Declaration, args: argparse.Namespace) -> int:
+    from sidecar.sync.leases import LeaseBusyError
+    from sidecar.wiring import open_parts
+
     async with open_parts(settings, declaration) as parts:
         try:
             report = await parts.sync_engine().sync(
@@ -289,6 +324,10 @@ async def _sync(settings: Settings, declaration: Declaration, args: argparse.Nam
 
 
 async def _admin(settings: Settings, declaration: Declaration, args: argparse.Namespace) -> int:
+    from sidecar.admin.commands import run_admin_command
+    from sidecar.admin.errors import AdminError, InvalidRequestError
+    from sidecar.wiring import open_parts
+
     async with open_parts(settings, declaration) as parts:
         try:
             result = await run_admin_command(
@@ -306,13 +345,15 @@ def _command_admin(args: argparse.Namespace) -> int:
     loaded = _load()
     declaration = load_declaration(loaded.settings.integration_file)
     _start_logging(loaded)
-    return trio.run(_admin, loaded.settings, declaration, args)
+    return _run_async(_admin, loaded.settings, declaration, args)
 
 
 def _command_backup(args: argparse.Namespace) -> int:
     loaded = _load()
     _start_logging(loaded)
-    result = trio.run(backup_database, loaded.settings.database_path, Path(args.path))
+    from sidecar.store.sqlite.backup import backup_database
+
+    result = _run_async(backup_database, loaded.settings.database_path, Path(args.path))
     print(
         f"{result.target}: {result.size_bytes:,} bytes, schema version {result.schema_version}, "
         "integrity ok"
@@ -322,7 +363,9 @@ def _command_backup(args: argparse.Namespace) -> int:
 
 def _command_demo(args: argparse.Namespace) -> int:
     workspace = Path(args.workspace) if args.workspace else None
-    return trio.run(functools.partial(run_demo, out=sys.stdout, workspace=workspace))
+    from sidecar.demo import run_demo
+
+    return _run_async(lambda: run_demo(out=sys.stdout, workspace=workspace))
 
 
 def _command_app_check(args: argparse.Namespace) -> int:
@@ -339,6 +382,8 @@ def _command_simulate(args: argparse.Namespace) -> int:
 
 def _versions() -> str:
     """The version line: ours, the build's Python and SQLite, and the key dependencies."""
+    import importlib.metadata  # ~25 ms: only for this line
+
     parts = [f"Python {sys.version.split()[0]}", f"SQLite {sqlite3.sqlite_version}"]
     for name in ("trio", "hypercorn", "quart", "quart-trio", "httpx", "cryptography"):
         try:
@@ -363,10 +408,10 @@ def _command_sync(args: argparse.Namespace) -> int:
     loaded = _load()
     declaration = load_declaration(loaded.settings.integration_file)
     _start_logging(loaded, quiet=not args.verbose)
-    return trio.run(_sync, loaded.settings, declaration, args)
+    return _run_async(_sync, loaded.settings, declaration, args)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(*, admin_actions: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shopimind-sidecar",
         description="Turns your app into a ShopiMind integration. "
@@ -478,7 +523,10 @@ def _parser() -> argparse.ArgumentParser:
         "admin",
         help="the admin API's reads and actions on the local store (JSON; actions audited)",
     )
-    add_admin_commands(admin)
+    if admin_actions:  # the admin command layer is imported only when it may run
+        from sidecar.admin.commands import add_admin_commands
+
+        add_admin_commands(admin)
     admin.set_defaults(run=_command_admin)
     return parser
 
@@ -518,9 +566,10 @@ def _exit_code(error: BaseException) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         try:
-            args = _parser().parse_args(argv)
+            args = _parser(admin_actions="admin" in arguments).parse_args(arguments)
         finally:  # --help and --version exit here: their output is flushed while caught
             sys.stdout.flush()
         run: Callable[[argparse.Namespace], int] = getattr(args, "run", _command_serve)

@@ -17,10 +17,9 @@ from typing import Generic, Literal, TypeVar, cast
 
 from sidecar._env import EnvReader
 from sidecar.errors import ConfigError
-from sidecar.peer_guard import DEFAULT_COOL_DOWN_SECONDS, DEFAULT_FAILURE_THRESHOLD
 from sidecar.security.cipher import KEY_BYTES
 from sidecar.shopimind.resources import DEFAULT_PUSH_CONCURRENCY
-from sidecar.store.sqlite.files import database_path_problem
+from sidecar.sqlite_file import database_path_problem
 
 __all__ = [
     "DEFAULT_BACKFILL_DAYS",
@@ -61,6 +60,10 @@ DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300
 DEFAULT_MAX_CONNECTIONS = 1024
 DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+# The circuit breakers' defaults (sidecar.peer_guard reads them from here: this module stays
+# free of httpx and trio, so `check` loads neither).
+DEFAULT_FAILURE_THRESHOLD = 5
+DEFAULT_COOL_DOWN_SECONDS = 30.0
 DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 
 LogFormat = Literal["json", "text"]

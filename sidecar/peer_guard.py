@@ -23,6 +23,7 @@ from typing import Final, Literal
 import httpx
 import trio
 
+from sidecar.config import DEFAULT_COOL_DOWN_SECONDS, DEFAULT_FAILURE_THRESHOLD
 from sidecar.logs import get_logger
 
 __all__ = [
@@ -35,8 +36,6 @@ __all__ = [
     "circuit_states",
 ]
 
-DEFAULT_FAILURE_THRESHOLD: Final = 5
-DEFAULT_COOL_DOWN_SECONDS: Final = 30.0
 _IDLE_BUCKETS_KEPT: Final = 10_000
 """Per-installation buckets beyond this many are pruned when full (idle)."""
 

@@ -128,8 +128,12 @@ async def _watch_signals(
     force_stop: Callable[[], None],
     secrets: WebhookSecrets,
     environ: Mapping[str, str],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as received:
+        # Started once the handlers are in place: a SIGTERM right after READY=1 drains.
+        task_status.started()
         async for signum in received:
             if signum == signal.SIGHUP:
                 _reload_secrets(secrets, environ)
@@ -336,7 +340,7 @@ async def run_sidecar(
                     if services.app_health is not None:
                         await background.start(services.app_health.run)
                     if handle_signals:
-                        background.start_soon(
+                        await background.start(
                             _watch_signals, stop, nursery.cancel_scope.cancel, services.secrets, env
                         )
                     services.readiness.ready = True

@@ -18,7 +18,7 @@ from sidecar.clock import Clock, system_clock
 from sidecar.config import Settings
 from sidecar.declaration.model import Declaration
 from sidecar.metrics.hooks import NO_METRICS, Metrics
-from sidecar.outbound import DEFAULT_TIMEOUT_SECONDS, RetryPolicy, new_http_client
+from sidecar.outbound import DEFAULT_TIMEOUT_SECONDS, RetryPolicy, new_http_client, tls_context
 from sidecar.peer_guard import PeerGuard
 from sidecar.security.cipher import make_cipher
 from sidecar.shopimind.client import ShopimindClient
@@ -108,10 +108,11 @@ async def open_parts(
 
     Every call to a peer is counted in `metrics` by peer and outcome.
     """
+    tls = tls_context()  # one CA bundle for both clients
     async with (
         open_settings_store(settings, clock=clock) as store,
-        new_http_client() as api_http,
-        new_http_client() as app_http,
+        new_http_client(tls=tls) as api_http,
+        new_http_client(tls=tls) as app_http,
     ):
         api_base, app_base = settings.shopimind_core_api_base, settings.app_base_url
         secret = settings.app_secret.reveal()

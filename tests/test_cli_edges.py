@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.store.sqlite.files import database_path_problem
+from sidecar.sqlite_file import database_path_problem
 from tests.test_cli import run
 
 

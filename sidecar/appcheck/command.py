@@ -81,7 +81,8 @@ def _progress(err: TextIO) -> Callable[[str], None]:
         return lambda name: None
 
     def show(name: str) -> None:
-        print(f"\r\x1b[Kchecking {name}…", end="", file=err, flush=True)
+        err.write(f"\r\x1b[Kchecking {name}…")
+        err.flush()
 
     return show
 
@@ -109,9 +110,10 @@ def run_app_check_command(
     finally:
         logging.disable(logging.NOTSET)
     if err.isatty():
-        print("\r\x1b[K", end="", file=err, flush=True)
+        err.write("\r\x1b[K")
+        err.flush()
     if args.json:
-        print(dumps(report), file=out)
+        out.write(dumps(report) + "\n")
     else:
         render_text(report, out)
     return EXIT_OK if report.ok else EXIT_FAILED

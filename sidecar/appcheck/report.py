@@ -114,30 +114,27 @@ def _shortened(text: str) -> str:
 
 def render_text(report: Report, out: TextIO) -> None:
     """The report as a person reads it: a line per check, problems and request under it."""
-    print(f"app-check: {report.app_base_url} against {report.integration_file}", file=out)
+    lines = [f"app-check: {report.app_base_url} against {report.integration_file}"]
     for check in report.checks:
         line = f"  {_MARKS[check.status]}  {check.name}"
         if check.note and check.status != "failed":
             line += f"  ({check.note})"
-        print(line, file=out)
-        for problem in check.problems[:MAX_PROBLEMS_SHOWN]:
-            print(f"          - {problem}", file=out)
+        lines.append(line)
+        lines += [f"          - {problem}" for problem in check.problems[:MAX_PROBLEMS_SHOWN]]
         hidden = len(check.problems) - MAX_PROBLEMS_SHOWN
         if hidden > 0:
-            print(f"          … and {hidden} more (see --json)", file=out)
+            lines.append(f"          … and {hidden} more (see --json)")
         if check.request is not None:
             request = check.request
-            print(
-                f"          request: {request.method} {request.url}  ({request.signing})", file=out
-            )
+            lines.append(f"          request: {request.method} {request.url}  ({request.signing})")
             if request.body:
-                print(f"                   {_shortened(request.body)}", file=out)
+                lines.append(f"                   {_shortened(request.body)}")
     verdict = "the app follows the contract" if report.ok else "the app breaks the contract"
-    print(
+    lines.append(
         f"{len(report.checks)} checks: {report.count('passed')} passed, "
-        f"{report.count('failed')} failed, {report.count('skipped')} skipped: {verdict}",
-        file=out,
+        f"{report.count('failed')} failed, {report.count('skipped')} skipped: {verdict}"
     )
+    out.write("\n".join(lines) + "\n")
 
 
 def dumps(report: Report) -> str:

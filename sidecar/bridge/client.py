@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Final, TypeVar
+from typing import Final, Literal, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -64,6 +64,7 @@ from sidecar.outbound import (
     parse_retry_after,
     send,
 )
+from sidecar.payloads import InvalidJsonError, parse_json
 from sidecar.peer_guard import CircuitOpenError, PeerGuard
 from sidecar.security.signature import sign
 
@@ -208,11 +209,13 @@ class AppBridge:
         shop_domain: str | None,
         shop_name: str | None,
         inbound_secret: str | None,
+        provisioning_ids: Mapping[str, object] | None = None,
     ) -> LifecycleAnswer:
         """Tell the app an installation changed state; it may answer with its own account.
 
         `inbound_secret` is how the app learns to sign its inbound calls; it travels only
-        in this body, over the signed call.
+        in this body, over the signed call. `provisioning_ids` (on `activated`: the fresh
+        `{"sourceIds": …, "defIds": …}`, PROTOCOL §1.3) is sent as null when None.
         """
         payload: dict[str, object] = {
             "installation_id": installation_id,
@@ -221,6 +224,7 @@ class AppBridge:
             "shop_domain": shop_domain,
             "shop_name": shop_name,
             "inbound_secret": inbound_secret,
+            "provisioning_ids": None if provisioning_ids is None else dict(provisioning_ids),
         }
         path = f"/lifecycle/{_segment('event', event)}"
         return await self._call(path, payload, parse_lifecycle_answer)
@@ -268,12 +272,24 @@ class AppBridge:
             "limit": limit,
         }
         path = f"/sync/{_segment('entity', entity)}"
-        return await self._call(path, payload, lambda answer: parse_sync_page(answer, limit=limit))
+        # An item holding a number JSON cannot carry on is the item's problem, not the
+        # page's: it stays in the page, marked, to be rejected alone (`sidecar.payloads`).
+        return await self._call(
+            path, payload, lambda answer: parse_sync_page(answer, limit=limit), numbers="mark"
+        )
 
     async def _call(
-        self, path: str, payload: Mapping[str, object], parse: Callable[[object], _T]
+        self,
+        path: str,
+        payload: Mapping[str, object],
+        parse: Callable[[object], _T],
+        *,
+        numbers: Literal["refuse", "mark"] = "refuse",
     ) -> _T:
-        body = _encode(payload)
+        try:
+            body = _encode(payload)
+        except ValueError as exc:  # a non-finite number in stored settings, say
+            raise BridgeError(f"the app's {path} call cannot be sent as JSON ({exc})") from exc
 
         def headers() -> dict[str, str]:
             # Signed per attempt: a retry minutes later carries a fresh timestamp, so it is
@@ -332,9 +348,12 @@ class AppBridge:
                 ),
             )
         try:
-            answer = response.json()
-        except ValueError as exc:
-            message = f"app's {path} answer is not JSON ({len(response.body)} bytes)"
+            answer = parse_json(response.body, numbers=numbers)
+        except InvalidJsonError as exc:
+            message = (
+                f"app's {path} answer is not acceptable JSON ({exc.rule}, "
+                f"{len(response.body)} bytes)"
+            )
             log.warning("app bridge answer refused", status=status, reason=message)
             raise BridgeError(message, status=status) from exc
         try:

@@ -152,8 +152,8 @@ class InboundService:
         try:
             payload = parse_json(request.body)
         except InvalidJsonError as exc:
-            log.warning("inbound call refused", reason="invalid_json", detail=str(exc))
-            return Answer.failure("invalid_json", 400)
+            log.warning("inbound call refused", reason="invalid_json", rule=exc.rule)
+            return Answer.invalid_json(exc)
         try:
             prepared = prepare(action, payload)
             key = dedup_key(action.name, request.signature or "", request.idempotency_key)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sidecar.payloads import InvalidJsonError
+
 __all__ = ["Answer"]
 
 
@@ -29,3 +31,9 @@ class Answer:
     def failure(cls, error: str, status: int = 200) -> Answer:
         """`{"success": false, "error": error}` (200 by default, as ShopiMind expects)."""
         return cls(status, {"success": False, "error": error})
+
+    @classmethod
+    def invalid_json(cls, error: InvalidJsonError) -> Answer:
+        """`400 {"success": false, "error": "invalid_json", "rule": …}`: PROTOCOL's code,
+        and the rule of the JSON policy the body broke (`sidecar.payloads`)."""
+        return cls(400, {"success": False, "error": "invalid_json", "rule": error.rule})

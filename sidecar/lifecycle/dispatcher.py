@@ -9,8 +9,10 @@ claim, so ShopiMind's resend is processed.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 
+from sidecar.bridge.answers import LifecycleAnswer
 from sidecar.clock import format_timestamp, parse_timestamp
 from sidecar.concurrency import commit
 from sidecar.declaration.model import LifecycleEvent
@@ -18,16 +20,17 @@ from sidecar.errors import BridgeError, ShopimindError
 from sidecar.lifecycle.answers import Answer
 from sidecar.lifecycle.deps import LifecycleDeps
 from sidecar.lifecycle.integrator_config import push_integrator_config
-from sidecar.lifecycle.merchant_config import load_settings, save_configs
+from sidecar.lifecycle.merchant_config import config_writes, load_settings, settings_of
 from sidecar.lifecycle.provisioning import NoAccessTokenError, provision_exclusively
 from sidecar.logs import BoundLogger, get_logger
 from sidecar.state_keys import (
     ACCESS_TOKEN,
     INBOUND_SECRET,
+    PROVISIONING_IDS,
     PROVISIONING_REQUEST,
     new_inbound_secret,
 )
-from sidecar.store.records import Installation, InstallationUpsert
+from sidecar.store.records import Installation, InstallationChange, InstallationUpsert
 from sidecar.sync.leases import LeaseBusyError
 
 __all__ = ["LifecycleDispatcher"]
@@ -41,6 +44,15 @@ Handler = Callable[[str | None, Mapping[str, object], BoundLogger], Awaitable[An
 def _text(payload: Mapping[str, object], key: str) -> str | None:
     value = payload.get(key)
     return value if isinstance(value, str) and value else None
+
+
+def _merged_ids(stored: object, fresh: Mapping[str, Mapping[str, object]]) -> dict[str, object]:
+    """The id map once `fresh` is merged into `stored` (as `State.merge_json` will)."""
+    merged: dict[str, object] = dict(stored) if isinstance(stored, dict) else {}
+    for kind, ids in fresh.items():
+        known = merged.get(kind)
+        merged[kind] = {**(known if isinstance(known, dict) else {}), **ids}
+    return merged
 
 
 class LifecycleDispatcher:
@@ -125,11 +137,30 @@ class LifecycleDispatcher:
     def _now(self) -> datetime:
         return self._deps.clock()
 
-    async def _record(self, installation_id: str, payload: Mapping[str, object]) -> None:
-        """Upsert the installation as inactive, then store its token and configs if sent."""
+    async def _recorded(
+        self, installation_id: str, payload: Mapping[str, object], *, known: bool
+    ) -> InstallationChange:
+        """What `installed` and `activated` record: the installation upserted inactive, its
+        token and configs when sent. `known`: the installation exists already."""
         deps = self._deps
-        await deps.store.installations.upsert(
-            InstallationUpsert(
+        token = _text(payload, "access_token")
+        configs = payload.get("configs")
+        values: dict[str, str] = {}
+        secrets: dict[str, str] = {ACCESS_TOKEN: token} if token is not None else {}
+        delete: list[str] = []
+        if isinstance(configs, Mapping):
+            stored = (
+                [entry.key for entry in await deps.store.state.keys(installation_id)]
+                if known
+                else []
+            )
+            values, config_secrets, delete = config_writes(
+                deps.declaration.config_schema, configs, stored
+            )
+            secrets.update(config_secrets)
+        return InstallationChange(
+            installation_id=installation_id,
+            upsert=InstallationUpsert(
                 installation_id=installation_id,
                 status="inactive",
                 shop_domain=_text(payload, "shop_domain"),
@@ -137,42 +168,43 @@ class LifecycleDispatcher:
                 installed_at=self._stamp(payload, "installed_at")
                 if "installed_at" in payload
                 else None,
-            )
+            ),
+            values=values,
+            secrets=secrets,
+            delete=tuple(delete),
         )
-        token = _text(payload, "access_token")
-        if token is not None:
-            await deps.store.state.set_secret(installation_id, ACCESS_TOKEN, token)
-        configs = payload.get("configs")
-        if isinstance(configs, Mapping):
-            await save_configs(
-                deps.store.state, deps.declaration.config_schema, installation_id, configs
-            )
 
     async def _forward(
-        self, event: LifecycleEvent, installation: Installation, settings: Mapping[str, object]
-    ) -> None:
-        """Tell the app (when the declaration forwards `event`); raise BridgeError on failure."""
+        self,
+        event: LifecycleEvent,
+        installation: Installation | InstallationUpsert,
+        settings: Mapping[str, object],
+        *,
+        inbound_secret: str | None = None,
+        provisioning_ids: Mapping[str, object] | None = None,
+    ) -> LifecycleAnswer | None:
+        """Tell the app (when the declaration forwards `event`); its answer (None: not
+        forwarded). Raise BridgeError on failure or refusal."""
         deps = self._deps
         if event not in deps.declaration.hooks.forward:
-            return
-        iid = installation.installation_id
-        inbound_secret = (
-            await deps.store.state.setdefault_secret(iid, INBOUND_SECRET, new_inbound_secret)
-            if event == "activated"
-            else None
-        )
+            return None
         answer = await deps.bridge.lifecycle(
             event,
-            installation_id=iid,
+            installation_id=installation.installation_id,
             settings=settings,
             shop_domain=installation.shop_domain,
             shop_name=installation.shop_name,
             inbound_secret=inbound_secret,
+            provisioning_ids=provisioning_ids,
         )
         if not answer.ok:
             raise BridgeError(f"the app refused /lifecycle/{event}: {answer.error or 'no reason'}")
+        return answer
+
+    async def _recorded_answer(self, iid: str, answer: LifecycleAnswer) -> None:
+        """What the app's answer to a hook brings: its account, its integrator config."""
         if answer.external_account is not None:
-            await deps.store.installations.set_external_account(
+            await self._deps.store.installations.set_external_account(
                 iid, answer.external_account.id, answer.external_account.name
             )
         if answer.integrator_config:
@@ -200,7 +232,9 @@ class LifecycleDispatcher:
         log: BoundLogger,
     ) -> None:
         try:
-            await self._forward(event, installation, settings)
+            answer = await self._forward(event, installation, settings)
+            if answer is not None:
+                await self._recorded_answer(installation.installation_id, answer)
         except BridgeError as exc:
             log.error("lifecycle hook failed; ignored", error=str(exc))
 
@@ -211,20 +245,27 @@ class LifecycleDispatcher:
         return found
 
     # --- the five events ----------------------------------------------------------------
+    # Each event's writes are one InstallationChange, applied in one transaction once every
+    # step that can refuse the event has passed: a webhook that fails applies nothing, and
+    # ShopiMind's resend (its claim released) does the whole thing.
 
     async def _installed(
         self, installation_id: str | None, payload: Mapping[str, object], log: BoundLogger
     ) -> Answer:
         if installation_id is None:
             return Answer.ok()
-        await self._record(installation_id, payload)
+        store = self._deps.store
+        known = await store.installations.get(installation_id) is not None
+        change = await self._recorded(installation_id, payload, known=known)
         account = payload.get("external_account_id")
         if isinstance(account, str | int) and not isinstance(account, bool) and str(account):
-            await self._deps.store.installations.set_external_account(
-                installation_id, str(account), _text(payload, "external_account_name")
+            change = replace(
+                change,
+                external_account=(str(account), _text(payload, "external_account_name")),
             )
+        await store.installations.apply(change)
         installation = await self._installation(installation_id)
-        settings = await load_settings(self._deps.store.state, installation_id)
+        settings = await load_settings(store.state, installation_id)
         await self._forward_best_effort("installed", installation, settings, log)
         log.info("installation recorded")
         return Answer.ok()
@@ -235,8 +276,17 @@ class LifecycleDispatcher:
         deps = self._deps
         if installation_id is None:
             return Answer.failure("missing_installation_id")
-        await self._record(installation_id, payload)
-        settings = await load_settings(deps.store.state, installation_id)
+        state = deps.store.state
+        known = await deps.store.installations.get(installation_id)
+        configs = payload.get("configs")
+        # The settings, token and secret this activation would store, not stored yet.
+        if isinstance(configs, Mapping):
+            settings = settings_of(deps.declaration.config_schema, configs)
+        else:
+            settings = await load_settings(state, installation_id) if known else {}
+        token = _text(payload, "access_token")
+        if token is None and known:
+            token = await state.get(installation_id, ACCESS_TOKEN)
         try:
             check = await deps.bridge.test_connection(settings)
         except BridgeError as exc:
@@ -246,22 +296,52 @@ class LifecycleDispatcher:
             log.warning("connection test failed", error=check.error)
             return Answer.failure("connection_failed")
         try:
-            outcome = await provision_exclusively(deps, installation_id, settings)
+            outcome = await provision_exclusively(
+                deps, installation_id, settings, token=token or "", record=False
+            )
         except NoAccessTokenError:
             return Answer.failure("provisioning_failed: no access token for this installation")
         except LeaseBusyError:
             return Answer.failure("provisioning_failed: the installation is syncing; retry later")
         if outcome.errors and outcome.provisioned == 0:
             return Answer.failure(f"provisioning_failed: {outcome.errors[0]}")
-        installation = await self._installation(installation_id)
+        stored_ids = await state.get_json(installation_id, PROVISIONING_IDS) if known else None
+        ids = _merged_ids(stored_ids, outcome.to_state())
+        # The installation's inbound secret exists from its activation, forwarded or not.
+        inbound_secret = (
+            await state.get(installation_id, INBOUND_SECRET) if known else None
+        ) or new_inbound_secret()
+        change = await self._recorded(installation_id, payload, known=known is not None)
+        prospective = InstallationUpsert(  # who the app is told about: as it will be stored
+            installation_id=installation_id,
+            status="inactive",
+            shop_domain=_text(payload, "shop_domain") or (known.shop_domain if known else None),
+            shop_name=_text(payload, "shop_name") or (known.shop_name if known else None),
+        )
         try:
-            await self._forward("activated", installation, settings)
+            answer = await self._forward(
+                "activated",
+                prospective,
+                settings,
+                inbound_secret=inbound_secret,
+                provisioning_ids=ids,
+            )
         except BridgeError as exc:
             log.error("activation hook failed", error=str(exc))
             return Answer.failure("internal_error")
-        await deps.store.installations.set_status(
-            installation_id, "active", activated_at=self._stamp(payload, "activated_at")
+        account = None if answer is None else answer.external_account
+        await deps.store.installations.apply(
+            replace(
+                change,
+                status="active",
+                activated_at=self._stamp(payload, "activated_at"),
+                external_account=None if account is None else (account.id, account.name),
+                merge_json={PROVISIONING_IDS: outcome.to_state()},
+                default_secrets={INBOUND_SECRET: inbound_secret},
+            )
         )
+        if answer is not None and answer.integrator_config:  # best effort, once the token is
+            await self._push_integrator_config(installation_id, answer.integrator_config)
         # The backfill runs on its own; the webhook does not wait for it.
         await deps.sync_requests.request(installation_id, full=True)
         log.info("installation activated", provisioned=outcome.provisioned)
@@ -294,13 +374,18 @@ class LifecycleDispatcher:
         if installation is None or installation.status == "uninstalled":
             log.info("already uninstalled; nothing to do")
             return Answer.ok()
-        await store.installations.set_status(
-            installation_id, "uninstalled", uninstalled_at=self._stamp(payload, "uninstalled_at")
-        )
         settings = await load_settings(store.state, installation_id)
+        # The status and the end of the credentials together: a revoked shop's credentials
+        # are of no use and of some danger.
+        await store.installations.apply(
+            InstallationChange(
+                installation_id=installation_id,
+                status="uninstalled",
+                uninstalled_at=self._stamp(payload, "uninstalled_at"),
+                delete=(ACCESS_TOKEN, INBOUND_SECRET),
+            )
+        )
         await self._forward_best_effort("uninstalled", installation, settings, log)
-        # A revoked shop's credentials are of no use and of some danger: drop them.
-        await store.state.write_many(installation_id, delete=[ACCESS_TOKEN, INBOUND_SECRET])
         log.info("installation uninstalled")
         return Answer.ok()
 
@@ -311,14 +396,31 @@ class LifecycleDispatcher:
         if installation_id is None:
             return Answer.ok()
         configs = payload.get("configs")
-        if await deps.store.installations.get(installation_id) is None:
-            await deps.store.installations.upsert(
-                InstallationUpsert(installation_id=installation_id, status="inactive")
-            )
+        known = await deps.store.installations.get(installation_id) is not None
+        change = InstallationChange(
+            installation_id=installation_id,
+            upsert=None
+            if known
+            else InstallationUpsert(installation_id=installation_id, status="inactive"),
+        )
         if isinstance(configs, Mapping):
-            await save_configs(
-                deps.store.state, deps.declaration.config_schema, installation_id, configs
+            stored = [entry.key for entry in await deps.store.state.keys(installation_id)]
+            values, secrets, delete = config_writes(deps.declaration.config_schema, configs, stored)
+            change = replace(change, values=values, secrets=secrets, delete=tuple(delete))
+        # Saving is the event: when it fails, nothing is saved and the resend saves it.
+        await deps.store.installations.apply(change)
+        try:
+            await self._after_config_update(installation_id, log)
+        except Exception as exc:  # noqa: BLE001 - best effort by contract, logged at error level
+            log.error(
+                "reprovisioning after a config update failed", error=f"{type(exc).__name__}: {exc}"
             )
+        log.info("configuration updated")
+        return Answer.ok()
+
+    async def _after_config_update(self, installation_id: str, log: BoundLogger) -> None:
+        """Re-provision and tell the app, best effort (PROTOCOL §1.3)."""
+        deps = self._deps
         settings = await load_settings(deps.store.state, installation_id)
         try:
             outcome = await provision_exclusively(deps, installation_id, settings)
@@ -332,11 +434,5 @@ class LifecycleDispatcher:
                 installation_id, PROVISIONING_REQUEST, {"at": format_timestamp(self._now())}
             )
             log.info("the installation is syncing; provisioning will run before its next sync")
-        except Exception as exc:  # noqa: BLE001 - best effort by contract, logged at error level
-            log.error(
-                "reprovisioning after a config update failed", error=f"{type(exc).__name__}: {exc}"
-            )
         installation = await self._installation(installation_id)
         await self._forward_best_effort("config_updated", installation, settings, log)
-        log.info("configuration updated")
-        return Answer.ok()

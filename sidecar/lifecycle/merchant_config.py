@@ -11,22 +11,30 @@ map, the `settings` the vendor's app receives.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from sidecar.declaration.model import ConfigSchema
 from sidecar.store.interface import State
 
-__all__ = ["CONFIG_KEY", "SECRET_PREFIX", "load_settings", "save_configs"]
+__all__ = [
+    "CONFIG_KEY",
+    "SECRET_PREFIX",
+    "config_writes",
+    "load_settings",
+    "save_configs",
+    "settings_of",
+]
 
 CONFIG_KEY: Final = "config"
 SECRET_PREFIX: Final = "config.secret."  # noqa: S105 - a key name, not a secret
 
 
-async def save_configs(
-    state: State, schema: ConfigSchema, installation_id: str, configs: Mapping[str, object]
-) -> None:
-    """Replace the stored configuration with `configs`, in one transaction."""
+def config_writes(
+    schema: ConfigSchema, configs: Mapping[str, object], stored_keys: Iterable[str]
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """The state writes (values, secrets, keys to delete) that replace the stored
+    configuration with `configs`; `stored_keys` are the installation's state keys now."""
     sensitive = schema.sensitive_keys()
     plain = {key: value for key, value in configs.items() if key not in sensitive}
     secrets: dict[str, str] = {}
@@ -39,16 +47,30 @@ async def save_configs(
             secrets[SECRET_PREFIX + key] = json.dumps(value, ensure_ascii=False)
     # Secrets stored under keys the schema no longer declares sensitive are dropped too.
     stale = [
-        entry.key
-        for entry in await state.keys(installation_id)
-        if entry.key.startswith(SECRET_PREFIX) and entry.key[len(SECRET_PREFIX) :] not in sensitive
+        key
+        for key in stored_keys
+        if key.startswith(SECRET_PREFIX) and key[len(SECRET_PREFIX) :] not in sensitive
     ]
-    await state.write_many(
-        installation_id,
-        values={CONFIG_KEY: json.dumps(plain, ensure_ascii=False)},
-        secrets=secrets,
-        delete=[*erased, *stale],
-    )
+    return {CONFIG_KEY: json.dumps(plain, ensure_ascii=False)}, secrets, [*erased, *stale]
+
+
+def settings_of(schema: ConfigSchema, configs: Mapping[str, object]) -> dict[str, object]:
+    """The settings `load_settings` reads back once `configs` is saved (before it is)."""
+    sensitive = schema.sensitive_keys()
+    return {
+        key: value
+        for key, value in configs.items()
+        if key not in sensitive or (value is not None and value != "")
+    }
+
+
+async def save_configs(
+    state: State, schema: ConfigSchema, installation_id: str, configs: Mapping[str, object]
+) -> None:
+    """Replace the stored configuration with `configs`, in one transaction."""
+    stored = [entry.key for entry in await state.keys(installation_id)]
+    values, secrets, delete = config_writes(schema, configs, stored)
+    await state.write_many(installation_id, values=values, secrets=secrets, delete=delete)
 
 
 async def load_settings(state: State, installation_id: str) -> dict[str, object]:

@@ -34,9 +34,17 @@ class NoAccessTokenError(Exception):
 
 
 async def provision_exclusively(
-    deps: LifecycleDeps, installation_id: str, settings: Mapping[str, object]
+    deps: LifecycleDeps,
+    installation_id: str,
+    settings: Mapping[str, object],
+    *,
+    token: str | None = None,
+    record: bool = True,
 ) -> ProvisioningOutcome:
-    """Provision while holding the installation's lease; LeaseBusyError when it syncs."""
+    """Provision while holding the installation's lease; LeaseBusyError when it syncs.
+
+    `token` and `record` as for `provision_installation`.
+    """
     name = installation_lease_name(installation_id)
     async with hold_lease(deps.store.leases, name, deps.owner):
         return await provision_installation(
@@ -46,6 +54,8 @@ async def provision_exclusively(
             shopimind=deps.shopimind,
             installation_id=installation_id,
             settings=settings,
+            token=token,
+            record=record,
         )
 
 
@@ -57,12 +67,17 @@ async def provision_installation(
     shopimind: ShopimindClient,
     installation_id: str,
     settings: Mapping[str, object],
+    token: str | None = None,
+    record: bool = True,
 ) -> ProvisioningOutcome:
     """Provision `installation_id` and merge the ids into its state; return the outcome.
 
-    The caller holds the installation's lease.
+    The caller holds the installation's lease. `token`: the access token to use (None: the
+    stored one). `record=False` leaves the ids for the caller to store (`to_state()`) with
+    the rest of its change, in one transaction.
     """
-    token = await store.state.get(installation_id, ACCESS_TOKEN)
+    if token is None:
+        token = await store.state.get(installation_id, ACCESS_TOKEN)
     if not token:
         raise NoAccessTokenError(installation_id)
     declared = declaration.provisioning
@@ -82,7 +97,8 @@ async def provision_installation(
     outcome = await provision(api, plan)
     if extra_errors:
         outcome = dataclasses.replace(outcome, errors=(*extra_errors, *outcome.errors))
-    await store.state.merge_json(installation_id, PROVISIONING_IDS, outcome.to_state())
+    if record:
+        await store.state.merge_json(installation_id, PROVISIONING_IDS, outcome.to_state())
     log = _log.bind(installation_id=installation_id)
     for warning in outcome.warnings:
         log.warning("provisioning warning", detail=warning)

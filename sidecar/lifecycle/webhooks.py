@@ -105,13 +105,15 @@ class WebhookReceiver:
             masked = self._masked(payload)
         except InvalidJsonError as exc:
             payload = exc
-            masked = json.dumps({"unparseable": str(exc), "bytes": len(raw)})
+            masked = json.dumps({"unparseable": exc.rule, "bytes": len(raw)})
         event = route
         installation_id: str | None = None
         if isinstance(payload, dict):
             event = payload["event"] if isinstance(payload.get("event"), str) else route
-            candidate = payload.get("installation_id")
-            installation_id = candidate if isinstance(candidate, str) and candidate else None
+            try:  # the legacy `id_shop_integration` too, when it is the only id
+                installation_id = installation_id_of(payload)
+            except InvalidPayloadError:
+                installation_id = None
         await self._store.webhook_log.append(
             event=event,
             installation_id=installation_id,
@@ -126,9 +128,25 @@ class WebhookReceiver:
             )
             return Answer.failure("unauthorized", 401)
         if isinstance(payload, InvalidJsonError):
-            _log.warning("refused a body that is not JSON", route=route, reason=str(payload))
-            return Answer.failure("invalid_json", 400)
+            _log.warning(
+                "refused a body that is not acceptable JSON",
+                route=route,
+                rule=payload.rule,
+                reason=str(payload),
+            )
+            return Answer.invalid_json(payload)
         return Admitted(payload)
+
+    async def log_refused(self, *, route: str, status: int, code: str, length: int | None) -> None:
+        """Log a request refused before its body was read (413, 415, 429): "log first"
+        holds for it too (PROTOCOL §1.3), without the body, and unverified (no signature
+        can be checked without the body it covers)."""
+        await self._store.webhook_log.append(
+            event=route,
+            installation_id=None,
+            signature_ok=False,
+            payload_json=json.dumps({"refused": code, "status": status, "bytes": length}),
+        )
 
     async def receive(self, raw: bytes, verification: Verification, *, signature: str) -> Answer:
         """`POST /webhook/receive`: log, check, then run the lifecycle event once."""

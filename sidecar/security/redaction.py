@@ -7,6 +7,7 @@ A value is masked when its key *contains* a sensitive word (case-insensitive), s
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Mapping
 from typing import Final
@@ -31,7 +32,14 @@ def is_sensitive_key(key: str, extra_keys: Collection[str] = ()) -> bool:
     `extra_keys` are further key names to mask exactly (compared case-insensitively), such
     as the config fields the integration's schema declares `sensitive`.
     """
-    return _SENSITIVE.search(key) is not None or key.casefold() in extra_keys
+    return _sensitive_name(key) or key.casefold() in extra_keys
+
+
+@functools.lru_cache(maxsize=4096)
+def _sensitive_name(key: str) -> bool:
+    # Every log line's metadata passes here, with the same few key names over and over:
+    # the regex runs once per name (bounded: keys from payloads cannot grow the cache).
+    return _SENSITIVE.search(key) is not None
 
 
 def redact(value: object, *, extra_keys: Collection[str] = ()) -> object:

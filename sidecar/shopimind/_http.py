@@ -30,6 +30,7 @@ from sidecar.outbound import (
     parse_retry_after,
     send,
 )
+from sidecar.payloads import InvalidJsonError
 from sidecar.peer_guard import PeerGuard
 from sidecar.shopimind._wire import encode_json, failure_message, rows_of, transport_message
 
@@ -167,11 +168,11 @@ class ApiVerbs:
             raise ShopimindError(transport_message(method, path, exc)) from exc
         try:
             body = response.json() if response.body.strip() else None
-        except ValueError as exc:
+        except InvalidJsonError as exc:
             if response.ok:
                 raise ShopimindError(
                     f"ShopiMind {method} /v1/{path}: HTTP {response.status} with a body that "
-                    "is not JSON",
+                    f"is not acceptable JSON ({exc.rule}: {exc})",
                     status=response.status,
                 ) from exc
             body = None

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from sidecar.payloads import UnsafeNumber
 from sidecar.store.records import RejectedItemInput
 
 __all__ = [
@@ -72,9 +73,20 @@ def _path(parts: Sequence[str | int]) -> str:
     return text
 
 
+def _unsafe_text(value: UnsafeNumber) -> str:
+    """The number as Python reads it (`inf`, `nan`), as for a value built in Python."""
+    if value.rule == "non_finite_number":
+        return repr(float(value.text))
+    return value.text
+
+
 def _scalar_problem(value: object) -> str | None:
     if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, UnsafeNumber):  # as the app's page was read (sidecar.payloads)
+        if value.rule == "integer_out_of_range":
+            return "is an integer beyond 64 bits"
+        return f"is not a finite number ({_unsafe_text(value)})"
     if isinstance(value, int):
         if _MIN_INTEGER <= value <= _MAX_INTEGER:
             return None
@@ -247,7 +259,8 @@ def storable(value: object, *, _depth: int = 0) -> object:
     problem = _scalar_problem(value)
     if problem is None:
         return value
-    return f"<unencodable: {value!r:.60}>"
+    shown = _unsafe_text(value) if isinstance(value, UnsafeNumber) else repr(value)
+    return f"<unencodable: {shown:.60}>"
 
 
 def set_aside(

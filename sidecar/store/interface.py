@@ -18,6 +18,7 @@ from sidecar.store.records import (
     InboundEvent,
     InboundStatus,
     Installation,
+    InstallationChange,
     InstallationStatus,
     InstallationUpsert,
     Lease,
@@ -71,6 +72,12 @@ class Installations(Protocol):
         uninstalled_at: str | None = None,
     ) -> bool:
         """Set the status and the given stamps (others are kept); False when unknown."""
+        ...
+
+    async def apply(self, change: InstallationChange) -> None:
+        """Write every part of `change` in one transaction: a lifecycle webhook's effect is
+        all or none. StoreError when the installation does not exist and `change` does not
+        upsert it."""
         ...
 
     async def set_external_account(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "InboundEvent",
     "InboundStatus",
     "Installation",
+    "InstallationChange",
     "InstallationStatus",
     "InstallationUpsert",
     "Lease",
@@ -73,6 +74,29 @@ class InstallationUpsert:
     shop_domain: str | None = None
     shop_name: str | None = None
     installed_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstallationChange:
+    """Everything one lifecycle webhook changes, written in one transaction (all or none):
+    applied in the order of the fields, state keys last."""
+
+    installation_id: str
+    upsert: InstallationUpsert | None = None
+    status: InstallationStatus | None = None
+    activated_at: str | None = None
+    deactivated_at: str | None = None
+    uninstalled_at: str | None = None
+    external_account: tuple[str, str | None] | None = None
+    """(ref, name): the app's own account for this shop."""
+    values: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    """Sealed like `State.set_secret`."""
+    default_secrets: Mapping[str, str] = field(default_factory=dict)
+    """Sealed and written only where the key has no value yet (`State.setdefault_secret`)."""
+    merge_json: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    """Deep-merged into the stored JSON objects (`State.merge_json`)."""
+    delete: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

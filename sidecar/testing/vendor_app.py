@@ -244,6 +244,7 @@ class LifecycleCall:
     shop_domain: object
     shop_name: object
     inbound_secret: object
+    provisioning_ids: object = None
 
 
 def _json(value: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -445,6 +446,7 @@ class FakeVendorApp:
                     shop_domain=body.get("shop_domain"),
                     shop_name=body.get("shop_name"),
                     inbound_secret=body.get("inbound_secret"),
+                    provisioning_ids=body.get("provisioning_ids"),
                 )
             )
             return _json(_answer(self.lifecycle_answer, body))

@@ -33,7 +33,6 @@ guard: a session cookie obtained by signing in with the same token.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -45,6 +44,7 @@ from sidecar.admin.errors import AdminError, InvalidRequestError
 from sidecar.admin.paging import Page
 from sidecar.admin.service import AdminService, Caller
 from sidecar.logs import get_logger
+from sidecar.payloads import MAX_INT, parse_json
 from sidecar.security.tokens import TokenMatcher
 from sidecar.web.console import CONSOLE_PREFIX, install_console
 from sidecar.web.public import install_access_log
@@ -111,10 +111,7 @@ async def _body() -> Mapping[str, object]:
     raw = await read_json_body(request, limit=_BODY_LIMIT)
     if not raw.strip():
         return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidRequestError("the body is not valid JSON") from exc
+    value = parse_json(raw)  # InvalidJsonError: 400 invalid_json, with the rule
     if not isinstance(value, dict):
         raise InvalidRequestError("the body must be a JSON object")
     return value
@@ -263,7 +260,8 @@ def install_admin_routes(app: Quart, context: AdminContext) -> None:
             await service.purge(iid, body.get("ids"), everything=everything, caller=_caller())
         )
 
-    @app.post("/admin/reveal/<kind>/<int:item_id>")
+    # An id beyond what the store can hold matches no route: 404, as an unknown id.
+    @app.post(f"/admin/reveal/<kind>/<int(max={MAX_INT}):item_id>")
     async def reveal(kind: str, item_id: int) -> Response:
         return _ok(await service.reveal(kind, item_id, caller=_caller()))
 

@@ -6,6 +6,7 @@ a traceback, never an HTML page, never a detail that helps an attacker.
 
 from __future__ import annotations
 
+import json
 import traceback
 from collections.abc import Mapping
 from typing import Final
@@ -14,8 +15,17 @@ from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from sidecar.logs import get_logger
+from sidecar.payloads import InvalidJsonError
 
-__all__ = ["install_error_handlers", "json_error", "json_response"]
+__all__ = [
+    "install_error_handlers",
+    "invalid_json_answer",
+    "json_bytes",
+    "json_error",
+    "json_error_code",
+    "json_response",
+    "log_unexpected",
+]
 
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
@@ -38,6 +48,33 @@ _CODES: Final = {
 }
 
 
+def json_error_code(status: int) -> str:
+    """The error code answered with `status` when the route names none."""
+    return _CODES.get(status, "error")
+
+
+def json_bytes(body: Mapping[str, object]) -> bytes:
+    """`body` encoded exactly as quart's `jsonify` encodes it (sorted keys, compact, ASCII,
+    a final newline): for the routes answered without quart (`sidecar.web.lean_inbound`)."""
+    return (json.dumps(dict(body), sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+
+def invalid_json_answer(error: InvalidJsonError) -> dict[str, object]:
+    """The body of the 400 refusing a body that is not acceptable JSON, logged as a
+    client's mistake: a warning with the rule, never a traceback."""
+    _log.warning("refused a body that is not acceptable JSON", rule=error.rule)
+    return {"success": False, "error": "invalid_json", "rule": error.rule, "message": str(error)}
+
+
+def log_unexpected(error: Exception) -> None:
+    """An exception a route did not expect: its traceback goes to the server log only."""
+    _log.error(
+        "unhandled error in a route",
+        error=f"{type(error).__name__}: {error}",
+        traceback="".join(traceback.format_exception(error)),
+    )
+
+
 def json_response(body: Mapping[str, object], status: int = 200) -> Response:
     """`body` as a JSON response."""
     response = jsonify(dict(body))
@@ -48,7 +85,7 @@ def json_response(body: Mapping[str, object], status: int = 200) -> Response:
 def json_error(status: int, code: str | None = None, **extra: object) -> Response:
     """`{"success": false, "error": code}` with `status`."""
     return json_response(
-        {"success": False, "error": code or _CODES.get(status, "error"), **extra}, status
+        {"success": False, "error": code or json_error_code(status), **extra}, status
     )
 
 
@@ -73,12 +110,12 @@ def install_error_handlers(app: Quart) -> None:
             response.headers["Allow"] = error.get_response().headers["Allow"]
         return response
 
+    @app.errorhandler(InvalidJsonError)
+    async def _invalid_json(error: InvalidJsonError) -> Response:
+        return json_response(invalid_json_answer(error), 400)
+
     @app.errorhandler(Exception)
     async def _unexpected(error: Exception) -> Response:
         # The traceback goes to the server log; the caller learns nothing but the status.
-        _log.error(
-            "unhandled error in a route",
-            error=f"{type(error).__name__}: {error}",
-            traceback="".join(traceback.format_exception(error)),
-        )
+        log_unexpected(error)
         return json_error(500)

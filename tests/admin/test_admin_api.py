@@ -467,7 +467,7 @@ async def test_bodies_that_are_not_json_objects(
             content=b"{oops",
             headers={"x-admin-token": TOKEN, "content-type": "application/json"},
         )
-        assert (garbled.status_code, garbled.json()["error"]) == (400, "invalid_request")
+        assert (garbled.status_code, garbled.json()["error"]) == (400, "invalid_json")
         await trio.sleep(1)
         text = await admin.stack.http.post(
             admin.url + url,

@@ -145,6 +145,7 @@ async def test_lifecycle_body_and_external_account(
         "shop_domain": "shop.example",
         "shop_name": "Shop",
         "inbound_secret": "insec_" + "ab" * 24,
+        "provisioning_ids": None,
     }
     (recorded,) = vendor.lifecycle_calls
     assert recorded.event == recorded.body_event == "activated"

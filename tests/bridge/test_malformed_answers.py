@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import httpx
 import pytest
 
 from sidecar.bridge import AppBridge
 from sidecar.errors import BridgeError
+from sidecar.payloads import UnsafeNumber
+from sidecar.shopimind._wire import encode_json
 from sidecar.testing.vendor_app import FakeVendorApp, JsonBody, RawBody
-from tests.bridge.conftest import SETTINGS, SINCE, UNTIL
+from tests.bridge.conftest import SECRET, SETTINGS, SINCE, UNTIL
 
 Call = Callable[[AppBridge], Awaitable[object]]
 
@@ -167,5 +170,101 @@ async def test_an_answer_that_is_not_json(
     vendor.inject(RawBody(body=body, content_type="text/html"))
     with pytest.raises(BridgeError) as exc:
         await call(bridge)
-    assert str(exc.value) == f"app's {path} answer is not JSON ({len(body)} bytes)"
+    rule = "invalid_utf8" if body.startswith(b"\xff") else "invalid_json"
+    assert (
+        str(exc.value) == f"app's {path} answer is not acceptable JSON ({rule}, {len(body)} bytes)"
+    )
     assert exc.value.status == 200
+
+
+NUMBER_RULES = ("non_finite_number", "integer_out_of_range")
+HOSTILE_ANSWERS: list[tuple[bytes, str]] = [
+    (b'{"ok": true, "n": 1e400}', "non_finite_number"),
+    (b'{"ok": true, "n": -1e400}', "non_finite_number"),
+    (b'{"ok": true, "n": NaN}', "non_finite_number"),
+    (b'{"ok": true, "n": Infinity}', "non_finite_number"),
+    (b'{"ok": true, "n": ' + str(2**64).encode() + b"}", "integer_out_of_range"),
+    (b'{"ok": true, "n": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "too_deep"),
+    (b'{"ok": true, "n": "a\\u0000b"}', "nul_character"),
+    (b'{"ok": true, "n": "caf\xe9"}', "invalid_utf8"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "rule"),
+    [
+        (name, body, rule)
+        for name in sorted(CALLS)
+        for body, rule in HOSTILE_ANSWERS
+        # A sync page's unsafe number is its item's problem: see the test below.
+        if not (name == "sync_page" and rule in NUMBER_RULES)
+    ],
+)
+async def test_an_answer_breaking_the_json_policy_is_malformed(
+    bridge: AppBridge,
+    vendor: FakeVendorApp,
+    logged: pytest.LogCaptureFixture,
+    name: str,
+    body: bytes,
+    rule: str,
+) -> None:
+    path, call = CALLS[name]
+    vendor.inject(RawBody(body=body))
+    with pytest.raises(BridgeError) as exc:
+        await call(bridge)
+    assert (
+        str(exc.value) == f"app's {path} answer is not acceptable JSON ({rule}, {len(body)} bytes)"
+    )
+    assert len(vendor.calls) == 1  # a bad answer is not retried: it would be bad again
+    assert not any(record.exc_info for record in logged.records)
+
+
+async def test_a_10_mib_answer_is_refused_unread(
+    app_url: str, vendor: FakeVendorApp, http: httpx.AsyncClient
+) -> None:
+    small = AppBridge(base_url=app_url, secret=SECRET, http=http, max_body_bytes=1024 * 1024)
+    vendor.inject(RawBody(body=b'{"ok": true, "n": "' + b"x" * (10 * 1024 * 1024) + b'"}'))
+    with pytest.raises(BridgeError, match="larger than 1048576 bytes"):
+        await small.test_connection(SETTINGS)
+
+
+async def test_settings_that_cannot_be_json_are_a_bridge_error(
+    bridge: AppBridge, vendor: FakeVendorApp
+) -> None:
+    # Settings stored before the JSON policy existed may hold an infinity: the call fails
+    # as a BridgeError (a connection_failed for the wizard, a logged hook failure), never
+    # as an unexpected ValueError.
+    with pytest.raises(BridgeError, match="cannot be sent as JSON"):
+        await bridge.test_connection({"threshold": float("-inf")})
+    assert not vendor.calls
+
+
+async def test_a_sync_page_keeps_an_unsafe_number_marked_in_its_item(
+    bridge: AppBridge, vendor: FakeVendorApp
+) -> None:
+    items = (
+        b'[{"id": 1, "n": 2}, {"id": 2, "n": 1e400}, {"id": 3, "n": NaN}, '
+        b'{"id": 4, "n": 18446744073709551616}]'
+    )
+    vendor.inject(RawBody(body=b'{"items": ' + items + b', "next": null}'))
+    page = await bridge.sync_page(
+        "orders",
+        installation_id="inst_1",
+        settings=SETTINGS,
+        source_key="",
+        since=SINCE,
+        until=UNTIL,
+        cursor=None,
+        limit=10,
+    )
+    assert [item["id"] for item in page.items] == [1, 2, 3, 4]
+    marked = [item["n"] for item in page.items[1:]]
+    assert [(m.rule, m.text) for m in marked if isinstance(m, UnsafeNumber)] == [
+        ("non_finite_number", "1e400"),
+        ("non_finite_number", "NaN"),
+        ("integer_out_of_range", "18446744073709551616"),
+    ]
+    for item in page.items[1:]:  # no encoder takes it: the item cannot travel on alone
+        with pytest.raises(TypeError):
+            encode_json(item)
+    assert encode_json(page.items[0]) == b'{"id":1,"n":2}'

@@ -181,6 +181,7 @@ async def test_legacy_numeric_id(stack: Stack) -> None:
     payload = lifecycle("installed", installation_id=None, id_shop_integration=4021, id_shop=9)
     assert (await stack.webhook(payload)).json() == {"success": True}
     assert stack.status("4021") == "inactive"
+    assert stack.query("SELECT installation_id FROM webhook_log") == [("4021",)]  # logged so
 
 
 async def test_unknown_event(stack: Stack) -> None:

@@ -89,9 +89,33 @@ async def test_get_refuses_an_answer_that_is_not_the_envelope() -> None:
 async def test_a_2xx_that_is_not_json_is_an_error() -> None:
     api, http = _mock_api(lambda request: httpx.Response(200, text="<html>maintenance</html>"))
     async with http:
-        with pytest.raises(ShopimindError, match="not JSON") as caught:
+        with pytest.raises(ShopimindError, match=r"not acceptable JSON \(invalid_json") as caught:
             await api.post("events", {"code_name": "x"})
     assert caught.value.status == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (b'{"statusCode": 200, "data": {"id": 1e400}}', "non_finite_number"),
+        (b'{"statusCode": 200, "data": {"id": -1e400}}', "non_finite_number"),
+        (b'{"statusCode": 200, "data": {"id": NaN}}', "non_finite_number"),
+        (b'{"statusCode": 200, "data": {"id": Infinity}}', "non_finite_number"),
+        (b'{"statusCode": 200, "data": {"id": 18446744073709551616}}', "integer_out_of_range"),
+        (b'{"statusCode": 200, "data": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "too_deep"),
+        (b'{"statusCode": 200, "data": {"id": "1\\u0000"}}', "nul_character"),
+        (b'{"statusCode": 200, "data": {"id": "caf\xe9"}}', "invalid_utf8"),
+    ],
+)
+async def test_an_answer_breaking_the_json_policy_is_malformed(
+    caplog: pytest.LogCaptureFixture, body: bytes, rule: str
+) -> None:
+    api, http = _mock_api(lambda request: httpx.Response(200, content=body))
+    async with http:
+        with pytest.raises(ShopimindError, match=rf"not acceptable JSON \({rule}") as caught:
+            await api.get_object("data-sources/1")
+    assert caught.value.status == 200
+    assert not any(record.exc_info for record in caplog.records)
 
 
 async def test_an_error_names_status_text_and_the_api_message(api: ShopimindApi) -> None:

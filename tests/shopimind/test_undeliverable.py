@@ -118,3 +118,25 @@ def test_set_aside_keeps_the_order_and_a_storable_copy_of_the_poison() -> None:
     assert poison.reason == "item 'b' cannot be encoded as JSON: $.v is not a finite number (-inf)"
     assert poison.item == {"id": "b", "v": "<unencodable: -inf>"}
     assert json.loads(json.dumps(storable(items), allow_nan=False))[1] == poison.item
+
+
+def test_numbers_marked_while_reading_the_app_page_are_set_aside_with_their_reason() -> None:
+    from sidecar.payloads import parse_json
+
+    page = parse_json(
+        b'[{"id": "A", "n": 1e400}, {"id": "B", "n": 18446744073709551616}, {"id": "C", "n": 1}]',
+        numbers="mark",
+    )
+    assert isinstance(page, list)
+    good, refused = set_aside(page)
+    assert good == [{"id": "C", "n": 1}]
+    assert [(r.item, r.reason) for r in refused] == [
+        (
+            {"id": "A", "n": "<unencodable: inf>"},
+            f"item 'A' {ENCODING_PREFIX}$.n is not a finite number (inf)",
+        ),
+        (
+            {"id": "B", "n": "<unencodable: 18446744073709551616>"},
+            f"item 'B' {ENCODING_PREFIX}$.n is an integer beyond 64 bits",
+        ),
+    ]

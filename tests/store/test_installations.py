@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sidecar.store import InstallationUpsert
+import pytest
+
+from sidecar.errors import StoreError
+from sidecar.store import InstallationChange, InstallationUpsert
 from sidecar.store.sqlite import SqliteStore
 from tests.conftest import FakeClock
 
@@ -85,6 +88,74 @@ async def test_list_filters_and_pages(store: SqliteStore, clock: FakeClock) -> N
     # absurd bounds are clamped, never an error
     assert len(await store.installations.list(limit=10**9, offset=-5)) == 5
     assert len(await store.installations.list(limit=0)) == 1
+
+
+# --- apply: one lifecycle webhook's writes, all or none ------------------------------------
+
+
+async def test_apply_writes_every_part_in_one_go(store: SqliteStore) -> None:
+    await store.installations.apply(
+        InstallationChange(
+            installation_id="inst_a",
+            upsert=InstallationUpsert(
+                installation_id="inst_a", status="inactive", shop_domain="a.example"
+            ),
+            status="active",
+            activated_at="2026-11-26T09:00:00Z",
+            external_account=("acc-1", "Acme"),
+            values={"config": '{"x": 1}'},
+            secrets={"access_token": "int_tok"},
+            default_secrets={"inbound_secret": "insec_first"},
+            merge_json={"provisioning_ids": {"sourceIds": {"a": 1}}},
+        )
+    )
+    found = await store.installations.get("inst_a")
+    assert found is not None
+    assert (found.status, found.shop_domain, found.activated_at) == (
+        "active",
+        "a.example",
+        "2026-11-26T09:00:00Z",
+    )
+    assert (found.external_account_ref, found.external_account_name) == ("acc-1", "Acme")
+    assert await store.state.get("inst_a", "access_token") == "int_tok"
+    assert await store.state.get_json("inst_a", "config") == {"x": 1}
+    await store.installations.apply(
+        InstallationChange(
+            installation_id="inst_a",
+            default_secrets={"inbound_secret": "insec_second"},
+            merge_json={"provisioning_ids": {"sourceIds": {"b": 2}}},
+            delete=("access_token",),
+        )
+    )
+    assert await store.state.get("inst_a", "inbound_secret") == "insec_first"  # kept
+    assert await store.state.get_json("inst_a", "provisioning_ids") == {
+        "sourceIds": {"a": 1, "b": 2}
+    }
+    assert await store.state.get("inst_a", "access_token") is None
+
+
+async def test_apply_that_fails_part_way_writes_nothing(store: SqliteStore) -> None:
+    await store.installations.upsert(
+        InstallationUpsert(installation_id="inst_b", status="inactive")
+    )
+    await store.state.set_secret("inst_b", "sealed", "s")
+    failing = InstallationChange(
+        installation_id="inst_b",
+        status="active",
+        values={"config": "{}"},
+        merge_json={"sealed": {"a": 1}},  # a secret cannot be merged into: StoreError
+    )
+    with pytest.raises(StoreError):
+        await store.installations.apply(failing)
+    found = await store.installations.get("inst_b")
+    assert found is not None
+    assert found.status == "inactive"
+    assert await store.state.get("inst_b", "config") is None
+    with pytest.raises(StoreError, match="no installation 'inst_c'"):
+        await store.installations.apply(
+            InstallationChange(installation_id="inst_c", status="active")
+        )
+    assert await store.installations.get("inst_c") is None
 
 
 async def test_search_by_id_name_or_domain(store: SqliteStore, clock: FakeClock) -> None:

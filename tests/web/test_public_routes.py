@@ -60,7 +60,7 @@ async def test_non_json_body(stack: Stack) -> None:
     response = await stack.post("/webhook/receive", body, signed_headers(body))
     assert (response.status_code, response.json()) == (
         400,
-        {"success": False, "error": "invalid_json"},
+        {"success": False, "error": "invalid_json", "rule": "invalid_json"},
     )
     (logged,) = stack.query("SELECT event, signature_ok, payload_json FROM webhook_log")
     assert logged[0] == "webhook"
@@ -93,6 +93,11 @@ async def test_two_mebibyte_body(stack: Stack) -> None:
 async def test_wizard_body_limit_is_64_kib(stack: Stack) -> None:
     response = await stack.webhook({"api_key": "x" * 70_000}, path="/webhook/test-connection")
     assert response.status_code == 413
+    logged = stack.query("SELECT event, payload_json FROM webhook_log")
+    assert [(event, json.loads(str(text))["refused"]) for event, text in logged] == [
+        ("test_connection", "payload_too_large")
+    ]
+    assert all("xxxx" not in str(text) for _, text in logged)
 
 
 async def test_chunked_body_without_length_is_still_capped(stack: Stack) -> None:
@@ -113,6 +118,17 @@ async def test_wrong_content_type(stack: Stack) -> None:
     headers = signed_headers(body) | {"content-type": "text/plain"}
     response = await stack.post("/webhook/receive", body, headers)
     assert (response.status_code, response.json()["error"]) == (415, "unsupported_media_type")
+    # Logged first all the same (PROTOCOL §1.3), without the body it did not read.
+    assert stack.query(
+        "SELECT event, installation_id, signature_ok, payload_json FROM webhook_log"
+    ) == [
+        (
+            "webhook",
+            None,
+            0,
+            json.dumps({"refused": "unsupported_media_type", "status": 415, "bytes": len(body)}),
+        )
+    ]
 
 
 async def test_json_content_type_with_charset_is_fine(stack: Stack) -> None:
@@ -175,8 +191,13 @@ async def test_rate_limit_runs_before_the_signature_check(
     limited = await stack.post("/webhook/receive", body, headers)
     assert limited.json() == {"success": False, "error": "rate_limited"}
     assert int(limited.headers["retry-after"]) >= 1
-    logged = stack.query("SELECT COUNT(*) FROM webhook_log")[0][0]
-    assert logged == 60  # refused floods are not even logged
+    logged = stack.query("SELECT payload_json FROM webhook_log ORDER BY id")
+    assert len(logged) == 61  # a flood's refusals: logged once per burst, without a body
+    assert json.loads(str(logged[-1][0])) == {
+        "refused": "rate_limited",
+        "status": 429,
+        "bytes": len(body),
+    }
 
 
 async def test_test_connection_route(stack: Stack) -> None:

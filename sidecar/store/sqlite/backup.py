@@ -16,8 +16,8 @@ from pathlib import Path
 import trio
 
 from sidecar.errors import StoreError
+from sidecar.sqlite_file import is_sqlite_file
 from sidecar.store.sqlite.database import BUSY_TIMEOUT_MILLISECONDS
-from sidecar.store.sqlite.files import is_sqlite_file
 
 __all__ = ["BackupResult", "backup_database"]
 

@@ -30,7 +30,7 @@ import outcome
 import trio
 
 from sidecar.errors import NotADatabaseError, StoreClosedError, StoreError
-from sidecar.store.sqlite.files import database_path_problem, is_sqlite_file
+from sidecar.sqlite_file import database_path_problem, is_sqlite_file
 
 __all__ = ["BUSY_TIMEOUT_MILLISECONDS", "MAX_BATCH", "Database", "open_database"]
 
@@ -72,6 +72,20 @@ class Database:
         self._flushing = False
         self._flushed = trio.Event()  # set (and replaced) each time a batch finishes
         self._closed = False
+        self._changes = 0  # bumped on the event loop's side only (changed())
+        self._outside_changes = 0  # bumped in the store thread only (PRAGMA data_version)
+        self._data_version: int | None = None
+
+    @property
+    def generation(self) -> tuple[int, int]:
+        """Moves whenever installations or their state may have changed: written by this
+        process (`changed()`, once the write is committed) or by another one (seen through
+        PRAGMA data_version as the next batch begins). What a cache of them compares."""
+        return (self._changes, self._outside_changes)
+
+    def changed(self) -> None:
+        """Installations or their state were written: caches of them are stale."""
+        self._changes += 1
 
     async def read(self, fn: Operation[T]) -> T:
         """Run `fn` in a transaction that does not take the write lock."""
@@ -144,6 +158,12 @@ class Database:
         connection.execute(
             "BEGIN IMMEDIATE" if any(job.write for job in batch) else "BEGIN DEFERRED"
         )
+        # Another connection (a CLI command, another process) committed since our last
+        # batch: what we cached of installations may be stale.
+        version = connection.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self._outside_changes += 1
         for job in batch:
             connection.execute("SAVEPOINT operation")
             result = outcome.capture(job.fn, connection)

@@ -12,7 +12,10 @@ from sidecar.store.records import InboundClaim, InboundContext, InboundEvent, In
 from sidecar.store.sqlite._rows import page, record
 from sidecar.store.sqlite.database import Database
 
-__all__ = ["SqliteInboundEvents"]
+__all__ = ["CONTEXT_CACHE_ENTRIES", "SqliteInboundEvents"]
+
+CONTEXT_CACHE_ENTRIES = 10_000
+"""Installations whose inbound context is kept in memory (the oldest make way)."""
 
 
 class SqliteInboundEvents:
@@ -22,8 +25,29 @@ class SqliteInboundEvents:
         self._db = db
         self._cipher = cipher
         self._clock = clock
+        # The context of each installation calling in, kept while nothing about
+        # installations changed (`Database.generation`): an inbound call then costs one
+        # trip to the store thread, its write, instead of two. Unknown ids are kept too,
+        # so a repeated probe answers as fast whether the id exists or not.
+        self._contexts: dict[str, InboundContext | None] = {}
+        self._contexts_generation = db.generation
 
     async def context(self, installation_id: str) -> InboundContext | None:
+        generation = self._db.generation
+        if generation != self._contexts_generation:
+            self._contexts.clear()
+            self._contexts_generation = generation
+        elif installation_id in self._contexts:
+            return self._contexts[installation_id]
+        context = await self._read_context(installation_id)
+        # Kept only if nothing changed while it was read (else the next call reads again).
+        if self._db.generation == generation == self._contexts_generation:
+            if len(self._contexts) >= CONTEXT_CACHE_ENTRIES:
+                del self._contexts[next(iter(self._contexts))]  # the oldest
+            self._contexts[installation_id] = context
+        return context
+
+    async def _read_context(self, installation_id: str) -> InboundContext | None:
         def read(connection: sqlite3.Connection) -> InboundContext | None:
             # One statement: the installation, and its two state rows when they exist.
             rows = connection.execute(

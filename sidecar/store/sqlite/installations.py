@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
+from collections.abc import Callable
+from typing import TypeVar
 
 from sidecar.clock import Clock, format_timestamp
-from sidecar.store.records import Installation, InstallationStatus, InstallationUpsert
+from sidecar.errors import StoreError
+from sidecar.store.records import (
+    Installation,
+    InstallationChange,
+    InstallationStatus,
+    InstallationUpsert,
+)
 from sidecar.store.sqlite._rows import page, record
 from sidecar.store.sqlite.database import Database
+from sidecar.store.sqlite.state import SqliteState
+
+T = TypeVar("T")
 
 __all__ = ["SqliteInstallations"]
 
@@ -49,20 +60,72 @@ ORDER BY created_at, installation_id LIMIT :limit OFFSET :offset
 class SqliteInstallations:
     """`Installations` on SQLite."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    async def _change(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A write, after which cached views of installations (the inbound context) are
+        stale: the generation moves once it is committed, whatever its outcome."""
+        try:
+            return await self._db.write(fn)
+        finally:
+            self._db.changed()
+
+    def __init__(self, db: Database, clock: Clock, state: SqliteState) -> None:
         self._db = db
         self._clock = clock
+        self._state = state
 
-    async def upsert(self, upsert: InstallationUpsert) -> None:
-        params = {
+    @staticmethod
+    def _upsert_params(upsert: InstallationUpsert, now: str) -> dict[str, object]:
+        return {
             "installation_id": upsert.installation_id,
             "shop_domain": upsert.shop_domain,
             "shop_name": upsert.shop_name,
             "status": upsert.status,
             "installed_at": upsert.installed_at,
-            "now": format_timestamp(self._clock()),
+            "now": now,
         }
-        await self._db.write(lambda c: c.execute(_UPSERT, params))
+
+    async def upsert(self, upsert: InstallationUpsert) -> None:
+        params = self._upsert_params(upsert, format_timestamp(self._clock()))
+        await self._change(lambda c: c.execute(_UPSERT, params))
+
+    async def apply(self, change: InstallationChange) -> None:
+        now = format_timestamp(self._clock())
+        iid = change.installation_id
+        if change.upsert is not None and change.upsert.installation_id != iid:
+            raise ValueError("an InstallationChange upserts its own installation only")
+
+        def write(connection: sqlite3.Connection) -> None:
+            if change.upsert is not None:
+                connection.execute(_UPSERT, self._upsert_params(change.upsert, now))
+            elif (
+                connection.execute(
+                    "SELECT 1 FROM installations WHERE installation_id = ?", (iid,)
+                ).fetchone()
+                is None
+            ):
+                raise StoreError(f"no installation {iid!r}: record it before changing it")
+            if change.status is not None:
+                connection.execute(
+                    _SET_STATUS,
+                    {
+                        "installation_id": iid,
+                        "status": change.status,
+                        "activated_at": change.activated_at,
+                        "deactivated_at": change.deactivated_at,
+                        "uninstalled_at": change.uninstalled_at,
+                        "now": now,
+                    },
+                )
+            if change.external_account is not None:
+                ref, name = change.external_account
+                connection.execute(
+                    "UPDATE installations SET external_account_ref = ?, "
+                    "external_account_name = ?, updated_at = ? WHERE installation_id = ?",
+                    (ref, name, now, iid),
+                )
+            self._state.write_change(connection, change, now)
+
+        await self._change(write)
 
     async def set_status(
         self,
@@ -81,14 +144,14 @@ class SqliteInstallations:
             "uninstalled_at": uninstalled_at,
             "now": format_timestamp(self._clock()),
         }
-        changed = await self._db.write(lambda c: c.execute(_SET_STATUS, params).rowcount)
+        changed = await self._change(lambda c: c.execute(_SET_STATUS, params).rowcount)
         return changed == 1
 
     async def set_external_account(
         self, installation_id: str, ref: str | None, name: str | None = None
     ) -> bool:
         now = format_timestamp(self._clock())
-        changed = await self._db.write(
+        changed = await self._change(
             lambda c: (
                 c.execute(
                     "UPDATE installations SET external_account_ref = ?, external_account_name = ?, "

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Mapping
+from typing import TypeVar
 
 from sidecar.clock import Clock, format_timestamp
 from sidecar.errors import StoreError
 from sidecar.security.cipher import SecretCipher, associated_data
-from sidecar.store.records import StateEntry
+from sidecar.store.records import InstallationChange, StateEntry
 from sidecar.store.sqlite._rows import record
 from sidecar.store.sqlite.database import Database
+
+T = TypeVar("T")
 
 __all__ = ["SqliteState", "deep_merge"]
 
@@ -37,6 +40,14 @@ def deep_merge(base: Mapping[str, object], patch: Mapping[str, object]) -> dict[
 
 class SqliteState:
     """`State` on SQLite."""
+
+    async def _change(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A write, after which cached views of installations (the inbound context) are
+        stale: the generation moves once it is committed, whatever its outcome."""
+        try:
+            return await self._db.write(fn)
+        finally:
+            self._db.changed()
 
     def __init__(self, db: Database, cipher: SecretCipher, clock: Clock) -> None:
         self._db = db
@@ -89,7 +100,7 @@ class SqliteState:
 
     async def set(self, installation_id: str, key: str, value: str) -> None:
         now = self._now()
-        await self._db.write(lambda c: self._write(c, installation_id, key, value, False, now))
+        await self._change(lambda c: self._write(c, installation_id, key, value, False, now))
 
     async def set_secret(self, installation_id: str, key: str, value: str) -> None:
         now = self._now()
@@ -98,7 +109,7 @@ class SqliteState:
             sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
             self._write(connection, installation_id, key, sealed, True, now)
 
-        await self._db.write(write)
+        await self._change(write)
 
     async def write_many(
         self,
@@ -108,23 +119,53 @@ class SqliteState:
         secrets: Mapping[str, str] | None = None,
         delete: Collection[str] = (),
     ) -> None:
-        plain = dict(values or {})
-        sealed_later = dict(secrets or {})
-        doomed = tuple(delete)
+        change = InstallationChange(
+            installation_id=installation_id,
+            values=dict(values or {}),
+            secrets=dict(secrets or {}),
+            delete=tuple(delete),
+        )
         now = self._now()
+        await self._change(lambda c: self.write_change(c, change, now))
 
-        def write(connection: sqlite3.Connection) -> None:
-            for key, value in plain.items():
-                self._write(connection, installation_id, key, value, False, now)
-            for key, value in sealed_later.items():
+    def write_change(
+        self, connection: sqlite3.Connection, change: InstallationChange, now: str
+    ) -> None:
+        """The state part of `change`, inside the caller's transaction."""
+        installation_id = change.installation_id
+        for key, value in change.values.items():
+            self._write(connection, installation_id, key, value, False, now)
+        for key, value in change.secrets.items():
+            sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
+            self._write(connection, installation_id, key, sealed, True, now)
+        for key, value in change.default_secrets.items():
+            if self._read(connection, installation_id, key) is None:
                 sealed = self._cipher.encrypt(value, associated_data(installation_id, key))
                 self._write(connection, installation_id, key, sealed, True, now)
-            connection.executemany(
-                "DELETE FROM installation_state WHERE installation_id = ? AND key = ?",
-                [(installation_id, key) for key in doomed],
-            )
+        for key, patch in change.merge_json.items():
+            self._merge(connection, installation_id, key, json.loads(json.dumps(patch)), now)
+        connection.executemany(
+            "DELETE FROM installation_state WHERE installation_id = ? AND key = ?",
+            [(installation_id, key) for key in change.delete],
+        )
 
-        await self._db.write(write)
+    def _merge(
+        self,
+        connection: sqlite3.Connection,
+        installation_id: str,
+        key: str,
+        patch: Mapping[str, object],
+        now: str,
+    ) -> dict[str, object]:
+        if self._is_secret(connection, installation_id, key):
+            raise StoreError(f"state {key!r} is a secret; merging would store it in clear")
+        text = self._read(connection, installation_id, key)
+        current = {} if text is None else json.loads(text)
+        if not isinstance(current, dict):
+            raise StoreError(f"state {key!r} is not a JSON object; cannot merge into it")
+        merged = deep_merge(current, patch)
+        self._write(connection, installation_id, key, json.dumps(merged), False, now)
+        return merged
 
     async def setdefault_secret(
         self, installation_id: str, key: str, make: Callable[[], str]
@@ -142,10 +183,10 @@ class SqliteState:
 
         # Read and write in one write transaction: the first caller's secret wins, and
         # every later caller reads it back.
-        return await self._db.write(write)
+        return await self._change(write)
 
     async def delete(self, installation_id: str, key: str) -> bool:
-        removed = await self._db.write(
+        removed = await self._change(
             lambda c: (
                 c.execute(
                     "DELETE FROM installation_state WHERE installation_id = ? AND key = ?",
@@ -166,7 +207,7 @@ class SqliteState:
             )
             return value
 
-        return await self._db.write(write)
+        return await self._change(write)
 
     async def get_json(self, installation_id: str, key: str) -> object | None:
         text = await self.get(installation_id, key)
@@ -181,18 +222,7 @@ class SqliteState:
         patch_copy = json.loads(json.dumps(patch))  # detach from the caller, fail early
         now = self._now()
 
-        def write(connection: sqlite3.Connection) -> dict[str, object]:
-            if self._is_secret(connection, installation_id, key):
-                raise StoreError(f"state {key!r} is a secret; merging would store it in clear")
-            text = self._read(connection, installation_id, key)
-            current = {} if text is None else json.loads(text)
-            if not isinstance(current, dict):
-                raise StoreError(f"state {key!r} is not a JSON object; cannot merge into it")
-            merged = deep_merge(current, patch_copy)
-            self._write(connection, installation_id, key, json.dumps(merged), False, now)
-            return merged
-
-        return await self._db.write(write)
+        return await self._change(lambda c: self._merge(c, installation_id, key, patch_copy, now))
 
     async def keys(self, installation_id: str) -> list[StateEntry]:
         def read(connection: sqlite3.Connection) -> list[StateEntry]:

@@ -35,8 +35,8 @@ class SqliteStore:
     def __init__(self, db: Database, *, cipher: SecretCipher, clock: Clock) -> None:
         self.db = db
         self._clock = clock
-        self._installations = SqliteInstallations(db, clock)
         self._state = SqliteState(db, cipher, clock)
+        self._installations = SqliteInstallations(db, clock, self._state)
         self._webhook_log = SqliteWebhookLog(db, clock)
         self._webhook_claims = SqliteWebhookClaims(db, clock)
         self._cursors = SqliteCursors(db, clock)

@@ -18,6 +18,7 @@ from quart import Blueprint, Response, request, url_for
 
 from sidecar.admin.errors import InvalidRequestError
 from sidecar.admin.service import AdminService
+from sidecar.payloads import MAX_INT
 from sidecar.web.console.access import caller, current_session
 from sidecar.web.console.rendering import render, see_other
 
@@ -34,7 +35,7 @@ async def _item_id() -> int | None:
     raw = await _field("item")
     if not raw:
         return None
-    if not raw.isascii() or not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_INT:
         raise InvalidRequestError("item must be an item id")
     return int(raw)
 
@@ -86,7 +87,7 @@ def install_actions(console: Blueprint, service: AdminService) -> None:
         current_session().notice = f"purged: {result.get('removed', 0)} item(s) removed"
         return see_other(url_for("console.dead_letter", installation=iid))
 
-    @console.post("/reveal/<kind>/<int:item_id>")
+    @console.post(f"/reveal/<kind>/<int(max={MAX_INT}):item_id>")
     async def reveal(kind: str, item_id: int) -> Response:
         result = await service.reveal(kind, item_id, caller=caller())
         return await render(

@@ -19,6 +19,7 @@ from sidecar.admin.errors import AdminError
 from sidecar.admin.paging import Page
 from sidecar.admin.replay import MAX_REPLAY_ITEMS
 from sidecar.admin.service import AdminService
+from sidecar.payloads import MAX_INT
 from sidecar.web.console.rendering import render
 
 __all__ = ["PAGE_SIZE", "REFRESH_SECONDS", "install_pages"]
@@ -117,7 +118,7 @@ def install_pages(console: Blueprint, service: AdminService) -> None:
             statuses=RUN_STATUSES,
         )
 
-    @console.get("/runs/<int:run_id>")
+    @console.get(f"/runs/<int(max={MAX_INT}):run_id>")
     async def run(run_id: int) -> Response:
         found = await service.run(run_id)
         return await render(
@@ -138,7 +139,7 @@ def install_pages(console: Blueprint, service: AdminService) -> None:
             statuses=OUTBOX_STATUSES,
         )
 
-    @console.get("/outbox/<int:event_id>")
+    @console.get(f"/outbox/<int(max={MAX_INT}):event_id>")
     async def outbox_event(event_id: int) -> Response:
         found = await service.outbox_event(event_id)
         return await render(
@@ -173,7 +174,7 @@ def install_pages(console: Blueprint, service: AdminService) -> None:
             installation=iid,
         )
 
-    @console.get("/webhooks/<int:entry_id>")
+    @console.get(f"/webhooks/<int(max={MAX_INT}):entry_id>")
     async def webhook(entry_id: int) -> Response:
         found = await service.webhook(entry_id)
         return await render(
@@ -213,7 +214,7 @@ def install_pages(console: Blueprint, service: AdminService) -> None:
             count=count,
         )
 
-    @console.get("/dead-letter/<int:item_id>")
+    @console.get(f"/dead-letter/<int(max={MAX_INT}):item_id>")
     async def dead_letter_item(item_id: int) -> Response:
         found = await service.dead_letter_item(item_id)
         return await render(

@@ -173,6 +173,9 @@ async def test_unknown_things_are_pages_not_tracebacks(
             assert "Traceback" not in response.text
         assert (await console.get("/installations", offset="x")).status_code == 400
         assert (await console.get("/runs/99999999999999999999")).status_code == 404
+        for kind in ("runs", "outbox", "webhooks", "dead-letter"):  # beyond 64 bits: unknown
+            for big in (2**63, 2**64):
+                assert (await console.get(f"/{kind}/{big}")).status_code == 404, (kind, big)
         sync = await console.post("/installations/nope/sync")
         assert sync.status_code == 404
         nowhere = await console.get("/no/such/page")

@@ -1,0 +1,110 @@
+"""A lean start: `serve` imports nothing it does not run (no demo, no fakes of
+`sidecar.testing`, no admin command layer), and `check` / `--version` not even trio.
+
+Each case runs a real Python process and reads what it imported: `sys.modules`, or for
+`serve` the `-X importtime` lines it writes on stderr up to "sidecar ready".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import trio
+
+STARTUP_TIMEOUT_SECONDS = 30
+
+# What only other commands use: the demo and the fakes it runs, the admin CLI's actions.
+NOT_FOR_SERVE = ("sidecar.demo", "sidecar.testing", "sidecar.admin.commands")
+
+
+def _unwanted(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:
+    return sorted(
+        name for name in modules if any(name == p or name.startswith(p + ".") for p in prefixes)
+    )
+
+
+def _modules_after(code: str, env: dict[str, str] | None = None) -> set[str]:
+    """The modules loaded in a fresh interpreter once `code` ran."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def test_the_runtime_imports_no_demo_no_fakes_no_admin_commands() -> None:
+    modules = _modules_after("import sidecar.runtime")
+    assert "sidecar.runtime" in modules
+    assert _unwanted(modules, NOT_FOR_SERVE) == []
+
+
+def test_the_cli_module_alone_imports_neither_trio_nor_the_store() -> None:
+    # What `check`, `--version`, `schema` and `manifest` load before they run.
+    modules = _modules_after("import sidecar.cli")
+    assert "sidecar.config" in modules
+    unwanted = _unwanted(modules, ("trio", "quart", "hypercorn", "httpx", "sidecar.store"))
+    assert unwanted == []
+    assert _unwanted(modules, (*NOT_FOR_SERVE, "sidecar.runtime")) == []
+
+
+def _imported(stderr: str) -> set[str]:
+    """Module names of the `import time: self | cumulative | name` lines of -X importtime."""
+    names = set()
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "package":  # the header line
+                names.add(name)
+    return names
+
+
+async def test_serve_runs_without_importing_what_it_does_not_use(
+    valid_env: dict[str, str],
+) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **valid_env,
+        "PORT": "0",
+        "SYNC_INTERVAL_MINUTES": "0",
+    }
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-X", "importtime", "-m", "sidecar", "serve"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    assert process.stderr is not None
+    received = b""
+    try:
+        with trio.fail_after(STARTUP_TIMEOUT_SECONDS):
+            while b'"sidecar ready"' not in received:
+                chunk = await process.stderr.receive_some(65536)
+                assert chunk, f"serve ended before it was ready: {received.decode()[-2000:]}"
+                received += chunk
+    finally:
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(STARTUP_TIMEOUT_SECONDS):
+            while chunk := await process.stderr.receive_some(65536):
+                received += chunk
+            await process.wait()
+    modules = _imported(received.decode())
+    assert {"sidecar.runtime", "hypercorn.trio", "sidecar.store.sqlite.store"} <= modules
+    assert _unwanted(modules, NOT_FOR_SERVE) == []
+    assert process.returncode == 0
+
+
+def test_the_unit_pays_for_the_configuration_check_once() -> None:
+    unit = Path(__file__).resolve().parents[1] / "packaging" / "shopimind-sidecar.service"
+    steps = [line for line in unit.read_text(encoding="utf-8").splitlines() if "Exec" in line]
+    assert not any(line.startswith("ExecStartPre=") for line in steps)
+    assert "ExecStart=/usr/bin/shopimind-sidecar serve" in steps
