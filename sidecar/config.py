@@ -20,6 +20,7 @@ from sidecar._env import EnvReader
 from sidecar.errors import ConfigError
 from sidecar.postgres_url import DEFAULT_DATABASE_SCHEMA, schema_problem, url_problem
 from sidecar.security.cipher import KEY_BYTES
+from sidecar.shopimind.resources import DEFAULT_PUSH_CONCURRENCY
 from sidecar.sqlite_file import database_path_problem
 
 __all__ = [
@@ -50,6 +51,8 @@ DEFAULT_ADMIN_HOST = "127.0.0.1"
 DEFAULT_SHOPIMIND_CORE_API_BASE = "https://core.shopimind.com"
 DEFAULT_SYNC_INTERVAL_MINUTES = 15
 DEFAULT_SYNC_WORKERS = 4
+MAX_PUSH_CONCURRENCY = 16
+"""Chunks in flight per installation; all syncs share one pool of 100 connections."""
 DEFAULT_BACKFILL_DAYS = 365
 DEFAULT_OVERLAP_SECONDS = 0
 DEFAULT_RETENTION_DAYS = 90
@@ -148,6 +151,8 @@ class Settings:
     HTTP (a TLS-terminating proxy in front: ADMIN_COOKIE_SECURE)."""
     admin_session_minutes: int = 30
     """How long a console session lasts without use (ADMIN_SESSION_MINUTES)."""
+    push_concurrency: int = DEFAULT_PUSH_CONCURRENCY
+    """Chunks of a sync page pushed to ShopiMind at once, per installation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,6 +407,9 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
         admin_readonly_token=Secret(readonly_raw) if readonly_raw else None,
         admin_cookie_secure=env.boolean("ADMIN_COOKIE_SECURE", False),
         admin_session_minutes=env.integer("ADMIN_SESSION_MINUTES", 30, minimum=1, maximum=1440),
+        push_concurrency=env.integer(
+            "PUSH_CONCURRENCY", DEFAULT_PUSH_CONCURRENCY, minimum=1, maximum=MAX_PUSH_CONCURRENCY
+        ),
     )
     if settings.admin_token is not None and len(settings.admin_token.reveal()) < 32:
         env.warnings.append("ADMIN_TOKEN is shorter than 32 characters; use a longer random token")

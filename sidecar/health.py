@@ -50,7 +50,8 @@ class HealthReport:
 async def _read(store: Store) -> tuple[list[Installation], dict[str, SyncRun], int]:
     await store.ping()
     active = await store.installations.list(status="active", limit=_MAX_LISTED)
-    return active, await store.runs.latest(), await store.cursors.count_in_error()
+    latest = await store.runs.latest([installation.installation_id for installation in active])
+    return active, latest, await store.cursors.count_in_error()
 
 
 async def check_health(

@@ -18,6 +18,7 @@ from sidecar.metrics.prometheus import PrometheusMetrics
 from sidecar.peer_guard import circuit_states
 from sidecar.security.tokens import TokenMatcher
 from sidecar.sync.app_health import AppHealth
+from sidecar.sync.due import SyncLag
 from sidecar.web.admin import ADMIN_RATE_BURST, ADMIN_RATE_PER_SECOND, AdminContext
 from sidecar.web.rate_limit import RateLimiter
 from sidecar.wiring import Parts
@@ -34,6 +35,7 @@ def admin_context(
     limiter: trio.CapacityLimiter,
     app_health: AppHealth | None,
     readiness: Callable[[], bool],
+    sync_lag: Callable[[], SyncLag] | None = None,
 ) -> tuple[AdminContext, BackgroundSyncs]:
     """The admin API's context: its service, its token, its limit and the metrics."""
     settings, store = parts.settings, parts.store
@@ -50,6 +52,7 @@ def admin_context(
             },
             "app": None if app_health is None else app_health.state,
             "circuits": circuit_states(parts.peers),
+            "sync_lag": None if sync_lag is None else sync_lag().as_json(),
         }
 
     async def render_metrics() -> bytes:
@@ -61,6 +64,7 @@ def admin_context(
             clock=parts.clock,
             circuits=circuit_states(parts.peers),
             database_pool=parts.database_pool,
+            sync_lag=sync_lag,
         )
         return metrics.render(snapshot)
 

@@ -177,7 +177,9 @@ class _Services:
 
 def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
     settings, store, clock = parts.settings, parts.store, parts.clock
-    queue = SyncQueue(capacity=max(64, settings.sync_workers * 4))
+    # Fed as workers free up (back-pressure): a queue as deep as the workers are many
+    # is enough, and keeps the order (longest overdue first) decided as late as possible.
+    queue = SyncQueue(capacity=settings.sync_workers)
     app_health: AppHealth | None = None
     scheduler = SyncScheduler(
         store=store,
@@ -240,7 +242,12 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
         )
     )
     admin, operator_syncs = admin_context(
-        parts, metrics, limiter=limiter, app_health=app_health, readiness=readiness
+        parts,
+        metrics,
+        limiter=limiter,
+        app_health=app_health,
+        readiness=readiness,
+        sync_lag=scheduler.lag,
     )
     admin_app = None
     if settings.admin_port is None:

@@ -81,6 +81,7 @@ class Parts:
                 overlap_seconds=self.settings.overlap_seconds,
                 clock=self.clock,
                 metrics=self.metrics,
+                push_concurrency=self.settings.push_concurrency,
             )
         )
 

@@ -53,6 +53,7 @@ def test_every_variable_is_read(valid_env: dict[str, str]) -> None:
         "SHOPIMIND_CORE_API_BASE": "http://127.0.0.1:9999/",
         "SYNC_INTERVAL_MINUTES": "0",
         "SYNC_WORKERS": "8",
+        "PUSH_CONCURRENCY": "6",
         "BACKFILL_DAYS": "30",
         "OVERLAP_SECONDS": "120",
         "RETENTION_DAYS": "30",
@@ -69,6 +70,7 @@ def test_every_variable_is_read(valid_env: dict[str, str]) -> None:
     assert settings.shopimind_core_api_base == "http://127.0.0.1:9999"
     assert settings.sync_interval_minutes == 0
     assert settings.sync_workers == 8
+    assert settings.push_concurrency == 6
     assert (settings.backfill_days, settings.overlap_seconds) == (30, 120)
     # the dead-letter follows RETENTION_DAYS unless it is set on its own
     assert (settings.retention_days, settings.dead_letter_retention_days) == (30, 30)
@@ -279,6 +281,8 @@ def test_plain_http_app_on_the_network_is_a_warning(valid_env: dict[str, str]) -
     [
         ("SYNC_WORKERS", "0"),
         ("SYNC_WORKERS", "many"),
+        ("PUSH_CONCURRENCY", "0"),
+        ("PUSH_CONCURRENCY", "17"),
         ("SYNC_INTERVAL_MINUTES", "-5"),
         ("BACKFILL_DAYS", "0"),
         ("OVERLAP_SECONDS", "1.5"),

@@ -32,7 +32,7 @@ class SyncStarter(Protocol):
     async def __call__(self, installation_id: str, *, full: bool) -> RunReport: ...
 
 
-RUNTIME_STATUS_KEYS: Final = ("ready", "sync_workers", "app", "circuits")
+RUNTIME_STATUS_KEYS: Final = ("ready", "sync_workers", "app", "circuits", "sync_lag")
 """The overview's keys that only a running `serve` can fill: the CLI, a process of its
 own, shows them as null, so both print one shape."""
 

@@ -22,6 +22,7 @@ from sidecar.errors import StoreError
 from sidecar.logs import get_logger
 from sidecar.store.interface import Store
 from sidecar.store.records import PoolStatistics
+from sidecar.sync.due import SyncLag
 
 __all__ = ["GaugeSnapshot", "file_size", "read_gauges"]
 
@@ -42,6 +43,9 @@ class GaugeSnapshot:
     workers_in_use: int = 0
     workers_total: int = 0
     workers_waiting: int = 0
+    sync_overdue: int = 0
+    """Installations due for a scheduled sync and not started yet."""
+    sync_oldest_lag_seconds: float = 0.0
     database_bytes: int = 0
     wal_bytes: int = 0
     app_healthy: bool | None = None
@@ -83,6 +87,7 @@ async def read_gauges(
     clock: Clock = system_clock,
     circuits: Mapping[str, str] | None = None,
     database_pool: Callable[[], PoolStatistics] | None = None,
+    sync_lag: Callable[[], SyncLag] | None = None,
 ) -> GaugeSnapshot:
     """Read every state gauge now; never raises for a failing store."""
     snapshot = GaugeSnapshot(store_up=False)
@@ -108,4 +113,11 @@ async def read_gauges(
         )
     if database_pool is not None:
         snapshot = replace(snapshot, database_pool=database_pool())
+    if sync_lag is not None:
+        lag = sync_lag()
+        snapshot = replace(
+            snapshot,
+            sync_overdue=lag.overdue,
+            sync_oldest_lag_seconds=lag.oldest_lag_seconds,
+        )
     return replace(snapshot, app_healthy=app_healthy(), circuits=dict(circuits or {}))

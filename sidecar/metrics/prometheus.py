@@ -60,6 +60,16 @@ class _StateCollector:
         yield gauge("sync_workers_in_use", "Sync capacity in use", s.workers_in_use)
         yield gauge("sync_workers", "Sync capacity (SYNC_WORKERS)", s.workers_total)
         yield gauge("sync_workers_waiting", "Syncs waiting for capacity", s.workers_waiting)
+        yield gauge(
+            "sync_overdue_installations",
+            "Installations due for a scheduled sync and not started yet",
+            s.sync_overdue,
+        )
+        yield gauge(
+            "sync_oldest_lag_seconds",
+            "How long the installation waiting longest for its sync has been due (0 when none)",
+            s.sync_oldest_lag_seconds,
+        )
         yield gauge("sqlite_file_bytes", "Size of the SQLite database file", s.database_bytes)
         yield gauge("sqlite_wal_bytes", "Size of the SQLite write-ahead log", s.wal_bytes)
         if s.database_pool is not None:

@@ -14,6 +14,7 @@ from typing import Final, Literal
 from urllib.parse import quote
 
 import httpx
+import trio
 
 from sidecar.clock import Clock, system_clock
 from sidecar.errors import ShopimindError
@@ -110,14 +111,19 @@ class ShopimindApi(ApiVerbs):
         method: Literal["POST", "PUT"] = "POST",
         chunk_size: int | None = None,
         idempotency_key: str | None = None,
+        concurrency: int = 1,
     ) -> BulkResult:
-        """Save (POST) or update (PUT) `items` on a bulk endpoint, one chunk at a time.
+        """Save (POST) or update (PUT) `items` on a bulk endpoint, chunk by chunk, at most
+        `concurrency` chunks in flight (started in order).
 
         Chunks have the resource's size (PROTOCOL §6) unless `chunk_size` is given. With an
         `idempotency_key`, chunk i carries `<key>:<i>`, so a replay of the same page is
-        recognised chunk by chunk. The first chunk that fails in transport ends the push:
-        the caller replays the whole page anyway, and pushing on into an API that just
-        failed would only stack up waits. Its items and the unsent ones count as `failed`.
+        recognised chunk by chunk. The first chunk that fails in transport stops the push:
+        no further chunk starts (those in flight finish), because the caller replays the
+        whole page anyway and pushing on into an API that just failed would only stack up
+        waits. Its items and the unsent ones count as `failed`. The result is returned only
+        once no chunk is in flight, so a page counts as pushed only when all its chunks are
+        acknowledged.
         """
         path = resource.strip("/")
         size = chunk_size if chunk_size is not None else chunk_size_for(path)
@@ -125,49 +131,75 @@ class ShopimindApi(ApiVerbs):
             raise ValueError(f"{path!r} is not a known bulk resource; pass chunk_size")
         if size < 1:
             raise ValueError(f"chunk_size must be at least 1; got {size}")
-        log = self._log
-        total = BulkResult()
-        for index, start in enumerate(range(0, len(items), size)):
-            chunk = items[start : start + size]
-            key = f"{idempotency_key}:{index}" if idempotency_key is not None else None
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1; got {concurrency}")
+        chunks = [items[start : start + size] for start in range(0, len(items), size)]
+        outcomes: list[BulkResult | None] = [None] * len(chunks)
+        room = trio.Semaphore(concurrency)
+        stop = False
+
+        async def push_chunk(index: int) -> None:
+            nonlocal stop
             try:
-                result = await self.request(method, path, json=list(chunk), idempotency_key=key)
-            except ShopimindError as exc:
-                log.warning(
-                    "bulk chunk failed",
-                    resource=path,
-                    chunk=index,
-                    items=len(chunk),
-                    error=str(exc),
-                )
-                error = f"chunk {index} ({len(chunk)} items): {exc}"
-                return total + BulkResult(
-                    failed=len(items) - start,
-                    errors=(error,),
-                    retry_after_seconds=exc.retry_after_seconds,
-                )
-            answer = read_chunk_answer(result.body, chunk)
-            if answer.failed > 0:
-                message = (
-                    f"ShopiMind {method} /v1/{path}: chunk {index} reported "
-                    f"{answer.failed} item(s) failed"
-                )
-                log.warning("bulk chunk partly failed", resource=path, chunk=index)
-                return total + BulkResult(
-                    sent=answer.sent,
-                    rejected=answer.rejected,
-                    rejected_items=answer.rejected_items,
-                    failed=answer.failed + len(items) - start - len(chunk),
-                    errors=(message,),
-                )
-            if answer.rejected:
-                log.info(
-                    "bulk items rejected", resource=path, chunk=index, rejected=answer.rejected
-                )
-            total += BulkResult(
-                sent=answer.sent, rejected=answer.rejected, rejected_items=answer.rejected_items
-            )
+                key = f"{idempotency_key}:{index}" if idempotency_key is not None else None
+                outcome = await self._push_chunk(method, path, chunks[index], index, key)
+                outcomes[index] = outcome
+                stop = stop or outcome.transport_failed
+            finally:
+                room.release()
+
+        async with trio.open_nursery() as nursery:
+            for index in range(len(chunks)):
+                await room.acquire()  # chunks start in order, `concurrency` at most in flight
+                if stop:
+                    room.release()
+                    break  # the rest is never sent: counted as failed below
+                nursery.start_soon(push_chunk, index)
+        total = BulkResult()
+        for chunk, outcome in zip(chunks, outcomes, strict=True):
+            total += BulkResult(failed=len(chunk)) if outcome is None else outcome
         return total
+
+    async def _push_chunk(
+        self,
+        method: Literal["POST", "PUT"],
+        path: str,
+        chunk: Sequence[Mapping[str, object]],
+        index: int,
+        key: str | None,
+    ) -> BulkResult:
+        """One chunk of a bulk push, its answer read (`failed` > 0: a transport failure)."""
+        log = self._log
+        try:
+            result = await self.request(method, path, json=list(chunk), idempotency_key=key)
+        except ShopimindError as exc:
+            log.warning(
+                "bulk chunk failed", resource=path, chunk=index, items=len(chunk), error=str(exc)
+            )
+            return BulkResult(
+                failed=len(chunk),
+                errors=(f"chunk {index} ({len(chunk)} items): {exc}",),
+                retry_after_seconds=exc.retry_after_seconds,
+            )
+        answer = read_chunk_answer(result.body, chunk)
+        if answer.failed > 0:
+            log.warning("bulk chunk partly failed", resource=path, chunk=index)
+            message = (
+                f"ShopiMind {method} /v1/{path}: chunk {index} reported "
+                f"{answer.failed} item(s) failed"
+            )
+            return BulkResult(
+                sent=answer.sent,
+                rejected=answer.rejected,
+                rejected_items=answer.rejected_items,
+                failed=answer.failed,
+                errors=(message,),
+            )
+        if answer.rejected:
+            log.info("bulk items rejected", resource=path, chunk=index, rejected=answer.rejected)
+        return BulkResult(
+            sent=answer.sent, rejected=answer.rejected, rejected_items=answer.rejected_items
+        )
 
     async def push_custom_records(
         self,
@@ -176,6 +208,7 @@ class ShopimindApi(ApiVerbs):
         *,
         chunk_size: int | None = None,
         idempotency_key: str | None = None,
+        concurrency: int = 1,
     ) -> BulkResult:
         """Save records of a custom data definition (`custom-data-records/{id}`, 20 a chunk)."""
         return await self.push(
@@ -183,6 +216,7 @@ class ShopimindApi(ApiVerbs):
             items,
             chunk_size=chunk_size,
             idempotency_key=idempotency_key,
+            concurrency=concurrency,
         )
 
     async def delete_many(

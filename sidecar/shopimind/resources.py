@@ -15,6 +15,7 @@ __all__ = [
     "BULK_RESOURCES",
     "CUSTOM_DATA_CHUNK",
     "CUSTOM_DATA_PREFIX",
+    "DEFAULT_PUSH_CONCURRENCY",
     "BulkResource",
     "chunk_size_for",
     "custom_records_path",
@@ -31,6 +32,10 @@ class BulkResource:
     """The id list's name in a bulk-delete body (e.g. `customer_ids`); None when unsupported."""
 
 
+DEFAULT_PUSH_CONCURRENCY: Final = 5
+"""Chunks of one page in flight at once (PUSH_CONCURRENCY): a push is latency-bound. Five
+send a 500-item page of 50-item chunks in two waves (four would take three), and the
+default four workers then hold 20 connections, what the client keeps alive."""
 CUSTOM_DATA_PREFIX: Final = "custom_data:"
 CUSTOM_DATA_CHUNK: Final = 20
 """`custom-data-records/{id_definition}` takes 20 records a request."""

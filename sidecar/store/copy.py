@@ -47,6 +47,9 @@ TABLES: Final = (
     "audit_log",
 )
 """Every table of the store, parents before children (foreign keys hold at each insert)."""
+_DERIVED: Final = ("backlog_tallies",)
+"""Tables that triggers keep on both backends (migration 7): filled on the target as the
+rows they count are copied, then compared with the source's, never copied themselves."""
 _IDENTITY: Final = ("webhook_log", "sync_runs", "inbound_events", "rejected_items", "audit_log")
 _CHUNK_ROWS: Final = 5_000
 
@@ -79,7 +82,7 @@ def _source(path: Path) -> sqlite3.Connection:
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
     } - {"schema_migrations"}
-    unknown = tables - set(TABLES)
+    unknown = tables - set(TABLES) - set(_DERIVED)
     if unknown:
         connection.close()
         raise StoreError(f"store copy does not know the tables {sorted(unknown)}; upgrade it")
@@ -111,7 +114,7 @@ def _copy(path: Path, url: str, schema: str, applied_at: str, progress: Progress
 def _copy_tables(
     source: sqlite3.Connection, target: Connection, progress: Progress
 ) -> dict[str, int]:
-    for table in TABLES:
+    for table in (*TABLES, *_DERIVED):
         row = target.execute(
             sql.SQL("SELECT EXISTS (SELECT 1 FROM {}) AS held").format(sql.Identifier(table))
         ).fetchone()
@@ -146,6 +149,8 @@ def _copy_tables(
                 "nothing was committed"
             )
         counts[table] = copied
+    for table in _DERIVED:
+        _compare_derived(source, target, table)
     for table in _IDENTITY:
         # The next id continues after the copied ones.
         target.execute(
@@ -155,6 +160,26 @@ def _copy_tables(
             ).format(table=sql.Literal(table), ident=sql.Identifier(table))
         )
     return counts
+
+
+def _compare_derived(source: sqlite3.Connection, target: Connection, table: str) -> None:
+    """The rows the target's triggers made for `table`, checked equal to the source's."""
+    columns = [str(c[1]) for c in source.execute(f"PRAGMA table_info({table})")]
+    listed = ", ".join(columns)
+    expected = sorted(source.execute(f"SELECT {listed} FROM {table}").fetchall())
+    made = sorted(
+        tuple(row.values())
+        for row in target.execute(
+            sql.SQL("SELECT {} FROM {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table)
+            )
+        )
+    )
+    if made != expected:
+        raise StoreError(
+            f"table {table}: the copied rows do not add up to the source's ({len(expected)} "
+            f"rows in SQLite, {len(made)} made in PostgreSQL); nothing was committed"
+        )
 
 
 async def copy_store(

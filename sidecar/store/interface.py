@@ -312,8 +312,9 @@ class Runs(Protocol):
         """How many installations' last run has each status (for the overview)."""
         ...
 
-    async def latest(self) -> dict[str, SyncRun]:
-        """The newest run of each installation that ever ran."""
+    async def latest(self, installation_ids: Sequence[str] | None = None) -> dict[str, SyncRun]:
+        """The newest run of each installation that ever ran (of those named, when given:
+        a few index steps each, rather than one per installation in the store)."""
         ...
 
     async def close_orphans(

@@ -29,6 +29,7 @@ from sidecar.lifecycle.provisioning import NoAccessTokenError, provision_install
 from sidecar.logs import get_logger
 from sidecar.metrics.hooks import NO_METRICS, Metrics
 from sidecar.shopimind.client import ShopimindClient
+from sidecar.shopimind.resources import DEFAULT_PUSH_CONCURRENCY
 from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS, PROVISIONING_REQUEST, SYNC_REQUEST
 from sidecar.store.interface import Store
 from sidecar.store.records import ResumePoint, RunKind, RunStatus
@@ -64,6 +65,8 @@ class SyncDeps:
     overlap_seconds: int = 0
     clock: Clock = system_clock
     metrics: Metrics = NO_METRICS
+    push_concurrency: int = DEFAULT_PUSH_CONCURRENCY
+    """Chunks of a page pushed at once, per run (PUSH_CONCURRENCY)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -279,7 +282,12 @@ class SyncEngine:
             for source_key in sources:
                 try:
                     target = push_target(
-                        step, source_key, ids, api, rules=item_rules(deps.declaration, step)
+                        step,
+                        source_key,
+                        ids,
+                        api,
+                        rules=item_rules(deps.declaration, step),
+                        concurrency=deps.push_concurrency,
                     )
                 except StepSetupError as exc:
                     report.errors.append(f"{step.entity}: {exc}")

@@ -1,25 +1,30 @@
-"""Deciding what to sync and when: a bounded queue and the scheduler that fills it.
+"""Deciding what to sync and when: a bounded queue and the scheduler that feeds it.
 
-The scheduler never syncs anything itself (DESIGN.md): on each tick — every minute, or at
-once when woken by a sync request — it offers the installations that are due to the
-queue, which workers drain. Due means: a sync was requested (e.g. the backfill after an
-activation), a window was interrupted and waits to be resumed, or the last run started
-more than SYNC_INTERVAL_MINUTES ago. An installation is queued or running at most once.
+The scheduler never syncs anything itself (DESIGN.md). Every tick — each minute, or at
+once when woken by a sync request — it reads which installations are due (`sync.due`)
+and lines them up longest overdue first; then it feeds them to the queue one by one,
+waiting whenever the queue is full (back-pressure: a job is never dropped for want of
+room, it is handed over as soon as a worker frees a place). The queue stays small, so
+the order is decided as late as possible, and an installation is queued or running at
+most once. What is due but not yet started is the scheduler's lag (`lag()`), shown by
+`/metrics` and the admin overview.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 import trio
 
-from sidecar.clock import Clock, parse_timestamp, system_clock
+from sidecar.clock import Clock, format_timestamp, system_clock
 from sidecar.logs import get_logger
 from sidecar.state_keys import SYNC_REQUEST
 from sidecar.store.interface import Store
+from sidecar.sync.due import DueInstallation, SyncLag, due_at, sync_lag
 from sidecar.sync.leases import owner_is_alive
 from sidecar.sync.requests import DurableSyncRequests
 
@@ -37,34 +42,92 @@ class SyncJob:
 
     installation_id: str
     full: bool = False
+    due_at: datetime | None = None
+    """Since when it is due (for the lag); None for a job that is not scheduled."""
 
 
 class SyncQueue:
     """A bounded queue of sync jobs in which an installation appears at most once."""
 
     def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
         self._send, self.receive = trio.open_memory_channel[SyncJob](capacity)
         self._busy: set[str] = set()
+        self._queued: dict[str, datetime | None] = {}
+        self._moves = 0
+        self._moved_at: dict[str, int] = {}
 
     def offer(self, job: SyncJob) -> bool:
         """Queue `job` unless its installation is already queued or running, or the queue is
-        full (it will be offered again at the next tick). True when queued."""
+        full. True when queued."""
         if job.installation_id in self._busy:
             return False
         try:
             self._send.send_nowait(job)
         except (trio.WouldBlock, trio.ClosedResourceError):
             return False
-        self._busy.add(job.installation_id)
+        self._claim(job)
         return True
+
+    async def put(self, job: SyncJob) -> bool:
+        """Queue `job`, waiting while the queue is full; False when its installation is
+        already queued or running, or the queue is closed."""
+        iid = job.installation_id
+        if iid in self._busy:
+            return False
+        # Claimed before waiting, so nothing else queues it meanwhile; a cancelled send
+        # delivers nothing (trio's guarantee), so the claim is simply undone.
+        self._claim(job)
+        try:
+            await self._send.send(job)
+        except trio.ClosedResourceError:
+            self.done(iid)
+            return False
+        except BaseException:
+            self.done(iid)
+            raise
+        return True
+
+    def _claim(self, job: SyncJob) -> None:
+        self._busy.add(job.installation_id)
+        self._queued[job.installation_id] = job.due_at
+        self._moved(job.installation_id)
+
+    def _moved(self, installation_id: str) -> None:
+        self._moves += 1
+        self._moved_at[installation_id] = self._moves
+
+    def mark(self) -> int:
+        """A mark that grows whenever a job is queued or done (see `busy_since`)."""
+        return self._moves
+
+    def busy_since(self, installation_id: str, mark: int) -> bool:
+        """True when the installation is busy, or was queued or done after `mark()` returned
+        `mark`: a reading of the store begun at the mark may predate its run."""
+        return installation_id in self._busy or self._moved_at.get(installation_id, 0) > mark
+
+    def started(self, installation_id: str) -> None:
+        """A worker took the installation's job off the queue."""
+        self._queued.pop(installation_id, None)
 
     def done(self, installation_id: str) -> None:
         """A worker finished with this installation: it may be queued again."""
-        self._busy.discard(installation_id)
+        if installation_id in self._busy:
+            self._busy.discard(installation_id)
+            self._moved(installation_id)
+        self._queued.pop(installation_id, None)
 
     def is_busy(self, installation_id: str) -> bool:
         """True while the installation is queued or being synced by this process."""
         return installation_id in self._busy
+
+    def depth(self) -> int:
+        """How many jobs wait in the queue for a worker (at most its capacity)."""
+        return self._send.statistics().current_buffer_used
+
+    def waiting_since(self) -> list[datetime]:
+        """Since when each scheduled job in the queue has been due."""
+        return [when for when in self._queued.values() if when is not None]
 
     def close(self) -> None:
         """No more jobs: workers stop once the queue is empty."""
@@ -85,7 +148,7 @@ class WakingSyncRequests:
 
 
 class SyncScheduler:
-    """Offers due installations to the queue, every tick and whenever woken."""
+    """Feeds due installations to the queue, longest overdue first, as workers free up."""
 
     def __init__(
         self,
@@ -97,8 +160,9 @@ class SyncScheduler:
         tick_seconds: float = TICK_SECONDS,
         paused: Callable[[], bool] = lambda: False,
     ) -> None:
-        """`paused` is asked at each tick: while True, nothing is queued (e.g. the vendor
-        app fails its health probe, `AppHealth.paused`); what was due stays due."""
+        """`paused` is asked before each job is queued: while True, nothing is queued (e.g.
+        the vendor app fails its health probe, `AppHealth.paused`, which wakes the scheduler
+        when it recovers); what was due stays due and its lag grows."""
         self._store = store
         self._paused = paused
         self._queue = queue
@@ -106,15 +170,23 @@ class SyncScheduler:
         self._clock = clock
         self._tick_seconds = tick_seconds
         self._wakeup = trio.Event()
+        self._waiting: deque[DueInstallation] = deque()
+        self._read = trio.Event()
+        self._requested_since: dict[str, datetime] = {}
 
     def wake(self) -> None:
-        """Run a tick now instead of at the next minute."""
+        """Read what is due now instead of at the next tick."""
         self._wakeup.set()
+
+    def lag(self) -> SyncLag:
+        """Installations due and not started yet (queued, or waiting for room)."""
+        waiting = [entry.due_at for entry in self._waiting]
+        return sync_lag([*waiting, *self._queue.waiting_since()], self._clock())
 
     async def run(
         self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Tick until `stop` is set, then close the queue so workers drain and end."""
+        """Feed the queue until `stop` is set, then close it so workers drain and end."""
         closed = await self._store.runs.close_orphans(
             owner_is_alive, "interrupted: the process running it stopped"
         )
@@ -122,54 +194,93 @@ class SyncScheduler:
             _log.warning("closed runs left open by a process that died", runs=closed)
         task_status.started()
         try:
-            while not stop.is_set():
-                await self.tick()
-                with trio.move_on_after(self._tick_seconds):
-                    async with trio.open_nursery() as waiting:
-                        waiting.start_soon(_set_when, stop, waiting.cancel_scope)
-                        await self._wakeup.wait()
-                        waiting.cancel_scope.cancel()
-                self._wakeup = trio.Event()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_cancel_when, stop, nursery.cancel_scope)
+                # Reading what is due and feeding it are two tasks: the workers are fed
+                # from the last reading while the next one is being made.
+                nursery.start_soon(self._feed)
+                await self._read_every_tick()
         finally:
+            self._waiting.clear()
             self._queue.close()
 
+    async def _read_every_tick(self) -> None:
+        while True:
+            # A fresh event before reading, so a wake-up during the read is not lost.
+            self._wakeup = trio.Event()
+            due = await self.due()
+            self._waiting = deque(due)
+            self._read.set()
+            if due:
+                _log.info("installations due", count=len(due))
+            with trio.move_on_after(self._tick_seconds):
+                await self._wakeup.wait()
+
+    async def _feed(self) -> None:
+        """Hand the waiting installations to the queue in order, each as room frees up."""
+        while True:
+            if not self._waiting or self._paused():
+                if self._waiting:
+                    _log.debug("scheduled syncs paused: the app is unhealthy")
+                self._read = trio.Event()
+                await self._read.wait()
+                continue
+            entry = self._waiting.popleft()
+            await self._queue.put(SyncJob(entry.installation_id, due_at=entry.due_at))
+
     async def tick(self) -> int:
-        """Offer every due installation to the queue; return how many were queued."""
+        """Offer every due installation to the queue now, without waiting for room; return
+        how many were queued (the rest stay due)."""
         if self._paused():
-            _log.debug("scheduled syncs paused: the app is unhealthy")
             return 0
-        store = self._store
-        requested = set(await store.state.holders(SYNC_REQUEST))
-        resuming = {point.installation_id for point in await store.cursors.resume_points()}
-        latest = await store.runs.latest()
-        now = self._clock()
         queued = 0
+        for entry in await self.due():
+            job = SyncJob(entry.installation_id, due_at=entry.due_at)
+            if self._queue.offer(job):
+                queued += 1
+        return queued
+
+    async def due(self) -> list[DueInstallation]:
+        """The active installations that are due now and not queued or running, longest
+        overdue first."""
+        store = self._store
+        mark = self._queue.mark()
+        requested = await store.state.holders(SYNC_REQUEST)
+        now = self._clock()
+        resuming: dict[str, str] = {}
+        for point in await store.cursors.resume_points():
+            saved = point.updated_at or format_timestamp(now)
+            resuming[point.installation_id] = min(resuming.get(point.installation_id, saved), saved)
+        # A request's time is when it was first seen: a restart only makes it younger.
+        self._requested_since = {iid: self._requested_since.get(iid, now) for iid in requested}
+        due: list[DueInstallation] = []
         offset = 0
         while True:
             batch = await store.installations.list(status="active", limit=_PAGE, offset=offset)
+            # Page by page: each read holds the store's connection only briefly.
+            latest = await store.runs.latest([each.installation_id for each in batch])
             for installation in batch:
                 iid = installation.installation_id
                 last = latest.get(iid)
-                due = (
-                    iid in requested
-                    or iid in resuming
-                    or (
-                        self._interval is not None
-                        and (
-                            last is None or parse_timestamp(last.started_at) + self._interval <= now
-                        )
-                    )
+                when = due_at(
+                    installation,
+                    last_started_at=None if last is None else last.started_at,
+                    requested_at=self._requested_since.get(iid),
+                    resume_saved_at=resuming.get(iid),
+                    interval=self._interval,
                 )
-                if due and self._queue.offer(SyncJob(iid)):
-                    queued += 1
+                if when is not None and when <= now:
+                    due.append(DueInstallation(when, iid))
             if len(batch) < _PAGE:
                 break
             offset += _PAGE
-        if queued:
-            _log.info("sync jobs queued", count=queued)
-        return queued
+        # Filtered once every read is done, with no wait before the caller uses the list: an
+        # installation queued meanwhile (from the previous list) is not listed again.
+        return sorted(
+            entry for entry in due if not self._queue.busy_since(entry.installation_id, mark)
+        )
 
 
-async def _set_when(stop: trio.Event, scope: trio.CancelScope) -> None:
-    await stop.wait()
+async def _cancel_when(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
     scope.cancel()

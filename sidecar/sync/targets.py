@@ -58,6 +58,8 @@ class PushTarget:
     step: SyncStep
     data_source_id: object | None
     definition_id: object | None
+    concurrency: int = 1
+    """Chunks of a page in flight at once (PUSH_CONCURRENCY)."""
     rules: ItemRules = NO_RULES
     """What each item must satisfy; one that cannot (`undeliverable`) is rejected unsent."""
 
@@ -66,7 +68,8 @@ class PushTarget:
         return self.step.target
 
     async def push(self, items: Sequence[Mapping[str, object]], *, key: str) -> BulkResult:
-        """Push `items` (tagged with the data source when there is one), chunk by chunk.
+        """Push `items` (tagged with the data source when there is one), in chunks, at most
+        `concurrency` in flight; the result comes once every chunk is answered.
 
         `key` identifies this page of this run: it makes the chunks' idempotency keys, so a
         chunk retried after a 429 or a 503 is never stored twice. An item that can never be
@@ -85,6 +88,7 @@ class PushTarget:
                 items,
                 chunk_size=self.step.batch_size,
                 idempotency_key=idempotency_key,
+                concurrency=self.concurrency,
             )
         else:
             pushed = await self.api.push(
@@ -92,6 +96,7 @@ class PushTarget:
                 items,
                 chunk_size=self.step.batch_size,
                 idempotency_key=idempotency_key,
+                concurrency=self.concurrency,
             )
         return pushed + set_aside_result
 
@@ -118,6 +123,7 @@ def push_target(
     api: ShopimindApi,
     *,
     rules: ItemRules = NO_RULES,
+    concurrency: int = 1,
 ) -> PushTarget:
     """The target of `step` for `source_key`; StepSetupError when it was not provisioned."""
     definition_id: object | None = None
@@ -138,6 +144,7 @@ def push_target(
         step=step,
         data_source_id=data_source_id,
         definition_id=definition_id,
+        concurrency=concurrency,
         rules=rules,
     )
 

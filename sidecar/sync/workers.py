@@ -36,6 +36,7 @@ async def _work(
 ) -> None:
     async with queue.receive.clone() as jobs:
         async for job in jobs:
+            queue.started(job.installation_id)
             if stop is not None and stop.is_set():
                 queue.done(job.installation_id)  # stopping: no new work, only what is running
                 continue

@@ -17,6 +17,7 @@ from sidecar.metrics import GaugeSnapshot, call_outcome, read_gauges
 from sidecar.security.cipher import AesGcmCipher
 from sidecar.store import InstallationUpsert, RejectedItemInput, Store, open_store
 from sidecar.store.sqlite import SqliteStore
+from sidecar.sync.due import SyncLag
 from tests.conftest import FakeClock, outbox_entry
 
 
@@ -206,3 +207,10 @@ async def test_a_store_that_hangs_is_reported_down_after_a_deadline(
 )
 def test_call_outcome(status: int | None, outcome: str) -> None:
     assert call_outcome(status) == outcome
+
+
+async def test_the_sync_lag_comes_from_the_scheduler(opened: SqliteStore) -> None:
+    lag = SyncLag(overdue=12, oldest_lag_seconds=95.5)
+    snapshot = await read_gauges(opened, sync_lag=lambda: lag)
+    assert (snapshot.sync_overdue, snapshot.sync_oldest_lag_seconds) == (12, 95.5)
+    assert (await read_gauges(opened)).sync_overdue == 0

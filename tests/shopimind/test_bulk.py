@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -253,3 +254,44 @@ def test_the_fake_can_keep_only_a_sample_of_what_it_received() -> None:
     sampled._bulk("POST", "customers", customers(50))
     assert sampled.count("customers") == 50
     assert len(sampled.items("customers")) == 5
+
+
+async def test_chunks_go_out_concurrently_in_order_at_most_concurrency_at_once(
+    mock_clock: trio.testing.MockClock, api: ShopimindApi, fake: FakeShopimind
+) -> None:
+    fake.slow_next(10, seconds=1, path="customers")  # every chunk takes one second
+    began = trio.current_time()
+    result = await api.push("customers", customers(500), idempotency_key="k", concurrency=4)
+    assert result == BulkResult(sent=500)
+    assert trio.current_time() - began == pytest.approx(3)  # 4 + 4 + 2 chunks, not 10 in a row
+    waves: dict[int, set[str]] = {}
+    for request in fake.requests_to("customers"):
+        waves.setdefault(round(request.at - began), set()).add(request.headers["idempotency-key"])
+    assert waves == {
+        0: {"k:0", "k:1", "k:2", "k:3"},
+        1: {"k:4", "k:5", "k:6", "k:7"},
+        2: {"k:8", "k:9"},
+    }
+    assert fake.count("customers") == 500
+
+
+async def test_a_failed_chunk_stops_a_concurrent_push_from_starting_more(
+    mock_clock: trio.testing.MockClock, api: ShopimindApi, fake: FakeShopimind
+) -> None:
+    fake.fail_next(1, status=500, path="customers", after=4)  # the fifth chunk to arrive
+    result = await api.push("customers", customers(100), chunk_size=10, concurrency=3)
+    assert result.transport_failed
+    (error,) = result.errors
+    assert re.match(
+        r"chunk [3-6] \(10 items\): ShopiMind POST /v1/customers failed: HTTP 500", error
+    )
+    sent = len(fake.requests_to("customers"))
+    # Five chunks went out, and at most the two others in flight with the failed one.
+    assert 5 <= sent <= 7
+    assert result.sent == fake.count("customers") == (sent - 1) * 10
+    assert result.failed == 100 - result.sent
+
+
+async def test_a_concurrency_below_one_is_refused(api: ShopimindApi) -> None:
+    with pytest.raises(ValueError, match="concurrency must be at least 1; got 0"):
+        await api.push("customers", customers(1), concurrency=0)

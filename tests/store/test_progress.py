@@ -132,3 +132,34 @@ async def test_latest_run_per_installation(installed: SqliteStore) -> None:
     newest_j = await installed.runs.start("j", "full")
     latest = await installed.runs.latest()
     assert {iid: run.id for iid, run in latest.items()} == {"i": newest_i, "j": newest_j}
+    assert await installed.runs.latest(["j", "never-ran", "j"]) == {"j": latest["j"]}
+    assert await installed.runs.latest([]) == {}
+
+
+async def test_latest_runs_of_many_named_installations(installed: SqliteStore) -> None:
+    ids = [f"inst-{n:04d}" for n in range(1_200)]  # more than one read's worth
+    newest: dict[str, int] = {}
+    for iid in ids:
+        await installed.installations.upsert(
+            InstallationUpsert(installation_id=iid, status="active")
+        )
+    for iid in ids[::3]:
+        await installed.runs.start(iid, "full")
+        newest[iid] = await installed.runs.start(iid, "incremental")
+    latest = await installed.runs.latest(ids)
+    assert {iid: run.id for iid, run in latest.items()} == newest
+
+
+async def test_the_newest_runs_counted_by_status(installed: SqliteStore) -> None:
+    assert await installed.runs.latest_statuses() == {}
+    for iid in ("j", "k"):
+        await installed.installations.upsert(
+            InstallationUpsert(installation_id=iid, status="active")
+        )
+    first = await installed.runs.start("i", "full")
+    await installed.runs.finish(first, "failed", {})
+    await installed.runs.start("i", "incremental")  # i's newest: running
+    for iid in ("j", "k"):
+        run = await installed.runs.start(iid, "full")
+        await installed.runs.finish(run, "ok", {})
+    assert await installed.runs.latest_statuses() == {"running": 1, "ok": 2}

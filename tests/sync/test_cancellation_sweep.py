@@ -90,12 +90,26 @@ async def vendor_env(env: SyncEnv) -> SyncEnv:
     "ignore:Exception ignored in. <async_generator object ByteStream:"
     "pytest.PytestUnraisableExceptionWarning"
 )
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        pytest.param(None, id="one-chunk-a-page"),
+        # Two chunks of a page in flight at once: cancelled between their answers too.
+        pytest.param(1, id="concurrent-chunks"),
+    ],
+)
 async def test_cancel_at_every_checkpoint(
-    vendor_env: SyncEnv, tmp_path: Path, clock: FakeClock, backend: Backend
+    vendor_env: SyncEnv,
+    tmp_path: Path,
+    clock: FakeClock,
+    backend: Backend,
+    chunk: int | None,
 ) -> None:
     env = vendor_env
     await env.activate()
-    baseline_steps, cancelled = await _sync_with_instrument(env.engine(step(page_limit=PAGE)), None)
+    baseline_steps, cancelled = await _sync_with_instrument(
+        env.engine(step(page_limit=PAGE, batch_size=chunk)), None
+    )
     assert not cancelled
     assert env.api.count("customers") == ITEMS
     assert baseline_steps > 20
@@ -118,7 +132,7 @@ async def test_cancel_at_every_checkpoint(
                 owner=env.owner,
             )
             await iteration.activate()
-            engine = iteration.engine(step(page_limit=PAGE))
+            engine = iteration.engine(step(page_limit=PAGE, batch_size=chunk))
             _, cancelled = await _sync_with_instrument(engine, k)
             await _check_invariants(iteration, k, cancelled)
             # Run again, uncancelled: everything arrives.

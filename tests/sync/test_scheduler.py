@@ -177,3 +177,37 @@ async def test_orphaned_runs_are_closed_at_start(
     assert closed.status == "interrupted"
     assert running is not None
     assert running.status == "running"
+
+
+async def test_the_lag_counts_what_is_due_and_not_started(
+    mock_clock: trio.testing.MockClock, vstore: SqliteStore
+) -> None:
+    await _active(vstore, "a", "b", "c")
+    run = await vstore.runs.start("c", "incremental")  # c ran: not due for 15 minutes
+    await vstore.runs.finish(run, "ok", {})
+    mock_clock.jump(90)
+    paused = True
+    queue = SyncQueue(capacity=1)
+    scheduler = SyncScheduler(
+        store=vstore,
+        queue=queue,
+        interval_minutes=15,
+        clock=trio_wall_clock,
+        paused=lambda: paused,
+    )
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run, stop)
+        await trio.sleep(30)
+        lag = scheduler.lag()  # paused: what is due waits, and grows older
+        assert (lag.overdue, lag.oldest_lag_seconds) == (2, 120)
+        assert lag.as_json() == {"overdue": 2, "oldest_lag_seconds": 120.0}
+        paused = False
+        scheduler.wake()
+        await trio.sleep(1)
+        # No worker: one job is queued, one waits for room; both still count.
+        assert scheduler.lag().overdue == 2
+        assert queue.depth() == 1
+        queue.started(queue.receive.receive_nowait().installation_id)
+        assert scheduler.lag().overdue == 1
+        stop.set()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.postgres._rows import page, record, safe_json
 from sidecar.store.postgres.database import Connection, Database
+from sidecar.store.postgres.tallies import read_tally
 from sidecar.store.records import RejectedItem, RejectedItemInput
 
 __all__ = ["PostgresDeadLetter", "insert_rejected"]
@@ -119,12 +120,5 @@ class PostgresDeadLetter:
         )
 
     async def count(self, installation_id: str | None = None) -> int:
-        def read(connection: Connection) -> int:
-            row = connection.execute(
-                "SELECT COUNT(*) AS n FROM rejected_items "
-                "WHERE (%(iid)s::text IS NULL OR installation_id = %(iid)s::text)",
-                {"iid": installation_id},
-            ).fetchone()
-            return 0 if row is None else int(row["n"])
-
-        return await self._db.read(read)
+        # From the tally the triggers keep (migration 7), not a count of the rows.
+        return await self._db.read(lambda c: read_tally(c, "dead_letter", installation_id))

@@ -248,6 +248,73 @@ _CONSOLE_INDEXES = Migration(
     ),
 )
 
+_BACKLOG_TALLIES = Migration(
+    7,
+    "backlog tallies",
+    (
+        # Counts of outbox rows by status and of dead-letter items, per installation, kept
+        # by triggers in the same transaction as each row change (cascaded deletes
+        # included), as on SQLite: the overview and /metrics read a few rows instead of
+        # counting every row. A tally that falls to 0 is deleted. Tallies:
+        # 'outbox:<status>' and 'dead_letter'. (Lower-case `text` in the functions: their
+        # arguments take no collation.)
+        """CREATE TABLE backlog_tallies (
+            tally           TEXT NOT NULL,
+            installation_id TEXT NOT NULL,
+            n               BIGINT NOT NULL,
+            PRIMARY KEY (tally, installation_id)
+        )""",
+        """INSERT INTO backlog_tallies (tally, installation_id, n)
+            SELECT 'outbox:' || status, installation_id, COUNT(*) FROM inbound_outbox
+            GROUP BY status, installation_id""",
+        """INSERT INTO backlog_tallies (tally, installation_id, n)
+            SELECT 'dead_letter', installation_id, COUNT(*) FROM rejected_items
+            GROUP BY installation_id""",
+        """CREATE FUNCTION backlog_tally_add(which text, iid text, delta integer) RETURNS void
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                IF delta > 0 THEN
+                    INSERT INTO backlog_tallies AS t (tally, installation_id, n)
+                    VALUES (which, iid, delta)
+                    ON CONFLICT (tally, installation_id) DO UPDATE SET n = t.n + excluded.n;
+                ELSE
+                    UPDATE backlog_tallies SET n = n + delta
+                        WHERE tally = which AND installation_id = iid;
+                    DELETE FROM backlog_tallies
+                        WHERE tally = which AND installation_id = iid AND n <= 0;
+                END IF;
+            END $$""",
+        """CREATE FUNCTION inbound_outbox_tally() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP IN ('UPDATE', 'DELETE') THEN
+                    PERFORM backlog_tally_add('outbox:' || OLD.status, OLD.installation_id, -1);
+                END IF;
+                IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                    PERFORM backlog_tally_add('outbox:' || NEW.status, NEW.installation_id, 1);
+                END IF;
+                RETURN NULL;
+            END $$""",
+        """CREATE TRIGGER inbound_outbox_tally_insert_delete AFTER INSERT OR DELETE
+            ON inbound_outbox FOR EACH ROW EXECUTE FUNCTION inbound_outbox_tally()""",
+        """CREATE TRIGGER inbound_outbox_tally_update AFTER UPDATE OF status ON inbound_outbox
+            FOR EACH ROW WHEN (OLD.status <> NEW.status)
+            EXECUTE FUNCTION inbound_outbox_tally()""",
+        """CREATE FUNCTION rejected_items_tally() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'DELETE' THEN
+                    PERFORM backlog_tally_add('dead_letter', OLD.installation_id, -1);
+                ELSE
+                    PERFORM backlog_tally_add('dead_letter', NEW.installation_id, 1);
+                END IF;
+                RETURN NULL;
+            END $$""",
+        """CREATE TRIGGER rejected_items_tally AFTER INSERT OR DELETE ON rejected_items
+            FOR EACH ROW EXECUTE FUNCTION rejected_items_tally()""",
+    ),
+)
+
 
 def _binary_text(migration: Migration) -> Migration:
     """Every TEXT column compared byte by byte (COLLATE "C"), as SQLite compares: listings
@@ -267,6 +334,7 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
         _RUN_OUTCOMES,
         _CURSOR_RETRY_AT,
         _CONSOLE_INDEXES,
+        _BACKLOG_TALLIES,
     )
 )
 """Every migration ever shipped, in order; the same versions as SQLite's. Append only."""

@@ -19,6 +19,7 @@ from sidecar.clock import Clock, format_timestamp
 from sidecar.store.postgres._rows import page, record
 from sidecar.store.postgres.database import Connection, Database
 from sidecar.store.postgres.dead_letter import insert_rejected
+from sidecar.store.postgres.tallies import read_tally
 from sidecar.store.records import (
     INBOUND_ENTITY_PREFIX,
     InboundStatus,
@@ -228,15 +229,10 @@ class PostgresOutbox:
 
     async def counts(self, installation_id: str | None = None) -> dict[OutboxStatus, int]:
         def read(connection: Connection) -> dict[OutboxStatus, int]:
+            # From the tallies the triggers keep (migration 7), not a count of the rows.
             counts: dict[OutboxStatus, int] = {"queued": 0, "failed": 0, "delivered": 0, "dead": 0}
-            # Only the condition asked for: a prepared `IS NULL OR …` hides the index.
-            where = "" if installation_id is None else "WHERE installation_id = %(iid)s "
-            rows = connection.execute(
-                f"SELECT status, COUNT(*) AS n FROM inbound_outbox {where}GROUP BY status",
-                {"iid": installation_id},
-            )
-            for row in rows:
-                counts[row["status"]] = int(row["n"])
+            for status in counts:
+                counts[status] = read_tally(connection, f"outbox:{status}", installation_id)
             return counts
 
         return await self._db.read(read)
@@ -282,13 +278,9 @@ class PostgresOutbox:
         return await self._db.read(read)
 
     async def pending_count(self) -> int:
-        def read(connection: Connection) -> int:
-            row = connection.execute(
-                f"SELECT COUNT(*) AS n FROM inbound_outbox WHERE {_PENDING}"
-            ).fetchone()
-            return 0 if row is None else int(row["n"])
-
-        return await self._db.read(read)
+        return await self._db.read(
+            lambda c: read_tally(c, "outbox:queued", None) + read_tally(c, "outbox:failed", None)
+        )
 
     @staticmethod
     def _transition(

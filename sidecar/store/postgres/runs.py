@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final
 
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.postgres._rows import page, record, safe_json
@@ -14,6 +15,8 @@ from sidecar.store.records import RunKind, RunStatus, SyncRun
 __all__ = ["PostgresRuns"]
 
 _CLOSED_STATUSES = frozenset({"ok", "partial", "failed", "cancelled", "interrupted", "skipped"})
+_IDS_PER_READ: Final = 500
+"""Installations per read of their latest runs (one statement each, an array of ids)."""
 
 
 class PostgresRuns:
@@ -99,8 +102,8 @@ class PostgresRuns:
 
         return await self._db.read(read)
 
-    async def latest(self) -> dict[str, SyncRun]:
-        def read(connection: Connection) -> dict[str, SyncRun]:
+    async def latest(self, installation_ids: Sequence[str] | None = None) -> dict[str, SyncRun]:
+        def read_all(connection: Connection) -> dict[str, SyncRun]:
             # One index step per installation for its newest run, as on SQLite. Runs never
             # outlive their installation (ON DELETE CASCADE), so none is missed.
             rows = connection.execute(
@@ -109,7 +112,26 @@ class PostgresRuns:
             )
             return {str(row["installation_id"]): record(SyncRun, row) for row in rows}
 
-        return await self._db.read(read)
+        if installation_ids is None:
+            return await self._db.read(read_all)
+        ids = builtins.list(dict.fromkeys(installation_ids))
+        latest: dict[str, SyncRun] = {}
+        for start in range(0, len(ids), _IDS_PER_READ):
+            batch = ids[start : start + _IDS_PER_READ]
+
+            def read(
+                connection: Connection, batch: builtins.list[str] = batch
+            ) -> builtins.list[SyncRun]:
+                rows = connection.execute(
+                    "SELECT r.* FROM unnest(%s::text[]) AS i (installation_id) "
+                    "JOIN sync_runs r ON r.id = (SELECT MAX(m.id) FROM sync_runs m "
+                    'WHERE m.installation_id = i.installation_id COLLATE "C")',
+                    (batch,),
+                )
+                return [record(SyncRun, row) for row in rows]
+
+            latest.update((run.installation_id, run) for run in await self._db.read(read))
+        return latest
 
     async def close_orphans(
         self,

@@ -9,6 +9,7 @@ from sidecar.clock import Clock, format_timestamp
 from sidecar.store.records import RejectedItem, RejectedItemInput
 from sidecar.store.sqlite._rows import page, record, safe_json
 from sidecar.store.sqlite.database import Database
+from sidecar.store.sqlite.tallies import read_tally
 
 __all__ = ["SqliteDeadLetter", "insert_rejected"]
 
@@ -120,11 +121,5 @@ class SqliteDeadLetter:
         )
 
     async def count(self, installation_id: str | None = None) -> int:
-        return await self._db.read(
-            lambda c: int(
-                c.execute(
-                    "SELECT COUNT(*) FROM rejected_items WHERE (? IS NULL OR installation_id = ?)",
-                    (installation_id, installation_id),
-                ).fetchone()[0]
-            )
-        )
+        # From the tally the triggers keep (migration 7), not a count of the rows.
+        return await self._db.read(lambda c: read_tally(c, "dead_letter", installation_id))

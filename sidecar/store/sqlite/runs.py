@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final
 
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.records import RunKind, RunStatus, SyncRun
@@ -14,6 +15,8 @@ from sidecar.store.sqlite.database import Database
 __all__ = ["SqliteRuns"]
 
 _CLOSED_STATUSES = frozenset({"ok", "partial", "failed", "cancelled", "interrupted", "skipped"})
+_IDS_PER_READ: Final = 500
+"""Installations per read of their latest runs: each read holds the store briefly."""
 
 
 class SqliteRuns:
@@ -97,8 +100,8 @@ class SqliteRuns:
 
         return await self._db.read(read)
 
-    async def latest(self) -> dict[str, SyncRun]:
-        def read(connection: sqlite3.Connection) -> dict[str, SyncRun]:
+    async def latest(self, installation_ids: Sequence[str] | None = None) -> dict[str, SyncRun]:
+        def read_all(connection: sqlite3.Connection) -> dict[str, SyncRun]:
             # One index seek per installation (200 ms → 30 ms for 10,000 installations and
             # 1,000,000 runs: a GROUP BY walks the whole index). Runs never outlive their
             # installation (ON DELETE CASCADE), so none is missed.
@@ -108,7 +111,24 @@ class SqliteRuns:
             )
             return {str(row["installation_id"]): record(SyncRun, row) for row in rows}
 
-        return await self._db.read(read)
+        if installation_ids is None:
+            return await self._db.read(read_all)
+        ids = list(dict.fromkeys(installation_ids))
+        latest: dict[str, SyncRun] = {}
+        for start in range(0, len(ids), _IDS_PER_READ):
+            batch = ids[start : start + _IDS_PER_READ]
+
+            def read(connection: sqlite3.Connection, batch: list[str] = batch) -> list[SyncRun]:
+                marks = ", ".join("?" * len(batch))
+                rows = connection.execute(
+                    "SELECT * FROM sync_runs WHERE id IN (SELECT MAX(id) FROM sync_runs "
+                    f"WHERE installation_id IN ({marks}) GROUP BY installation_id)",
+                    batch,
+                )
+                return [record(SyncRun, row) for row in rows]
+
+            latest.update((run.installation_id, run) for run in await self._db.read(read))
+        return latest
 
     async def close_orphans(
         self,

@@ -170,3 +170,46 @@ def test_the_run_outcomes_migration_keeps_runs_and_their_dead_letter_links(
             {"run_id": None}
         ]
         connection.rollback()
+
+
+def test_the_tallies_migration_counts_the_rows_already_there(
+    postgres_server: PostgresCluster,
+) -> None:
+    schema = new_schema()
+    with psycopg.connect(postgres_server.url, row_factory=dict_row) as connection:
+        connection.execute(
+            psycopg.sql.SQL("SET search_path = {}").format(psycopg.sql.Identifier(schema))
+        )
+        migrate(connection, schema, "t", MIGRATIONS[:6])
+        connection.execute(
+            "INSERT INTO installations (installation_id, status, created_at, updated_at) "
+            "VALUES ('a', 'active', 't', 't')"
+        )
+        for n, status in enumerate(("queued", "delivered", "delivered", "dead", "failed")):
+            connection.execute(
+                "INSERT INTO inbound_events (id, installation_id, dedup_key, action, status, "
+                "received_at) VALUES (%s, 'a', %s, 'sale', 'received', 't')",
+                (n + 1, f"k{n}"),
+            )
+            connection.execute(
+                "INSERT INTO inbound_outbox (event_id, installation_id, action, target, route, "
+                "payload_json, idempotency_key, status, next_attempt_at, created_at, "
+                "updated_at) VALUES (%s, 'a', 'sale', 't', 'r', '{}', %s, %s, 't', 't', 't')",
+                (n + 1, f"i{n}", status),
+            )
+        connection.execute(
+            "INSERT INTO rejected_items (installation_id, entity, target, item_json, reason, "
+            "created_at) VALUES ('a', 'e', 't', '{}', 'bad', 't')"
+        )
+        assert migrate(connection, schema, "t", MIGRATIONS[:7]) == [7]
+        tallies = connection.execute(
+            "SELECT tally, installation_id, n FROM backlog_tallies ORDER BY tally"
+        ).fetchall()
+        connection.rollback()
+    assert [(row["tally"], row["installation_id"], row["n"]) for row in tallies] == [
+        ("dead_letter", "a", 1),
+        ("outbox:dead", "a", 1),
+        ("outbox:delivered", "a", 2),
+        ("outbox:failed", "a", 1),
+        ("outbox:queued", "a", 1),
+    ]
