@@ -119,7 +119,7 @@ class Database:
     # -- reads -----------------------------------------------------------------------------
 
     async def read(self, fn: Operation[T]) -> T:
-        """Run `fn` in a transaction of its own on a pooled connection (rolled back after)."""
+        """Run `fn`, one statement (its own transaction), on a pooled connection."""
         return await self._run(fn, commit=False)
 
     async def run(self, fn: Operation[T]) -> T:
@@ -156,6 +156,9 @@ class Database:
             for attempt in range(_RETRIES):
                 with self._connection() as connection:
                     running.connection = connection
+                    # A read runs without BEGIN/ROLLBACK: each of the repositories' reads is
+                    # one statement, which PostgreSQL runs as a transaction of its own.
+                    connection.autocommit = not commit
                     try:
                         if running.cancelled:
                             raise StoreError("cancelled")
@@ -174,6 +177,9 @@ class Database:
                         raise
                     finally:
                         running.connection = None
+                        if connection.autocommit:
+                            with contextlib.suppress(psycopg.Error):
+                                connection.autocommit = False
             raise StoreError("unreachable")  # pragma: no cover - the loop returns or raises
         except BaseException as exc:
             raise self.store_error(exc) from exc
