@@ -383,7 +383,7 @@ def _command_demo(args: argparse.Namespace) -> int:
 def _versions() -> str:
     """The version line: ours, the build's Python and SQLite, and the key dependencies."""
     parts = [f"Python {sys.version.split()[0]}", f"SQLite {sqlite3.sqlite_version}"]
-    for name in ("trio", "hypercorn", "quart", "quart-trio", "httpx", "cryptography"):
+    for name in ("trio", "hypercorn", "quart", "quart-trio", "httpx", "cryptography", "psycopg"):
         try:
             parts.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
