@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -62,7 +63,8 @@ DEFAULT_POOL_SIZE = 8
 MAX_BATCH = 256
 CONNECT_TIMEOUT_SECONDS = 10
 STATEMENT_TIMEOUT_MILLISECONDS = 30_000
-POOL_WAIT_SECONDS = 30.0
+POOL_WAIT_SECONDS = 10.0
+_POOL_SLICE_SECONDS = 0.25
 WRITE_LANES = 1
 _RETRIES = 3
 _CLOSE_TIMEOUT_SECONDS = 30.0
@@ -154,7 +156,7 @@ class Database:
             raise StoreError("cancelled before it started")
         try:
             for attempt in range(_RETRIES):
-                with self._connection() as connection:
+                with self._connection(running) as connection:
                     running.connection = connection
                     # A read runs without BEGIN/ROLLBACK: each of the repositories' reads is
                     # one statement, which PostgreSQL runs as a transaction of its own.
@@ -287,8 +289,27 @@ class Database:
         for job, result in zip(batch, results, strict=True):
             job.result = result
 
-    def _connection(self) -> Any:
-        return self._pool.connection(timeout=POOL_WAIT_SECONDS)
+    @contextlib.contextmanager
+    def _connection(self, running: _Running | None = None) -> Iterator[Connection]:
+        """A pooled connection, given back after. While the server is away the pool has
+        none to give: wait in short slices, so a cancelled read stops waiting at once."""
+        deadline = time.monotonic() + POOL_WAIT_SECONDS
+        while True:
+            if running is not None and running.cancelled:
+                raise StoreError("cancelled while waiting for a connection")
+            remaining = deadline - time.monotonic()
+            try:
+                connection = self._pool.getconn(
+                    timeout=max(0.01, min(_POOL_SLICE_SECONDS, remaining))
+                )
+                break
+            except PoolTimeout:
+                if remaining <= _POOL_SLICE_SECONDS:
+                    raise
+        try:
+            yield connection
+        finally:
+            self._pool.putconn(connection)
 
     async def aclose(self) -> None:
         """Run what is already queued, then close the pool. Idempotent."""
