@@ -174,6 +174,18 @@ class Database:
                         _rollback(connection)
                         if attempt == _RETRIES - 1:
                             raise
+                    except psycopg.OperationalError as exc:
+                        # A connection that died with a server restart: a read is safe to
+                        # run again on another (the pool drops the dead one). Not a query
+                        # stopped on purpose (a cancel, the statement timeout).
+                        _rollback(connection)
+                        if (
+                            commit
+                            or running.cancelled
+                            or isinstance(exc, psycopg.errors.QueryCanceled)
+                            or attempt == _RETRIES - 1
+                        ):
+                            raise
                     except BaseException:
                         _rollback(connection)
                         raise
@@ -393,6 +405,7 @@ async def open_database(
         max_size=pool_size,
         open=False,
         timeout=POOL_WAIT_SECONDS,
+        num_workers=1,  # the pool's own connector thread
         kwargs={
             "autocommit": False,
             "row_factory": dict_row,
