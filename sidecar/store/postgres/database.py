@@ -94,6 +94,8 @@ class Database:
         self._flushing = 0
         self._flushed = trio.Event()  # set (and replaced) each time a batch finishes
         self._closed = False
+        self.batches_committed = 0
+        """Write batches committed so far (one COMMIT each, however many operations)."""
 
     def statistics(self) -> PoolStatistics:
         """How many connections there are, are in use, and how many operations wait."""
@@ -284,6 +286,7 @@ class Database:
                 job.result = outcome.Error(self.store_error(result.error))
                 return
             connection.commit()
+            self.batches_committed += 1
             job.result = result
             return
         results: list[outcome.Outcome[Any]] = []
@@ -298,6 +301,7 @@ class Database:
             connection.execute("RELEASE SAVEPOINT operation")
             results.append(result)
         connection.commit()
+        self.batches_committed += 1
         for job, result in zip(batch, results, strict=True):
             job.result = result
 
