@@ -462,7 +462,7 @@ def _versions() -> str:
     import importlib.metadata  # ~25 ms: only for this line
 
     parts = [f"Python {sys.version.split()[0]}", f"SQLite {sqlite3.sqlite_version}"]
-    for name in ("trio", "hypercorn", "quart", "quart-trio", "httpx", "cryptography"):
+    for name in ("trio", "hypercorn", "quart", "quart-trio", "httpx", "cryptography", "psycopg"):
         try:
             parts.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:

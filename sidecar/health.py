@@ -25,11 +25,12 @@ import trio
 
 from sidecar.clock import Clock, format_timestamp, parse_timestamp, system_clock
 from sidecar.concurrency import describe_error
+from sidecar.errors import StoreError
 from sidecar.logs import get_logger
 from sidecar.store.interface import Store
 from sidecar.store.records import Installation, SyncRun
 
-__all__ = ["MAX_CURSORS_IN_ERROR", "STALE_AFTER", "HealthReport", "check_health"]
+__all__ = ["MAX_CURSORS_IN_ERROR", "STALE_AFTER", "HealthReport", "check_health", "store_answers"]
 
 STALE_AFTER: Final = timedelta(hours=6)
 MAX_CURSORS_IN_ERROR: Final = 10
@@ -45,6 +46,18 @@ class HealthReport:
 
     healthy: bool
     body: dict[str, object]
+
+
+async def store_answers(store: Store, *, deadline_seconds: float = _STORE_DEADLINE_SECONDS) -> bool:
+    """True when the store answers a query within the deadline (GET /ready); never raises."""
+    with trio.move_on_after(deadline_seconds):
+        try:
+            await store.ping()
+        except StoreError as exc:
+            _log.warning("readiness: the store failed", error=describe_error(exc))
+            return False
+        return True
+    return False
 
 
 async def _read(store: Store) -> tuple[list[Installation], dict[str, SyncRun], int]:

@@ -14,7 +14,13 @@ from sidecar.security.cipher import AesGcmCipher
 from sidecar.store.records import OutboxEntry
 from sidecar.store.sqlite import SqliteStore, open_sqlite_store
 from tests.backends import Backend
-from tests.postgres import PostgresCluster, new_schema, postgres_cluster
+from tests.postgres import (
+    PostgresCluster,
+    new_schema,
+    postgres_cluster,
+    required,
+    unavailable_reason,
+)
 
 CREDENTIALS_KEY_HEX = "6f" * 16 + "a1" * 16
 WEBHOOK_SECRET = "whsec_primary_5c1d"
@@ -85,6 +91,37 @@ async def store(
         yield opened
     finally:
         await opened.aclose()
+
+
+_POSTGRES_SKIPPED = pytest.StashKey[str]()
+
+
+def _needs_postgres(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("backend") == "postgres":
+        return True
+    return "postgres_server" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without PostgreSQL, its tests are set aside with ONE line saying why (a failure
+    instead when SIDECAR_REQUIRE_POSTGRES=1: then they run, and fail)."""
+    reason = unavailable_reason()
+    if reason is None or required():
+        return
+    postgres = [item for item in items if _needs_postgres(item)]
+    if postgres:
+        items[:] = [item for item in items if not _needs_postgres(item)]
+        config.hook.pytest_deselected(items=postgres)
+        config.stash[_POSTGRES_SKIPPED] = f"{len(postgres)} PostgreSQL tests not run: {reason}"
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    line = config.stash.get(_POSTGRES_SKIPPED, None)
+    if line:
+        terminalreporter.write_line(f"SKIPPED {line}", yellow=True)
 
 
 @pytest.fixture(scope="session")

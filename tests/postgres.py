@@ -25,7 +25,14 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PostgresCluster", "new_schema", "postgres_cluster", "require_postgres"]
+__all__ = [
+    "PostgresCluster",
+    "new_schema",
+    "postgres_cluster",
+    "require_postgres",
+    "required",
+    "unavailable_reason",
+]
 
 _REQUIRE = "SIDECAR_REQUIRE_POSTGRES"
 _URL = "SIDECAR_TEST_POSTGRES_URL"
@@ -57,6 +64,28 @@ def find_bindir() -> Path | None:
         key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
     )
     return versions[-1].parent if versions else None
+
+
+def unavailable_reason() -> str | None:
+    """Why no PostgreSQL can be had for the tests, or None when one can."""
+    if os.environ.get(_URL):
+        return None
+    if find_bindir() is None:
+        return (
+            "PostgreSQL not found (no initdb on PATH, via pg_config or under "
+            f"/usr/lib/postgresql/*/bin, and no {_URL})"
+        )
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and there is no 'postgres' user to run the server"
+    return None
+
+
+def required() -> bool:
+    """SIDECAR_REQUIRE_POSTGRES=1: a missing PostgreSQL fails the tests instead."""
+    return os.environ.get(_REQUIRE) == "1"
 
 
 def _free_port() -> int:

@@ -28,6 +28,7 @@ from sidecar.testing.shopimind_api import FakeShopimind
 from sidecar.testing.vendor_app import Dataset, FakeVendorApp
 from tests.conftest import APP_SECRET
 from tests.harness import ACCESS_TOKEN, configs, lifecycle, process_env, signed_headers
+from tests.postgres import PostgresCluster, new_schema
 from tests.sync.test_crash_resume import Tripwire
 from tests.test_serve_process import LogReader
 
@@ -202,6 +203,22 @@ async def test_version_and_check_from_the_binary(binary: Path, valid_env: dict[s
     )
     assert bad.returncode == 2
     assert bad.stderr.decode().startswith("PORT: must be a whole number")
+
+
+async def test_the_binary_carries_the_postgresql_driver(
+    binary: Path, valid_env: dict[str, str], postgres_server: PostgresCluster
+) -> None:
+    env = {k: v for k, v in valid_env.items() if k != "DATABASE_PATH"} | {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": postgres_server.url,
+        "DATABASE_SCHEMA": new_schema(),
+    }
+    for command, expected in (("check", "postgresql       server "), ("migrate", "schema version")):
+        result = await trio.run_process(
+            [str(binary), command], env=env, capture_stdout=True, capture_stderr=True, check=False
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        assert expected in result.stdout.decode()
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")

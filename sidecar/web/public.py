@@ -15,7 +15,7 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from sidecar.health import check_health
+from sidecar.health import check_health, store_answers
 from sidecar.inbound import InboundRequest, InboundService
 from sidecar.lifecycle.answers import Answer
 from sidecar.lifecycle.webhooks import WebhookReceiver
@@ -211,11 +211,14 @@ def create_public_app(context: PublicContext) -> QuartTrio:
 
     @app.get("/ready")
     async def ready() -> Response:
-        # Depends on nothing outside the process (not the vendor's app): a load balancer
-        # or systemd probe must not take the sidecar out because a peer is down.
-        if context.ready():
-            return json_response({"ready": True})
-        return json_response({"ready": False}, 503)
+        # Depends on nothing outside the process but its store (not the vendor's app): a
+        # load balancer or systemd probe must not take the sidecar out because a peer is
+        # down, but a sidecar whose database server is unreachable can serve nothing.
+        if not context.ready():
+            return json_response({"ready": False}, 503)
+        if not await store_answers(context.store):
+            return json_response({"ready": False, "db": "error"}, 503)
+        return json_response({"ready": True})
 
     @app.get("/health")
     async def health() -> Response:

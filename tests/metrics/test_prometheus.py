@@ -9,8 +9,10 @@ import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sidecar.metrics import GaugeSnapshot
+from sidecar.metrics import GaugeSnapshot, read_gauges
 from sidecar.metrics.prometheus import CONTENT_TYPE, NAMESPACE, PrometheusMetrics
+from sidecar.store.records import PoolStatistics
+from sidecar.store.sqlite import SqliteStore
 
 N = NAMESPACE
 STORE_GAUGES = (
@@ -229,3 +231,19 @@ def test_two_instances_count_apart_and_leave_the_default_registry_alone() -> Non
 def test_the_content_type_is_the_text_format() -> None:
     assert CONTENT_TYPE.startswith("text/plain")
     assert "version=" in CONTENT_TYPE
+
+
+def test_the_postgresql_pool_gauges_appear_with_a_pool(metrics: PrometheusMetrics) -> None:
+    assert scrape(metrics).value("database_pool_size") is None  # SQLite: no pool
+    got = scrape(metrics, GaugeSnapshot(database_pool=PoolStatistics(size=8, in_use=3, waiting=2)))
+    assert got.value("database_pool_size") == 8
+    assert got.value("database_pool_in_use") == 3
+    assert got.value("database_pool_waiting") == 2
+
+
+async def test_the_pool_gauges_are_read_from_the_pool_at_each_scrape(
+    store: SqliteStore,
+) -> None:
+    reads = iter([PoolStatistics(size=8, in_use=1, waiting=0)])
+    snapshot = await read_gauges(store, database_pool=lambda: next(reads))
+    assert snapshot.database_pool == PoolStatistics(size=8, in_use=1, waiting=0)

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -62,7 +63,8 @@ DEFAULT_POOL_SIZE = 8
 MAX_BATCH = 256
 CONNECT_TIMEOUT_SECONDS = 10
 STATEMENT_TIMEOUT_MILLISECONDS = 30_000
-POOL_WAIT_SECONDS = 30.0
+POOL_WAIT_SECONDS = 10.0
+_POOL_SLICE_SECONDS = 0.25
 WRITE_LANES = 1
 _RETRIES = 3
 _CLOSE_TIMEOUT_SECONDS = 30.0
@@ -92,6 +94,8 @@ class Database:
         self._flushing = 0
         self._flushed = trio.Event()  # set (and replaced) each time a batch finishes
         self._closed = False
+        self.batches_committed = 0
+        """Write batches committed so far (one COMMIT each, however many operations)."""
 
     def statistics(self) -> PoolStatistics:
         """How many connections there are, are in use, and how many operations wait."""
@@ -119,7 +123,7 @@ class Database:
     # -- reads -----------------------------------------------------------------------------
 
     async def read(self, fn: Operation[T]) -> T:
-        """Run `fn` in a transaction of its own on a pooled connection (rolled back after)."""
+        """Run `fn`, one statement (its own transaction), on a pooled connection."""
         return await self._run(fn, commit=False)
 
     async def run(self, fn: Operation[T]) -> T:
@@ -154,8 +158,11 @@ class Database:
             raise StoreError("cancelled before it started")
         try:
             for attempt in range(_RETRIES):
-                with self._connection() as connection:
+                with self._connection(running) as connection:
                     running.connection = connection
+                    # A read runs without BEGIN/ROLLBACK: each of the repositories' reads is
+                    # one statement, which PostgreSQL runs as a transaction of its own.
+                    connection.autocommit = not commit
                     try:
                         if running.cancelled:
                             raise StoreError("cancelled")
@@ -169,11 +176,26 @@ class Database:
                         _rollback(connection)
                         if attempt == _RETRIES - 1:
                             raise
+                    except psycopg.OperationalError as exc:
+                        # A connection that died with a server restart: a read is safe to
+                        # run again on another (the pool drops the dead one). Not a query
+                        # stopped on purpose (a cancel, the statement timeout).
+                        _rollback(connection)
+                        if (
+                            commit
+                            or running.cancelled
+                            or isinstance(exc, psycopg.errors.QueryCanceled)
+                            or attempt == _RETRIES - 1
+                        ):
+                            raise
                     except BaseException:
                         _rollback(connection)
                         raise
                     finally:
                         running.connection = None
+                        if connection.autocommit:
+                            with contextlib.suppress(psycopg.Error):
+                                connection.autocommit = False
             raise StoreError("unreachable")  # pragma: no cover - the loop returns or raises
         except BaseException as exc:
             raise self.store_error(exc) from exc
@@ -264,6 +286,7 @@ class Database:
                 job.result = outcome.Error(self.store_error(result.error))
                 return
             connection.commit()
+            self.batches_committed += 1
             job.result = result
             return
         results: list[outcome.Outcome[Any]] = []
@@ -278,11 +301,31 @@ class Database:
             connection.execute("RELEASE SAVEPOINT operation")
             results.append(result)
         connection.commit()
+        self.batches_committed += 1
         for job, result in zip(batch, results, strict=True):
             job.result = result
 
-    def _connection(self) -> Any:
-        return self._pool.connection(timeout=POOL_WAIT_SECONDS)
+    @contextlib.contextmanager
+    def _connection(self, running: _Running | None = None) -> Iterator[Connection]:
+        """A pooled connection, given back after. While the server is away the pool has
+        none to give: wait in short slices, so a cancelled read stops waiting at once."""
+        deadline = time.monotonic() + POOL_WAIT_SECONDS
+        while True:
+            if running is not None and running.cancelled:
+                raise StoreError("cancelled while waiting for a connection")
+            remaining = deadline - time.monotonic()
+            try:
+                connection = self._pool.getconn(
+                    timeout=max(0.01, min(_POOL_SLICE_SECONDS, remaining))
+                )
+                break
+            except PoolTimeout:
+                if remaining <= _POOL_SLICE_SECONDS:
+                    raise
+        try:
+            yield connection
+        finally:
+            self._pool.putconn(connection)
 
     async def aclose(self) -> None:
         """Run what is already queued, then close the pool. Idempotent."""
@@ -366,6 +409,7 @@ async def open_database(
         max_size=pool_size,
         open=False,
         timeout=POOL_WAIT_SECONDS,
+        num_workers=1,  # the pool's own connector thread
         kwargs={
             "autocommit": False,
             "row_factory": dict_row,
