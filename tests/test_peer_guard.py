@@ -160,3 +160,20 @@ async def test_health_metrics_and_overview_show_an_open_circuit(
         assert 'shopimind_sidecar_peer_circuit_open{peer="app"} 0.0' in metrics
         overview = (await stack.http.get(stack.url + "/admin/overview", headers=headers)).json()
         assert overview["circuits"] == {"shopimind": "open", "app": "closed"}
+
+
+async def test_a_probe_cancelled_while_waiting_for_the_rate_frees_its_slot(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    guard = PeerGuard("shopimind", rate_per_second=1, failure_threshold=1, cool_down_seconds=5)
+    (await guard.admit()).finish(failed=True)  # the circuit opens
+    await trio.sleep(5)
+    (await guard.admit()).finish(failed=None)  # a probe that took the bucket's one token
+    with trio.move_on_after(0.5) as waiting:
+        await guard.admit()  # the next probe waits a second for the rate: cancelled there
+    assert waiting.cancelled_caught
+    assert _state(guard) == "half_open"
+    probe = await guard.admit()  # not refused as "a probe in flight"
+    assert probe.probe
+    probe.finish(failed=False)
+    assert _state(guard) == "closed"
