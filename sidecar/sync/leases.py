@@ -20,7 +20,7 @@ from typing import Final
 import trio
 
 from sidecar.concurrency import commit
-from sidecar.errors import SidecarError
+from sidecar.errors import LeaseLostError, SidecarError
 from sidecar.logs import get_logger
 from sidecar.store.interface import Leases
 
@@ -50,10 +50,6 @@ class LeaseBusyError(SidecarError):
         self.name = name
         self.holder = holder
         super().__init__(f"{name} is busy (held by {holder or 'another process'})")
-
-
-class LeaseLostError(SidecarError):
-    """Our lease was taken over while we worked: stop, someone else owns the work now."""
 
 
 def installation_lease_name(installation_id: str) -> str:
