@@ -110,7 +110,7 @@ class PostgresLeases:
             for _ in range(_ATTEMPTS):
                 row = connection.execute(
                     f"SELECT owner, epoch, expires_at <= {now} AS expired, "
-                    "expires_at <= acquired_at AS released FROM leases "
+                    "expires_at = acquired_at AS released FROM leases "
                     "WHERE name = %(name)s FOR UPDATE",
                     params,
                 ).fetchone()
@@ -163,13 +163,12 @@ class PostgresLeases:
     async def release(self, fence: Fence) -> None:
         now, times = self._clock.now()
         params = {**times, "name": fence.name, "owner": fence.owner, "epoch": fence.epoch}
-        # acquired_at = expires_at marks a release (a hold always ends after it began): the
-        # next holder is told it took over from nobody. An already expired hold keeps its
-        # earlier end.
+        # Expired now, and stamped acquired_at = expires_at so the next holder can tell a
+        # release from a lapse (its `Grant.taken_from`), as on SQLite; owner and epoch stay.
         await self._db.write(
             lambda c: c.execute(
-                f"UPDATE leases SET expires_at = LEAST(expires_at, {now}), "
-                f"acquired_at = LEAST(expires_at, {now}) "
+                "UPDATE leases SET acquired_at = n.at, expires_at = n.at "
+                f"FROM (SELECT {now} AS at) AS n "
                 "WHERE name = %(name)s AND owner = %(owner)s AND epoch = %(epoch)s",
                 params,
             )

@@ -157,9 +157,7 @@ class PostgresRuns:
             latest.update((run.installation_id, run) for run in await self._db.read(read))
         return latest
 
-    async def close_running(
-        self, installation_id: str, reason: str, *, fence: Fence | None = None
-    ) -> int:
+    async def close_running(self, installation_id: str, reason: str, *, fence: Fence) -> int:
         now = format_timestamp(self._clock())
         summary = json.dumps({"error": reason})
 
