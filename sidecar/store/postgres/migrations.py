@@ -327,7 +327,6 @@ _LEASE_EPOCHS = Migration(
 )
 
 
-
 def _binary_text(migration: Migration) -> Migration:
     """Every TEXT column compared byte by byte (COLLATE "C"), as SQLite compares: listings
     sort alike on both backends, and timestamps compare as the fixed-width strings they are."""

@@ -61,7 +61,8 @@ async def test_expiry_is_judged_by_the_database_clock(
 ) -> None:
     async with replicas(backend, cipher, [system_clock], database_clock=None) as (store,):
         grant = await store.leases.acquire("installation:i", "a/1", ttl_seconds=60)
-        assert grant is not None and grant.fence.epoch == 1
+        assert grant is not None
+        assert grant.fence.epoch == 1
         assert await store.leases.acquire("installation:i", "b/1", ttl_seconds=60) is None
         held = await store.leases.get("installation:i")
         assert held is not None
@@ -99,16 +100,18 @@ async def test_the_database_clock_rules_when_the_hosts_clocks_disagree(
         # b's clock says the lease expired an hour ago: the server's says it is held.
         assert await b.leases.acquire("installation:i", "b/1", ttl_seconds=60) is None
         assert [held.owner for held in await b.leases.held()] == ["a/1"]
-        run_id = await a.runs.start("installation:i"[13:], "full", fence=grant.fence)
+        run_id = await a.runs.start("i", "full", fence=grant.fence)
         assert await b.runs.close_abandoned("interrupted: no holder") == 0
         run = await b.runs.get(run_id)
-        assert run is not None and run.status == "running"
+        assert run is not None
+        assert run.status == "running"
 
         # The switch is what protects: judged by b's own clock, the lease looks expired.
         async with replicas(backend, cipher, [fast], database_clock=False) as (host_clock,):
             assert await host_clock.runs.close_abandoned("interrupted: no holder") == 1
             taken = await host_clock.leases.acquire("installation:i", "c/1", ttl_seconds=60)
-            assert taken is not None and taken.taken_from == "a/1"
+            assert taken is not None
+            assert taken.taken_from == "a/1"
 
 
 async def _race(
@@ -121,13 +124,15 @@ async def _race(
     async def acquire(store: PostgresStore, n: int) -> None:
         grants.append(await store.leases.acquire(name, f"r{n}/{round_}", ttl_seconds=60))
 
-    async with trio.open_nursery() as nursery:
-        async with table_barrier(backend.url, backend.schema, "leases"):
-            for n, store in enumerate(stores):
-                nursery.start_soon(acquire, store, n)
-            await trio.to_thread.run_sync(
-                wait_for_lock_waiters, backend.url, backend.schema, "leases", len(stores)
-            )
+    async with (
+        trio.open_nursery() as nursery,
+        table_barrier(backend.url, backend.schema, "leases"),
+    ):
+        for n, store in enumerate(stores):
+            nursery.start_soon(acquire, store, n)
+        await trio.to_thread.run_sync(
+            wait_for_lock_waiters, backend.url, backend.schema, "leases", len(stores)
+        )
     return [grant for grant in grants if grant is not None]
 
 
