@@ -38,7 +38,7 @@ from sidecar.outbound import RetryPolicy
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.state_keys import ACCESS_TOKEN
 from sidecar.store.interface import Store
-from sidecar.store.records import OutboxEvent, OutboxHead
+from sidecar.store.records import Fence, OutboxEvent, OutboxHead
 from sidecar.sync.leases import new_owner, owner_is_dead
 
 __all__ = [
@@ -93,6 +93,8 @@ class OutboxDeliverer:
         """Event id → trio time of its next attempt, for events seen pending."""
         self._bell = trio.Event()
         self._rescan = True
+        self._fence: Fence | None = None
+        """The outbox lease as last acquired (released when the deliverer stops)."""
         self._holding: bool | None = None
         """Whether we hold the lease, as last logged (None before the first try)."""
 
@@ -125,21 +127,26 @@ class OutboxDeliverer:
                         await self._sleep_until(trio.current_time() + self._ttl / 4)
                 nursery.cancel_scope.cancel(reason="outbox deliverer stopped")
         finally:
-            await commit(
-                lambda: self._store.leases.release(LEASE_NAME, self.owner),
-                what="the outbox lease's release",
-                log=_log,
-                timeout_seconds=STEP_TIMEOUT_SECONDS,
-            )
+            fence = self._fence
+            if fence is not None:
+                await commit(
+                    lambda: self._store.leases.release(fence),
+                    what="the outbox lease's release",
+                    log=_log,
+                    timeout_seconds=STEP_TIMEOUT_SECONDS,
+                )
 
     async def _acquire(self) -> bool:
         try:
-            held = await self._store.leases.acquire(
+            grant = await self._store.leases.acquire(
                 LEASE_NAME, self.owner, ttl_seconds=self._ttl, takeover=owner_is_dead
             )
         except StoreError as exc:
             _log.error("cannot take the outbox lease; will try again", error=str(exc))
             return False
+        if grant is not None:
+            self._fence = grant.fence
+        held = grant is not None
         if held != self._holding:
             if held:
                 _log.info("delivering the inbound outbox", owner=self.owner)
@@ -173,8 +180,10 @@ class OutboxDeliverer:
     async def _keep_lease(self, scope: trio.CancelScope) -> None:
         while True:
             await trio.sleep(self._ttl / 3)
+            if self._fence is None:  # pragma: no cover - only renewed while held
+                return
             try:
-                kept = await self._store.leases.renew(LEASE_NAME, self.owner, ttl_seconds=self._ttl)
+                kept = await self._store.leases.renew(self._fence, ttl_seconds=self._ttl)
             except StoreError as exc:
                 _log.error("cannot renew the outbox lease; will try again", error=str(exc))
                 continue

@@ -241,7 +241,6 @@ async def sync_cursor(
                     refused_token = fetched.refused_token
                     report.retry_after_seconds = fetched.retry_after_seconds
                     break
-                await scope.lease.keep_alive()
                 page_key = f"{iid}|{scope.run_id}|{step.entity}|{source_key}|{report.pages}"
                 pushing = trio.current_time()
                 result = await target.push(fetched.items, key=page_key)

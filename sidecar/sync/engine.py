@@ -163,10 +163,8 @@ class SyncEngine:
         ) as lease:
             # We hold the installation exclusively: a run of it still `running` was left so
             # by a process that died (e.g. killed mid-backfill).
-            await store.runs.close_orphans(
-                lambda owner: False,
-                "interrupted: the process running it stopped",
-                installation_id=installation_id,
+            await store.runs.close_running(
+                installation_id, "interrupted: the process running it stopped", fence=lease.fence
             )
             pending = await store.state.get_json(installation_id, SYNC_REQUEST)
             full = full or (isinstance(pending, dict) and pending.get("full") is True)

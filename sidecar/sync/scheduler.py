@@ -25,7 +25,6 @@ from sidecar.logs import get_logger
 from sidecar.state_keys import SYNC_REQUEST
 from sidecar.store.interface import Store
 from sidecar.sync.due import DueInstallation, SyncLag, due_at, sync_lag
-from sidecar.sync.leases import owner_is_alive
 from sidecar.sync.requests import DurableSyncRequests
 
 __all__ = ["TICK_SECONDS", "SyncJob", "SyncQueue", "SyncScheduler", "WakingSyncRequests"]
@@ -187,8 +186,8 @@ class SyncScheduler:
         self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Feed the queue until `stop` is set, then close it so workers drain and end."""
-        closed = await self._store.runs.close_orphans(
-            owner_is_alive, "interrupted: the process running it stopped"
+        closed = await self._store.runs.close_abandoned(
+            "interrupted: the process running it stopped"
         )
         if closed:
             _log.warning("closed runs left open by a process that died", runs=closed)

@@ -161,11 +161,13 @@ async def test_workers_drain_and_stop_when_the_queue_closes(
 async def test_orphaned_runs_are_closed_at_start(
     mock_clock: trio.testing.MockClock, vstore: SqliteStore
 ) -> None:
-    await _active(vstore, "a")
-    # A run left `running` by a process of this host that no longer exists…
+    await _active(vstore, "a", "b")
+    # A run left `running` by a process that no longer holds its installation's lease…
     orphan = await vstore.runs.start("a", "full", owner=f"{socket.gethostname()}:999999999:x")
-    # …and one of a live process (this one), which must be left alone.
-    live = await vstore.runs.start("a", "full", owner=f"{socket.gethostname()}:{os.getpid()}:y")
+    # …and one whose holder still holds it (its lease unexpired), which must be left alone.
+    holder = f"{socket.gethostname()}:{os.getpid()}:y"
+    assert await vstore.leases.acquire("installation:b", holder, ttl_seconds=60)
+    live = await vstore.runs.start("b", "full", owner=holder)
     stop = trio.Event()
     stop.set()
     scheduler = SyncScheduler(
