@@ -50,7 +50,7 @@ async def test_store_copy_keeps_the_lease_epochs(
     )
     try:
         assert [await copied.leases.get(name) for name in NAMES] == before
-        assert [lease.name for lease in await copied.leases.held()] == NAMES[:2]
+        assert [lease.name for lease in await copied.leases.held()] == list(NAMES[:2])
         # The holder's fence still holds; the earlier holder's is still stale.
         await copied.state.set("a", "k", "v", fence=held.fence)
         with pytest.raises(LeaseLostError):
