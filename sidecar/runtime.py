@@ -203,6 +203,7 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
         sync_requests=WakingSyncRequests(DurableSyncRequests(store.state, clock), scheduler),
         owner=parts.owner,
         clock=clock,
+        lease_ttl_seconds=settings.lease_ttl_seconds,
     )
     deliverer = OutboxDeliverer(
         store=store,

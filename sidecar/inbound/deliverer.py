@@ -101,6 +101,9 @@ class OutboxDeliverer:
         self._schedule = Schedule()
         self._due: dict[int, float] = {}
         """Event id → trio time of its next attempt, for events seen pending."""
+        self._attempts_seen: dict[int, int] = {}
+        """Event id → its attempts when last read under the lease: when another replica
+        attempted it since, its stored retry time is what counts."""
         self._bell = trio.Event()
         self._rescan = True
 
@@ -253,6 +256,9 @@ class OutboxDeliverer:
         for event in events:
             if stop is not None and stop.is_set():
                 return None
+            if self._attempts_seen.get(event.id, event.attempts) != event.attempts:
+                self._due.pop(event.id, None)
+            self._attempts_seen[event.id] = event.attempts
             now = trio.current_time()
             due = self._due_at(event, now)
             if due > now:
@@ -260,7 +266,9 @@ class OutboxDeliverer:
             retry_in = await self._attempts.run(event, token, fence=fence)
             if retry_in is None:
                 self._due.pop(event.id, None)
+                self._attempts_seen.pop(event.id, None)
             else:
+                self._attempts_seen[event.id] = event.attempts + 1  # ours, recorded
                 self._due[event.id] = trio.current_time() + retry_in
                 return self._due[event.id]
         return None

@@ -24,7 +24,7 @@ from sidecar.shopimind.provisioning import ProvisioningOutcome, provision
 from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS
 from sidecar.store.interface import Store
 from sidecar.store.records import Fence
-from sidecar.sync.leases import LEASE_TTL_SECONDS, hold_lease, installation_lease_name
+from sidecar.sync.leases import hold_lease, installation_lease_name
 
 __all__ = ["NoAccessTokenError", "provision_exclusively", "provision_installation"]
 
@@ -42,7 +42,6 @@ async def provision_exclusively(
     *,
     token: str | None = None,
     record: bool = True,
-    lease_ttl_seconds: float = LEASE_TTL_SECONDS,
 ) -> ProvisioningOutcome:
     """Provision while holding the installation's lease; LeaseBusyError when it syncs.
 
@@ -50,7 +49,7 @@ async def provision_exclusively(
     """
     name = installation_lease_name(installation_id)
     async with hold_lease(
-        deps.store.leases, name, deps.owner, ttl_seconds=lease_ttl_seconds
+        deps.store.leases, name, deps.owner, ttl_seconds=deps.lease_ttl_seconds
     ) as lease:
         return await provision_installation(
             store=deps.store,
