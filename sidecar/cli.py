@@ -75,7 +75,7 @@ def _start_logging(loaded: LoadedSettings, *, quiet: bool = False) -> None:
     no `-v`) shows warnings and errors only."""
     settings = loaded.settings
     level = "warning" if quiet and settings.log_level in ("debug", "info") else settings.log_level
-    configure_logging(level=level, fmt=settings.log_format)
+    configure_logging(level=level, fmt=settings.log_format, fields={"replica": settings.replica_id})
     for warning in loaded.warnings:
         _log.warning(warning)
 

@@ -316,6 +316,31 @@ _BACKLOG_TALLIES = Migration(
 )
 
 
+# PLACEHOLDER: migration 8 (`leases.epoch`) belongs to the lease-core / lease-pg branches
+# (LEASES-SPEC.md); this empty stand-in only lets this branch run 1..9. On merge, theirs
+# replaces it (a database that applied this stand-in is a development one: recreate it).
+_LEASE_EPOCH = Migration(8, "lease epochs", ())
+
+_REPLICAS = Migration(
+    9,
+    "replicas",
+    (
+        """CREATE TABLE replicas (
+            id            TEXT PRIMARY KEY,
+            version       TEXT NOT NULL,
+            host          TEXT NOT NULL,
+            pid           INTEGER NOT NULL,
+            alive_seconds DOUBLE PRECISION NOT NULL,
+            started_at    TEXT NOT NULL,
+            heartbeat_at  TEXT NOT NULL,
+            alive_until   TEXT NOT NULL,
+            stopped_at    TEXT
+        )""",
+        "CREATE INDEX replicas_heartbeat_at ON replicas (heartbeat_at)",
+    ),
+)
+
+
 def _binary_text(migration: Migration) -> Migration:
     """Every TEXT column compared byte by byte (COLLATE "C"), as SQLite compares: listings
     sort alike on both backends, and timestamps compare as the fixed-width strings they are."""
@@ -335,6 +360,8 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
         _CURSOR_RETRY_AT,
         _CONSOLE_INDEXES,
         _BACKLOG_TALLIES,
+        _LEASE_EPOCH,
+        _REPLICAS,
     )
 )
 """Every migration ever shipped, in order; the same versions as SQLite's. Append only."""

@@ -17,6 +17,7 @@ from sidecar.store.postgres.installations import PostgresInstallations
 from sidecar.store.postgres.leases import PostgresLeases
 from sidecar.store.postgres.migrations import applied_version, migrate
 from sidecar.store.postgres.outbox import PostgresOutbox
+from sidecar.store.postgres.replicas import PostgresReplicas
 from sidecar.store.postgres.retention import purge_expired
 from sidecar.store.postgres.runs import PostgresRuns
 from sidecar.store.postgres.state import PostgresState
@@ -47,6 +48,7 @@ class PostgresStore:
         # Expiries by the server's clock, which every host shares; a test's own clock
         # (anything but the system clock) keeps the leases on its time instead.
         self._leases = PostgresLeases(db, clock, database_clock=clock is system_clock)
+        self._replicas = PostgresReplicas(db, clock, database_clock=clock is system_clock)
 
     @property
     def installations(self) -> PostgresInstallations:
@@ -91,6 +93,10 @@ class PostgresStore:
     @property
     def leases(self) -> PostgresLeases:
         return self._leases
+
+    @property
+    def replicas(self) -> PostgresReplicas:
+        return self._replicas
 
     def pool_statistics(self) -> PoolStatistics:
         """Connections in the pool, in use, and operations waiting (for /metrics)."""
