@@ -247,6 +247,7 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
             ready=readiness,
             app_health=(lambda: None) if app_health is None else lambda: app_health.state,
             circuits=lambda: circuit_states(parts.peers),
+            trusted_proxies=settings.trusted_proxies,
         )
     )
     admin, operator_syncs = admin_context(
@@ -402,6 +403,7 @@ def _connection_limits(settings: Settings) -> ConnectionLimits:
             max_per_client=settings.max_connections_per_client,
             header_timeout_seconds=settings.header_timeout_seconds,
             body_timeout_seconds=settings.body_timeout_seconds,
+            trusted_proxies=settings.trusted_proxies,
         )
     )
 
