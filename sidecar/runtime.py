@@ -248,6 +248,7 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
             app_health=(lambda: None) if app_health is None else lambda: app_health.state,
             circuits=lambda: circuit_states(parts.peers),
             trusted_proxies=settings.trusted_proxies,
+            replica_id=settings.replica_id,
         )
     )
     admin, operator_syncs = admin_context(

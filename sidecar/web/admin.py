@@ -15,6 +15,7 @@ else mounted on the public one. Every request, known route or not, goes through:
 Routes (ids are ShopiMind's installation ids; lists take `limit` and `offset`):
 
     GET  /admin/overview                               GET  /admin/audit
+    GET  /admin/replicas                               (every replica on the database)
     GET  /admin/integration                            GET  /admin/webhooks
     GET  /admin/installations                          GET  /admin/installations/{id}
     GET  /admin/installations/{id}/cursors             …/runs  …/webhooks  …/inbound
@@ -183,6 +184,10 @@ def install_admin_routes(app: Quart, context: AdminContext) -> None:
     @app.get("/admin/overview")
     async def overview() -> Response:
         return _ok(await service.overview())
+
+    @app.get("/admin/replicas")
+    async def replicas() -> Response:
+        return _ok(await service.replicas())
 
     @app.get("/admin/integration")
     async def integration() -> Response:

@@ -85,6 +85,8 @@ class PublicContext:
     """The circuit breaker of each peer (`PeerGuard.state`) for /health."""
     trusted_proxies: tuple[Network, ...] = ()
     """TRUSTED_PROXIES: whose X-Forwarded-For names the client (rate limits, logs)."""
+    replica_id: str | None = None
+    """REPLICA_ID, for /health's `replicas` (None: not shown)."""
 
 
 def _respond(answer: Answer) -> Response:
@@ -232,6 +234,7 @@ def create_public_app(context: PublicContext) -> QuartTrio:
             scheduled=context.scheduled,
             app_state=context.app_health(),
             circuits=context.circuits(),
+            replica_id=context.replica_id,
         )
         return json_response(report.body, 200 if report.healthy else 503)
 
