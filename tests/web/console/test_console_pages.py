@@ -199,6 +199,6 @@ async def test_the_replicas_screen_lists_this_and_the_other_replicas(
         page = (await console.get("/replicas")).text
         _no_markup_injected(page)
         assert "1 of 2 replica(s) alive. This page was served by <code>web-1</code>." in page
-        assert "<td><code>web-1</code> (this one)</td><td class=\"replica-state\">alive" in page
-        assert "&lt;b&gt;web-2&lt;/b&gt;</code></td><td class=\"replica-state\">dead" in page
+        assert '<td><code>web-1</code> (this one)</td><td class="replica-state">alive' in page
+        assert '&lt;b&gt;web-2&lt;/b&gt;</code></td><td class="replica-state">dead' in page
         assert "data-refresh-seconds" in page
