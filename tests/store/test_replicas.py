@@ -3,9 +3,11 @@ database's, in production), clean stops, the leases each replica holds, and rete
 
 from __future__ import annotations
 
+from sidecar.security.cipher import SecretCipher
 from sidecar.store import RetentionPolicy
 from sidecar.store.interface import Store
 from sidecar.store.records import Replica, ReplicaRegistration
+from tests.backends import Backend
 from tests.conftest import FakeClock
 from tests.store.conftest import execute
 
@@ -139,3 +141,19 @@ async def test_the_table_is_the_same_on_both_backends(store: Store) -> None:
         store, "SELECT id, version, host, pid, alive_seconds, stopped_at FROM replicas"
     )
     assert rows == [("a", "1.2.3", "web-1", 41, 30.0, None)]
+
+
+async def test_on_the_database_clock(backend: Backend, cipher: SecretCipher) -> None:
+    # Opened on the system clock: PostgreSQL judges by its own clock_timestamp().
+    store = await backend.open(cipher=cipher)
+    try:
+        await store.replicas.register(_registration("a", alive_seconds=3600))
+        await store.replicas.register(_registration("gone", alive_seconds=0))
+        assert await store.replicas.heartbeat("a")
+        assert await store.leases.acquire("installation:1", "a/0000abcd", ttl_seconds=3600)
+        listed = {r.id: (r.alive, r.leases_held) for r in await store.replicas.list()}
+        assert listed == {"a": (True, 1), "gone": (False, 0)}
+        await store.replicas.stopped("a")
+        assert [r.alive for r in await store.replicas.list()] == [False, False]
+    finally:
+        await store.aclose()
