@@ -17,7 +17,7 @@ from typing import Final
 import trio
 
 from sidecar import __version__
-from sidecar.concurrency import commit, describe_error
+from sidecar.concurrency import describe_error
 from sidecar.errors import StoreError
 from sidecar.logs import get_logger
 from sidecar.store.interface import Replicas
@@ -99,13 +99,18 @@ async def run_heartbeat(
 
 
 async def _stopped(replicas: Replicas, replica_id: str, timeout_seconds: float) -> None:
-    async def mark() -> bool:
+    """Mark the replica stopped, shielded from the cancellation that ends the task, and
+    given up after `timeout_seconds` (then it simply stops heartbeating: dead in a TTL)."""
+    with trio.CancelScope(shield=True), trio.move_on_after(timeout_seconds) as bounded:
         try:
             await replicas.stopped(replica_id)
         except StoreError as exc:
             _log.warning("could not mark the replica stopped", error=describe_error(exc))
-            return False
-        return True
-
-    if await commit(mark, what="replica stopped", log=_log, timeout_seconds=timeout_seconds):
+            return
         _log.info("replica marked stopped")
+    if bounded.cancelled_caught:
+        _log.warning(
+            "could not mark the replica stopped in time; it counts as dead once its "
+            "heartbeats are missed",
+            timeout_seconds=timeout_seconds,
+        )

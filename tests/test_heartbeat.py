@@ -138,7 +138,7 @@ async def test_store_errors_are_logged_retried_and_never_fatal(
 
 
 async def test_cancelled_it_still_marks_itself_stopped_within_a_bound(
-    mock_clock: trio.testing.MockClock, store: SqliteStore
+    mock_clock: trio.testing.MockClock, store: SqliteStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     flaky = _Flaky(store)
     async with trio.open_nursery() as nursery:
@@ -171,3 +171,5 @@ async def test_cancelled_it_still_marks_itself_stopped_within_a_bound(
             )
             nursery.cancel_scope.cancel()
     assert {r.id: r.stopped_at for r in await store.replicas.list()}["web-2"] is None
+    late = [r for r in caplog.records if "could not mark the replica stopped in time" in r.msg]
+    assert len(late) == 1

@@ -14,9 +14,12 @@ from quart import request
 from quart_trio import QuartTrio
 
 from sidecar import __version__
+from sidecar.config import load_settings
+from sidecar.declaration import load_declaration
 from sidecar.logs import configure_logging, get_logger
 from sidecar.outbound import new_http_client, user_agent
 from sidecar.testing.server import running
+from sidecar.wiring import open_parts
 from tests.harness import sidecar_stack
 
 
@@ -66,6 +69,32 @@ async def test_every_request_of_a_client_carries_it() -> None:
         await http.get(url + "/")
         await http.get(url + "/", headers={"accept": "text/plain"})
     assert seen == [f"shopimind-sidecar/{__version__} (replica/web-7)"] * 2
+
+
+async def test_the_parts_clients_carry_it_to_the_app_and_own_the_leases_as_it(
+    tmp_path: Path, valid_env: dict[str, str]
+) -> None:
+    seen: list[str] = []
+    app = QuartTrio("vendor-app")
+
+    @app.get("/shopimind/health")
+    async def health() -> str:
+        seen.append(request.headers.get("user-agent", ""))
+        return "ok"
+
+    async with running(app) as url:
+        env = valid_env | {
+            "REPLICA_ID": "web-7",
+            "APP_BASE_URL": url + "/shopimind",
+            "APP_HEALTH_PATH": "/health",
+        }
+        settings = load_settings(env).settings
+        declaration = load_declaration(settings.integration_file)
+        async with open_parts(settings, declaration) as parts:
+            assert parts.owner == "web-7"
+            assert parts.app_probe is not None
+            assert await parts.app_probe.healthy()
+    assert seen == [f"shopimind-sidecar/{__version__} (replica/web-7)"]
 
 
 async def test_a_served_sidecar_is_registered_and_named_in_its_calls(tmp_path: Path) -> None:
