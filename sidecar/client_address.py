@@ -90,7 +90,7 @@ def client_address(
 ) -> str:
     """The client's address: the right-most untrusted address of `X-Forwarded-For` (every
     value of the header, in order) when `peer` is trusted; otherwise `peer` itself."""
-    if peer is None or not peer:
+    if not peer:
         return UNKNOWN_CLIENT
     if not trusted or not trusts(trusted, peer):
         return peer
