@@ -12,13 +12,15 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import ssl
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Final
+from typing import Any, Final
 
 import httpx
 import trio
@@ -124,10 +126,53 @@ class HttpResponse:
         return parse_json(self.body)
 
 
+class _CaOnFirstUse(ssl.SSLContext):
+    """`ssl.create_default_context()` for a client (PROTOCOL_TLS_CLIENT: hostname checked,
+    certificate required), its CA certificates loaded at the first TLS connection instead
+    of when it is made: the bundle takes ~60 ms and ~2 MiB, which a sidecar whose peers
+    are not called yet (or are called over plain HTTP on loopback) need not pay to start.
+    Nothing is sent before `wrap_bio` / `wrap_socket`, and both load them first."""
+
+    _cafile: str | None
+    _capath: str | None
+    _loaded: bool
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self.load_verify_locations(cafile=self._cafile, capath=self._capath)
+            self._loaded = True
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        """Load the CA certificates (once), then as `ssl.SSLContext.wrap_bio`."""
+        self._load()
+        return super().wrap_bio(*args, **kwargs)
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        """Load the CA certificates (once), then as `ssl.SSLContext.wrap_socket`."""
+        self._load()
+        return super().wrap_socket(*args, **kwargs)
+
+
 def tls_context() -> ssl.SSLContext:
-    """The certificate-verifying TLS context httpx would make for each client: loading the
-    CA bundle takes ~60 ms and ~1 MiB, so the clients of one process share one."""
-    return httpx.create_ssl_context()
+    """The certificate-verifying TLS context httpx would make for each client (the CA
+    bundle it would use: SSL_CERT_FILE, else SSL_CERT_DIR, else certifi's), shared by the
+    clients of one process; the bundle is loaded at the first TLS connection."""
+    cafile: str | None = None
+    capath: str | None = None
+    if os.environ.get("SSL_CERT_FILE"):
+        cafile = os.environ["SSL_CERT_FILE"]
+    elif os.environ.get("SSL_CERT_DIR"):
+        capath = os.environ["SSL_CERT_DIR"]
+    else:
+        import certifi  # as httpx finds its bundle
+
+        cafile = certifi.where()
+    context = _CaOnFirstUse(ssl.PROTOCOL_TLS_CLIENT)
+    context._cafile, context._capath, context._loaded = cafile, capath, False
+    keylog = os.environ.get("SSLKEYLOGFILE")  # as ssl.create_default_context honours it
+    if keylog and not sys.flags.ignore_environment:
+        context.keylog_filename = keylog
+    return context
 
 
 def user_agent(replica_id: str | None = None) -> str:

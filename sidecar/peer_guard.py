@@ -46,7 +46,14 @@ _log = get_logger("outbound")
 
 class CircuitOpenError(httpx.TransportError):
     """The peer failed repeatedly: calls are refused without being sent until a probe
-    succeeds. Retrying at once is pointless; the work is retried later."""
+    succeeds. Retrying at once is pointless; the work is retried later.
+
+    `retry_after_seconds`: how long the circuit stays open (no call before then can go
+    through); None while a probe is in flight (it may close the circuit at any moment)."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 @dataclass(slots=True)
@@ -148,7 +155,8 @@ class PeerGuard:
             wait = f"{max(remaining, 0):.0f} s" if remaining > 0 else "a probe in flight"
             raise CircuitOpenError(
                 f"{self.peer} failed {self.failure_threshold} times in a row; calls are "
-                f"paused ({wait})"
+                f"paused ({wait})",
+                retry_after_seconds=remaining if remaining > 0 else None,
             )
         self._probing = True
         return True

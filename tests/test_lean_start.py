@@ -20,6 +20,8 @@ STARTUP_TIMEOUT_SECONDS = 30
 
 # What only other commands use: the demo and the fakes it runs, the admin CLI's actions.
 NOT_FOR_SERVE = ("sidecar.demo", "sidecar.testing", "sidecar.admin.commands")
+# Loaded at their first use, after READY: AES-GCM (the first secret sealed or opened).
+NOT_BEFORE_READY = ("cryptography",)
 
 
 def _unwanted(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:
@@ -100,6 +102,7 @@ async def test_serve_runs_without_importing_what_it_does_not_use(
     modules = _imported(received.decode())
     assert {"sidecar.runtime", "hypercorn.trio", "sidecar.store.sqlite.store"} <= modules
     assert _unwanted(modules, NOT_FOR_SERVE) == []
+    assert _unwanted(modules, NOT_BEFORE_READY) == []
     assert process.returncode == 0
 
 

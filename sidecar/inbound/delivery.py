@@ -27,6 +27,7 @@ from typing import Final
 from sidecar.errors import ShopimindError, UpstreamError
 from sidecar.inbound.shapes import Route
 from sidecar.outbound import RETRYABLE_STATUSES
+from sidecar.peer_guard import CircuitOpenError
 from sidecar.shopimind.bulk import read_chunk_answer
 from sidecar.shopimind.client import ShopimindApi
 from sidecar.shopimind.undeliverable import encoding_problem, item_problem, set_aside, storable
@@ -112,6 +113,17 @@ async def _bulk(
     )
 
 
+def _retry_after(exc: ShopimindError) -> float | None:
+    """ShopiMind's `Retry-After`, or while its circuit is open, the rest of the cool-down:
+    an attempt before then would be refused unsent (the outbox's attempts of every
+    installation would otherwise each cost a store round trip and a log line, again and
+    again, while ShopiMind is down)."""
+    cause = exc.__cause__
+    if isinstance(cause, CircuitOpenError) and cause.retry_after_seconds is not None:
+        return max(cause.retry_after_seconds, exc.retry_after_seconds or 0.0)
+    return exc.retry_after_seconds
+
+
 async def deliver(api: ShopimindApi, route: Route, body: object, *, idempotency_key: str) -> Sent:
     """Send one event to `route` with its `Idempotency-Key`; raise DeliveryError if not taken.
 
@@ -142,7 +154,7 @@ async def deliver(api: ShopimindApi, route: Route, body: object, *, idempotency_
             str(exc),
             permanent=is_permanent(exc.status),
             status=exc.status,
-            retry_after_seconds=exc.retry_after_seconds,
+            retry_after_seconds=_retry_after(exc),
         ) from exc
     # Only a stored row edited by hand (or a bug) gets here: no retry will make it valid.
     raise DeliveryError(

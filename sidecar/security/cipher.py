@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Protocol
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING, Protocol
 
 from sidecar.errors import CipherError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = [
     "KEY_BYTES",
@@ -74,14 +74,27 @@ def _hex_field(text: str, what: str, length: int | None) -> bytes:
 
 
 class AesGcmCipher:
-    """AES-256-GCM with a fresh random 96-bit IV per value."""
+    """AES-256-GCM with a fresh random 96-bit IV per value.
 
-    __slots__ = ("_aead",)
+    cryptography (its Rust library and the OpenSSL inside it: ~8 MiB, ~30 ms) is loaded at
+    the first secret sealed or opened, not when the cipher is made: `serve` needs none
+    before it is ready."""
+
+    __slots__ = ("_aead", "_key")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise ValueError(f"AES-256 needs a {KEY_BYTES}-byte key; got {len(key)} bytes")
-        self._aead = AESGCM(key)
+        self._key = key
+        self._aead: AESGCM | None = None
+
+    def _opened(self) -> AESGCM:
+        aead = self._aead
+        if aead is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            aead = self._aead = AESGCM(self._key)
+        return aead
 
     def __repr__(self) -> str:
         return "AesGcmCipher(<key hidden>)"
@@ -92,7 +105,7 @@ class AesGcmCipher:
 
     def encrypt(self, plaintext: str, aad: str) -> str:
         iv = os.urandom(_IV_BYTES)
-        sealed = self._aead.encrypt(iv, plaintext.encode("utf-8"), aad.encode("utf-8"))
+        sealed = self._opened().encrypt(iv, plaintext.encode("utf-8"), aad.encode("utf-8"))
         ciphertext, tag = sealed[:-_TAG_BYTES], sealed[-_TAG_BYTES:]
         return f"{_GCM_PREFIX}{iv.hex()}:{tag.hex()}:{ciphertext.hex()}"
 
@@ -110,8 +123,11 @@ class AesGcmCipher:
         iv = _hex_field(parts[0], "the IV", _IV_BYTES)
         tag = _hex_field(parts[1], "the tag", _TAG_BYTES)
         ciphertext = _hex_field(parts[2], "the ciphertext", None)
+        from cryptography.exceptions import InvalidTag  # loaded by _opened()
+
+        aead = self._opened()
         try:
-            plaintext = self._aead.decrypt(iv, ciphertext + tag, aad.encode("utf-8"))
+            plaintext = aead.decrypt(iv, ciphertext + tag, aad.encode("utf-8"))
         except InvalidTag:
             raise CipherError(
                 "encrypted value failed authentication: it was altered, belongs to another "

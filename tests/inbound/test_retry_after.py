@@ -12,10 +12,11 @@ import trio.testing
 
 from sidecar.inbound import OutboxDeliverer
 from sidecar.outbound import new_http_client
+from sidecar.peer_guard import PeerGuard
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.state_keys import ACCESS_TOKEN
 from sidecar.store import InstallationUpsert
-from sidecar.store.records import OutboxEntry
+from sidecar.store.records import OutboxEntry, OutboxEvent
 from sidecar.store.sqlite import SqliteStore
 from sidecar.testing.server import running
 from sidecar.testing.shopimind_api import FakeShopimind
@@ -75,3 +76,57 @@ async def test_a_long_retry_after_reschedules_the_event(
     retried = api.requests_to(PATH)
     assert len(retried) == 2
     assert retried[1].at - retried[0].at >= 3600
+
+
+async def test_while_the_circuit_is_open_the_event_waits_for_its_cool_down(
+    mock_clock: trio.testing.MockClock,
+    store: SqliteStore,
+    clock: FakeClock,
+) -> None:
+    """A call the open circuit refuses unsent is not an answer to back off from a second
+    later: the next attempt is when the cool-down ends (one attempt per event and
+    cool-down, not one per backoff step, while ShopiMind is down)."""
+    api = FakeShopimind(tokens={TOKEN})
+    api.add_event("acme_sale")
+    await store.installations.upsert(InstallationUpsert(installation_id="i", status="active"))
+    await store.state.set_secret("i", ACCESS_TOKEN, TOKEN)
+    for n in range(2):
+        await store.outbox.enqueue(
+            OutboxEntry(
+                installation_id="i",
+                dedup_key=f"k{n}",
+                action="sale",
+                target="trigger_event:acme_sale",
+                route="event:acme_sale",
+                payload_json=json.dumps({"amount": n}),
+                idempotency_key=f"inbound-k{n}",
+            )
+        )
+    guard = PeerGuard("shopimind", failure_threshold=1, cool_down_seconds=40)
+    async with running(api) as url, new_http_client() as http:
+        client = ShopimindClient(base_url=url, http=http, guard=guard)
+        deliverer = OutboxDeliverer(store=store, shopimind=client, clock=clock)
+        api.fail_next(1, status=503, path=PATH)
+        with trio.fail_after(600):
+            # The first call fails (the client retries within the attempt: the circuit,
+            # open after one failure, refuses the retry unsent).
+            started = trio.current_time()
+            due = await deliverer.deliver_due()
+            assert guard.state == "open"
+            assert due is not None
+            assert due - started == pytest.approx(40, abs=1)
+            first, second = sorted(await store.outbox.list(installation_id="i"), key=_id)
+            assert (first.status, first.attempts) == ("failed", 1)
+            assert (second.status, second.attempts) == ("queued", 0)  # never overtakes it
+            assert "calls are paused" in (first.last_error or "")
+            assert len(api.requests_to(PATH)) == 1
+
+            await trio.sleep_until(due)
+            assert await deliverer.deliver_due() is None
+    events = await store.outbox.list(installation_id="i")
+    assert [event.status for event in events] == ["delivered", "delivered"]
+    assert len(api.requests_to(PATH)) == 3
+
+
+def _id(event: OutboxEvent) -> int:
+    return event.id
