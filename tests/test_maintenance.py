@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import trio
@@ -14,19 +15,21 @@ import trio.testing
 from sidecar.errors import StoreError
 from sidecar.maintenance import RETENTION_LEASE, run_retention
 from sidecar.security.cipher import AesGcmCipher
-from sidecar.store.interface import Leases
+from sidecar.store.interface import Leases, Store
 from sidecar.store.records import PurgeCounts, RetentionPolicy
 from sidecar.store.sqlite import SqliteStore, open_sqlite_store
 from tests.conftest import CREDENTIALS_KEY_HEX
 from tests.harness import trio_wall_clock
 
 DAY = 86400.0
-TTL = 3600.0
-"""Long, so three virtual days take few renewals."""
+STANDBY = 3600.0
+TTL = 10 * DAY
+"""Longer than the tests: no renewal is due, so MockClock's autojump (while a store call
+runs in its thread) never finds the lease's deadline as the next timer."""
 
 
 class CountingStore:
-    """A replica's view of the store: the real leases, and purges counted."""
+    """A replica's view of the store: the real leases, and purges counted (`as_store()`)."""
 
     def __init__(self, leases: Leases, *, fail_first: bool = False) -> None:
         self.leases = leases
@@ -39,6 +42,10 @@ class CountingStore:
             self.fail_next = False
             raise StoreError("database is locked")
         return PurgeCounts({"webhook_log": 3})
+
+    def as_store(self) -> Store:
+        """What `run_retention` takes: it uses only `leases` and `purge_expired`."""
+        return cast("Store", self)
 
 
 @pytest.fixture
@@ -63,7 +70,7 @@ async def test_purges_after_startup_then_daily_and_survives_a_failure(
         await nursery.start(
             functools.partial(
                 run_retention,
-                store,
+                store.as_store(),
                 RetentionPolicy(),
                 owner="replica-a:1:x",
                 lease_ttl_seconds=TTL,
@@ -84,31 +91,37 @@ async def test_only_the_holder_of_the_retention_lease_purges(
         async def replica_a() -> None:
             with holder:
                 await run_retention(
-                    first, RetentionPolicy(), owner="replica-a:1:x", lease_ttl_seconds=TTL
+                    first.as_store(),
+                    RetentionPolicy(),
+                    owner="replica-a:1:x",
+                    lease_ttl_seconds=TTL,
                 )
 
         nursery.start_soon(replica_a)
-        await trio.testing.wait_all_tasks_blocked()
+        while (lease := await vstore.leases.get(RETENTION_LEASE)) is None:  # noqa: ASYNC110
+            await trio.sleep(1)
+        assert lease.owner.startswith("replica-a:1:x/")
         await nursery.start(
             functools.partial(
                 run_retention,
-                second,
+                second.as_store(),
                 RetentionPolicy(),
                 owner="replica-b:2:y",
                 lease_ttl_seconds=TTL,
+                standby_seconds=STANDBY,
             )
         )
+        # No store call of the test's own from here on: MockClock's autojump may pass the
+        # time while one runs in its thread, and the purge times must stay exact.
         await trio.sleep(2 * DAY + 400)
         assert first.purges == [300.0, 300.0 + DAY, 300.0 + 2 * DAY]
         assert second.purges == []  # standing by
-        lease = await vstore.leases.get(RETENTION_LEASE)
-        assert lease is not None
-        assert lease.owner.startswith("replica-a:1:x/")
         holder.cancel()  # replica a stops (its lease released on the way out)
         stopped = trio.current_time()
-        await trio.sleep(DAY)
+        while not second.purges:  # noqa: ASYNC110 - virtual time
+            await trio.sleep(60)
         nursery.cancel_scope.cancel()
     assert len(first.purges) == 3
-    # b took over within one standby period (300 s), and purged 300 s later, then daily.
+    # b took over at its next try (every STANDBY), and purged 300 s after taking the lease.
     assert len(second.purges) == 1
-    assert stopped + 300 < second.purges[0] <= stopped + 600
+    assert stopped + 300 < second.purges[0] <= stopped + STANDBY + 300 + 60
