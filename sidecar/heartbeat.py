@@ -24,15 +24,12 @@ from sidecar.store.interface import Replicas
 from sidecar.store.records import ReplicaRegistration
 
 __all__ = [
-    "DEFAULT_HEARTBEAT_TTL_SECONDS",
     "STOP_TIMEOUT_SECONDS",
     "heartbeat_interval_seconds",
     "registration",
     "run_heartbeat",
 ]
 
-DEFAULT_HEARTBEAT_TTL_SECONDS: Final = 30.0
-"""The alive window when the settings carry no LEASE_TTL_SECONDS."""
 STOP_TIMEOUT_SECONDS: Final = 5.0
 
 _log = get_logger("replicas")

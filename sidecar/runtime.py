@@ -44,7 +44,6 @@ from sidecar.declaration import build_manifest
 from sidecar.declaration.model import Declaration
 from sidecar.errors import ConfigError, SidecarError
 from sidecar.heartbeat import (
-    DEFAULT_HEARTBEAT_TTL_SECONDS,
     heartbeat_interval_seconds,
     registration,
     run_heartbeat,
@@ -406,8 +405,7 @@ async def _heartbeat(
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """This replica in the replicas table, from before it listens until its drain is over."""
-    # LEASE_TTL_SECONDS (lease-core) when the settings have it: alive for one TTL.
-    ttl = float(getattr(parts.settings, "lease_ttl_seconds", DEFAULT_HEARTBEAT_TTL_SECONDS))
+    ttl = parts.settings.lease_ttl_seconds  # alive for one lease TTL after each beat
     await run_heartbeat(
         parts.store.replicas,
         registration(parts.settings.replica_id, ttl_seconds=ttl),
