@@ -157,9 +157,12 @@ def binary_copy(folder: Path) -> tuple[Path, str]:
 
 def hello_copy(folder: Path) -> Path:
     """The hello-world one-file binary (built from benchmarks/hello.spec when missing),
-    copied into `folder`."""
-    if not HELLO_BINARY.exists():
-        print("the hello-world binary is missing: building it", file=sys.stderr, flush=True)
+    copied into `folder`; rebuilt when the spec or its program changed since."""
+    sources = (HELLO_SPEC, ROOT / "benchmarks" / "_hello_binary.py")
+    if not HELLO_BINARY.exists() or any(
+        source.stat().st_mtime > HELLO_BINARY.stat().st_mtime for source in sources
+    ):
+        print("the hello-world binary is missing or stale: building it", file=sys.stderr)
         subprocess.run(
             [
                 sys.executable,
