@@ -8,8 +8,12 @@ work of a call. Everything else (the per-installation buckets included) is as se
 
 from __future__ import annotations
 
-import sidecar.web.public
-from sidecar.cli import main
+import gc
+
+gc.disable()  # as `python -m sidecar` starts (sidecar/__main__.py)
+
+import sidecar.web.public  # noqa: E402
+from sidecar.cli import main  # noqa: E402
 
 sidecar.web.public.INBOUND_IP_RATE_BURST = 10**9
 sidecar.web.public.INBOUND_IP_RATE_PER_SECOND = 1e9

@@ -401,10 +401,16 @@ def report(
         "caller's frame, formats the date more than once a second or runs the redaction "
         "regex on the same key names (an access line went from ~64 to ~30 µs). What remains "
         "is hypercorn's own work (h11 parsing, the socket writes: the same in both), the "
-        "inbound rules (HMAC, JSON, checks: ~14% of the process) and the group commit. At "
-        "concurrency 16 a call is latency-bound: its 202 waits for the commit of its outbox "
-        "row in the store thread (one hop, and few calls to share a batch), which hello world "
-        "does not have; at 64 the commits batch and the gap closes.",
+        "inbound rules (HMAC, JSON, checks: ~14% of the process) and the group commit (one "
+        "hop to the store thread per batch of calls). The c16 gap of the previous runs "
+        "(0.69×, while c64 was 0.92×) was not the intake's: with ShopiMind down, the outbox "
+        "deliverer tried each installation's event again at 1, 2, 4… s of backoff although "
+        "ShopiMind's circuit was open (every call refused unsent for 30 s), each attempt "
+        "three store round trips and a warning line — 250 to 640 attempts/s during the c16 "
+        "runs, which come first, a quarter of the process's CPU (py-spy); by the c64 runs "
+        "the backoffs were long. An event refused by an open circuit now waits for the end "
+        "of the cool-down (one attempt per installation per cool-down), so the 1,000 "
+        "installations' first events cost one attempt each.",
         "",
         f"Drain: {sum(queued.values()):,} queued events (the last round's) delivered to the "
         f"fake ShopiMind (in this benchmark's process) in {drain_wall:.1f} s from the "

@@ -7,6 +7,7 @@ Each case runs a real Python process and reads what it imported: `sys.modules`, 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -14,7 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import trio
+
+from sidecar.cli import _settle_imports, main
 
 STARTUP_TIMEOUT_SECONDS = 30
 
@@ -111,3 +115,29 @@ def test_the_unit_pays_for_the_configuration_check_once() -> None:
     steps = [line for line in unit.read_text(encoding="utf-8").splitlines() if "Exec" in line]
     assert not any(line.startswith("ExecStartPre=") for line in steps)
     assert "ExecStart=/usr/bin/shopimind-sidecar serve" in steps
+
+
+def test_serve_sets_its_imports_aside_and_turns_the_collector_on() -> None:
+    # As `python -m sidecar` and the binary start: without the collector.
+    gc.disable()
+    try:
+        _settle_imports()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
+def test_other_commands_turn_the_collector_on_at_once(
+    valid_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in valid_env.items():
+        monkeypatch.setenv(name, value)
+    gc.disable()
+    try:
+        assert main(["check"]) == 0
+        assert gc.isenabled()
+        assert gc.get_freeze_count() == 0  # only `serve` freezes what it imported
+    finally:
+        gc.enable()
