@@ -10,7 +10,7 @@ tests assert on, for every write (any request but a GET):
   `"unknown"` when it names none;
 - when the request had fully arrived and when its answer was sent (trio time), the
   answer's status, the ids of a bulk push's items and the body of an event trigger;
-- optionally a latency before each answer (a distant API).
+- optionally a latency before each request is read (a distant API), for every call.
 
 `state(installation_id)` is what ShopiMind holds in the end (bulk pushes are upserts by
 item id), `pushes()` the history; `changed` lets a test wait for a condition without
@@ -77,7 +77,7 @@ class Push:
     """Without the `/v1/` prefix, e.g. `customers` or `events/trigger/sale`."""
     kind: PushKind
     arrived: float
-    """Trio time once the whole request was read."""
+    """Trio time when the request arrived (its headers; before any latency)."""
     answered: float
     """Trio time once the answer was sent (or the connection was gone)."""
     status: int
@@ -173,13 +173,15 @@ class RecordingShopimind:
             await self._changed.wait()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        arrived = trio.current_time()
+        if scope["type"] == "http" and self.latency_seconds:
+            await trio.sleep(self.latency_seconds)
         if scope["type"] != "http" or str(scope["method"]).upper() == "GET":
             await self.fake(scope, receive, send)
             return
         raw = await _read_body(receive)
         if raw is None:
             return
-        arrived = trio.current_time()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         answer = _Answer()
 
@@ -199,8 +201,6 @@ class RecordingShopimind:
                     answer.done = trio.current_time()
 
         try:
-            if self.latency_seconds:
-                await trio.sleep(self.latency_seconds)
             await self.fake(scope, replay, sending)
         finally:
             self._record(scope, headers, raw, arrived, answer)

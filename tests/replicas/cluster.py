@@ -42,6 +42,7 @@ __all__ = [
     "ADMIN_TOKEN",
     "LEASE_TTL_SECONDS",
     "Cluster",
+    "Gate",
     "Peers",
     "ProcessLog",
     "Replica",
@@ -164,6 +165,7 @@ class Peers:
     vendor: FakeVendorApp
     api_url: str
     app_url: str
+    gate: Gate
 
     def inbound_secret(self, installation_id: str) -> str:
         """The inbound secret the app received with the installation's last activation."""
@@ -176,18 +178,40 @@ class Peers:
         return str(calls[-1].inbound_secret)
 
 
+class Gate:
+    """ASGI wrapper: the app's requests wait until `opened` is set (replicas started one by
+    one all begin syncing at the same moment)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.opened = trio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await self.opened.wait()
+        await self.app(scope, receive, send)
+
+
 @asynccontextmanager
-async def open_peers(*, items: int, latency_seconds: float = 0.0) -> AsyncIterator[Peers]:
-    """A recording fake ShopiMind (optionally `latency_seconds` late per write) and a fake
-    app serving `items` customers to every installation."""
+async def open_peers(
+    *, items: int, latency_seconds: float = 0.0, gated: bool = False
+) -> AsyncIterator[Peers]:
+    """A recording fake ShopiMind (optionally `latency_seconds` late per call) and a fake
+    app serving `items` customers to every installation; with `gated`, the app answers
+    nothing until `peers.gate.opened` is set."""
     api = RecordingShopimind(
         FakeShopimind(tokens=(), keep_items=0, request_log_limit=100),
         latency_seconds=latency_seconds,
     )
     vendor = FakeVendorApp(APP_SECRET, max_calls_kept=100)
     vendor.set_dataset("customers", Dataset(count=items))
-    async with running(api) as api_url, running(vendor) as app_url:
-        yield Peers(api=api, vendor=vendor, api_url=api_url, app_url=app_url + vendor.prefix)
+    gate = Gate(vendor)
+    if not gated:
+        gate.opened.set()
+    async with running(api) as api_url, running(gate) as app_url:
+        yield Peers(
+            api=api, vendor=vendor, api_url=api_url, app_url=app_url + vendor.prefix, gate=gate
+        )
 
 
 @dataclass
@@ -333,11 +357,17 @@ class Cluster:
 
 
 def replica_env(
-    *, folder: Path, url: str, schema: str, peers: Peers, **extra: str
+    *,
+    folder: Path,
+    url: str,
+    schema: str,
+    peers: Peers,
+    declaration_text: str = DECLARATION,
+    **extra: str,
 ) -> dict[str, str]:
     """What every replica shares: the schema, the fakes, a short lease, no scheduled syncs."""
     declaration = folder / "integration.toml"
-    declaration.write_text(DECLARATION, encoding="utf-8")
+    declaration.write_text(declaration_text, encoding="utf-8")
     env = process_env(
         database=folder / "unused.sqlite",
         api_url=peers.api_url,
@@ -359,7 +389,13 @@ def replica_env(
 
 @asynccontextmanager
 async def open_cluster(
-    *, folder: Path, url: str, schema: str, peers: Peers, **extra: str
+    *,
+    folder: Path,
+    url: str,
+    schema: str,
+    peers: Peers,
+    declaration_text: str = DECLARATION,
+    **extra: str,
 ) -> AsyncIterator[Cluster]:
     """A cluster with no replica started yet; every process is killed at the end."""
     cipher = AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX))
@@ -371,7 +407,14 @@ async def open_cluster(
             trio.open_nursery() as nursery,
         ):
             cluster = Cluster(
-                env=replica_env(folder=folder, url=url, schema=schema, peers=peers, **extra),
+                env=replica_env(
+                    folder=folder,
+                    url=url,
+                    schema=schema,
+                    peers=peers,
+                    declaration_text=declaration_text,
+                    **extra,
+                ),
                 store=store,
                 peers=peers,
                 nursery=nursery,
