@@ -368,20 +368,22 @@ def replica_env(
     """What every replica shares: the schema, the fakes, a short lease, no scheduled syncs."""
     declaration = folder / "integration.toml"
     declaration.write_text(declaration_text, encoding="utf-8")
+    shared = {
+        "PORT": "0",
+        "ADMIN_PORT": "0",
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "LEASE_TTL_SECONDS": f"{LEASE_TTL_SECONDS:g}",
+        "SYNC_INTERVAL_MINUTES": "0",
+        "SYNC_WORKERS": "4",
+        "DRAIN_TIMEOUT_SECONDS": "2",
+        "LOG_LEVEL": "info",
+    }
     env = process_env(
         database=folder / "unused.sqlite",
         api_url=peers.api_url,
         app_url=peers.app_url,
         declaration=declaration,
-        PORT="0",
-        ADMIN_PORT="0",
-        ADMIN_TOKEN=ADMIN_TOKEN,
-        LEASE_TTL_SECONDS=f"{LEASE_TTL_SECONDS:g}",
-        SYNC_INTERVAL_MINUTES="0",
-        SYNC_WORKERS="4",
-        DRAIN_TIMEOUT_SECONDS="2",
-        LOG_LEVEL="info",
-        **extra,
+        **(shared | extra),
     )
     del env["DATABASE_PATH"]
     return env | {"DATABASE_URL": url, "DATABASE_SCHEMA": schema}
