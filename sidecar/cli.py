@@ -320,7 +320,7 @@ class _ProgressLine:
 
 
 async def _sync(settings: Settings, declaration: Declaration, args: argparse.Namespace) -> int:
-    from sidecar.sync.leases import LeaseBusyError
+    from sidecar.sync.leases import LeaseBusyError, LeaseLostError
     from sidecar.wiring import open_parts
 
     async with open_parts(settings, declaration) as parts:
@@ -332,6 +332,13 @@ async def _sync(settings: Settings, declaration: Declaration, args: argparse.Nam
             print(
                 f"error: installation {args.installation_id!r} is already being synced "
                 f"(by {exc.holder or 'another process'}); try again when it is done",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        except LeaseLostError as exc:
+            print(
+                f"error: the sync of {args.installation_id!r} stopped: {exc}; another "
+                "process took the installation over and continues its work",
                 file=sys.stderr,
             )
             return EXIT_FAILURE

@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_DATABASE_PATH",
     "DEFAULT_DRAIN_TIMEOUT_SECONDS",
     "DEFAULT_HEADER_TIMEOUT_SECONDS",
+    "DEFAULT_LEASE_TTL_SECONDS",
     "DEFAULT_MAX_CONNECTIONS",
     "DEFAULT_MAX_CONNECTIONS_PER_CLIENT",
     "DEFAULT_PORT",
@@ -67,6 +68,9 @@ DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
 DEFAULT_FAILURE_THRESHOLD = 5
 DEFAULT_COOL_DOWN_SECONDS = 30.0
 DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
+DEFAULT_LEASE_TTL_SECONDS = 30.0
+"""How long a lease outlives its holder's last renewal (sidecar.sync.leases reads it here)."""
+MAX_LEASE_TTL_SECONDS = 86400.0
 
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -153,6 +157,9 @@ class Settings:
     """How long a console session lasts without use (ADMIN_SESSION_MINUTES)."""
     push_concurrency: int = DEFAULT_PUSH_CONCURRENCY
     """Chunks of a sync page pushed to ShopiMind at once, per installation."""
+    lease_ttl_seconds: float = DEFAULT_LEASE_TTL_SECONDS
+    """How long a lease outlives its holder's last renewal (LEASE_TTL_SECONDS): a holder
+    renews every third of it, and a dead replica's work is taken over after it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +299,20 @@ def _outbound_limits(env: EnvReader) -> OutboundLimits:
     )
 
 
+def _lease_ttl_seconds(env: EnvReader) -> float:
+    raw = env.raw("LEASE_TTL_SECONDS")
+    value = env.number(
+        "LEASE_TTL_SECONDS", DEFAULT_LEASE_TTL_SECONDS, minimum=0.0, maximum=MAX_LEASE_TTL_SECONDS
+    )
+    if raw is not None and value == 0:
+        env.problem(
+            "LEASE_TTL_SECONDS",
+            f"must be more than 0 seconds (at most {MAX_LEASE_TTL_SECONDS:g}); got {raw!r}",
+        )
+        return DEFAULT_LEASE_TTL_SECONDS
+    return value
+
+
 def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
     """Validate the whole environment; raise `ConfigError` listing every problem found."""
     env = EnvReader(environ)
@@ -410,6 +431,7 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
         push_concurrency=env.integer(
             "PUSH_CONCURRENCY", DEFAULT_PUSH_CONCURRENCY, minimum=1, maximum=MAX_PUSH_CONCURRENCY
         ),
+        lease_ttl_seconds=_lease_ttl_seconds(env),
     )
     if settings.admin_token is not None and len(settings.admin_token.reveal()) < 32:
         env.warnings.append("ADMIN_TOKEN is shorter than 32 characters; use a longer random token")

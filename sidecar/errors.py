@@ -3,6 +3,7 @@
     SidecarError
     ├── ConfigError          the environment is wrong; carries one problem per variable
     ├── DeclarationError     integration.toml is wrong; carries one problem per path
+    ├── LeaseLostError       a lease we held was taken over: a fenced write changed nothing
     ├── SecurityError
     │   └── CipherError      a stored secret cannot be decrypted or is in the wrong format
     └── StoreError           the SQLite store failed or refused an operation
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigProblem",
     "DeclarationError",
     "DeclarationProblem",
+    "LeaseLostError",
     "MigrationError",
     "NotADatabaseError",
     "SecurityError",
@@ -82,6 +84,22 @@ class DeclarationError(SidecarError):
     def __init__(self, problems: Sequence[DeclarationProblem]) -> None:
         self.problems = tuple(problems)
         super().__init__("; ".join(str(p) for p in self.problems))
+
+
+class LeaseLostError(SidecarError):
+    """Our lease `name` at `epoch` is gone (taken over, or not renewed in time): someone
+    else may own the work now, so stop it. Raised by a fenced write whose fence is stale
+    (it wrote nothing) and by `hold_lease` when its body had to be stopped.
+
+    Not a StoreError on purpose: code that logs a store failure and carries on must not
+    carry on after this one.
+    """
+
+    def __init__(self, name: str, owner: str, epoch: int, message: str | None = None) -> None:
+        self.name = name
+        self.owner = owner
+        self.epoch = epoch
+        super().__init__(message or f"lost the lease {name} (epoch {epoch}) to another holder")
 
 
 class SecurityError(SidecarError):

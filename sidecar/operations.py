@@ -78,6 +78,8 @@ def admin_context(
             owner=parts.owner,
             start_sync=operator_syncs,
             clock=parts.clock,
+            lease_ttl_seconds=settings.lease_ttl_seconds,
+            metrics=metrics,
             runtime_status=runtime_status,
         )
     )

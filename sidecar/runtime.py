@@ -12,8 +12,12 @@
         │   API). On stop they finish the work in hand (not start new), within
         │   DRAIN_TIMEOUT_SECONDS, then are cancelled (an interrupted run is `cancelled`)
         └── background: scheduler (paused while the app fails its health probe), the
-            probe (APP_HEALTH_PATH), retention purge, systemd watchdog, signal watcher;
-            they simply end on stop
+            probe (APP_HEALTH_PATH), retention purge (by the replica holding its lease),
+            systemd watchdog, signal watcher; they simply end on stop
+
+Several replicas may run this against one database: exclusive work (an installation's
+sync, its outbox delivery, the retention purge) is done under a lease of the store
+(`sidecar.sync.leases`), and the writes of that work are fenced by it.
 
 Each part starts with `nursery.start`, so by the time READY=1 goes to systemd and
 `task_status.started` reports the endpoints, the store is migrated and every listener
@@ -199,9 +203,15 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
         sync_requests=WakingSyncRequests(DurableSyncRequests(store.state, clock), scheduler),
         owner=parts.owner,
         clock=clock,
+        lease_ttl_seconds=settings.lease_ttl_seconds,
     )
     deliverer = OutboxDeliverer(
-        store=store, shopimind=parts.shopimind, clock=clock, owner=parts.owner
+        store=store,
+        shopimind=parts.shopimind,
+        clock=clock,
+        owner=parts.owner,
+        lease_ttl_seconds=settings.lease_ttl_seconds,
+        metrics=metrics,
     )
     inbound = InboundService(
         store=store,
@@ -330,12 +340,22 @@ async def run_sidecar(
                         limiter=services.limiter,
                         count=settings.sync_workers,
                         stop=stop,
+                        still_due=services.scheduler.still_due,
                     )
                 )
                 services.operator_syncs.attach(draining)
                 async with trio.open_nursery() as background:
                     await background.start(services.scheduler.run, stop)
-                    await background.start(run_retention, parts.store, _retention(settings))
+                    await background.start(
+                        functools.partial(
+                            run_retention,
+                            parts.store,
+                            _retention(settings),
+                            owner=parts.owner,
+                            lease_ttl_seconds=settings.lease_ttl_seconds,
+                            metrics=metrics,
+                        )
+                    )
                     await background.start(notifier.run_watchdog)
                     if services.app_health is not None:
                         await background.start(services.app_health.run)

@@ -82,6 +82,7 @@ class Parts:
                 clock=self.clock,
                 metrics=self.metrics,
                 push_concurrency=self.settings.push_concurrency,
+                lease_ttl_seconds=self.settings.lease_ttl_seconds,
             )
         )
 

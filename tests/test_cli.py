@@ -169,7 +169,7 @@ async def test_installations_say_why_the_last_run_ended(valid_env: dict[str, str
     )
     await store.installations.upsert(InstallationUpsert(installation_id="inst_8", status="active"))
     await store.runs.start("inst_8", "full", owner="host:4242:killed")
-    await store.runs.close_orphans(lambda owner: False, "interrupted: the process stopped")
+    await store.runs.close_abandoned("interrupted: the process stopped")  # no lease held
     await store.aclose()
 
     listing = run(valid_env, "installations", "inst_8")

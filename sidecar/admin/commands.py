@@ -171,6 +171,7 @@ async def run_admin_command(
             owner=parts.owner,
             start_sync=ForegroundSyncs(parts.sync_engine(), progress),
             clock=parts.clock,
+            lease_ttl_seconds=parts.settings.lease_ttl_seconds,
         )
     )
     op: Operation = args.admin_op

@@ -9,9 +9,11 @@ from typing import Final, Protocol
 from sidecar.bridge import AppBridge
 from sidecar.clock import Clock, system_clock
 from sidecar.declaration.model import Declaration
+from sidecar.metrics.hooks import NO_METRICS, Metrics
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.store.interface import Store
 from sidecar.sync.engine import RunReport
+from sidecar.sync.leases import LEASE_TTL_SECONDS
 
 __all__ = ["RUNTIME_STATUS_KEYS", "AdminDeps", "Caller", "SyncStarter"]
 
@@ -50,6 +52,10 @@ class AdminDeps:
     """This process's lease owner id."""
     start_sync: SyncStarter
     clock: Clock = system_clock
+    """The store's clock: a lease is held while its expiry is after this clock's now."""
+    lease_ttl_seconds: float = LEASE_TTL_SECONDS
+    """How long an action's hold of the installation's lease lasts unless renewed."""
+    metrics: Metrics = NO_METRICS
     runtime_status: Callable[[], Mapping[str, object]] = field(default=dict)
     """What only the running process knows (workers in use, the app's health), for the
     overview, under the keys of RUNTIME_STATUS_KEYS; nothing for the CLI."""

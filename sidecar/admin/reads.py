@@ -25,10 +25,7 @@ from sidecar.admin.views import (
 from sidecar.clock import format_timestamp
 from sidecar.overview import installation_overviews
 from sidecar.store.records import Installation, OutboxStatus
-from sidecar.sync.leases import (
-    installation_lease_name,
-    owner_is_alive,
-)
+from sidecar.sync.leases import installation_lease_name
 
 __all__ = ["AdminReads"]
 
@@ -115,11 +112,11 @@ class AdminReads:
         }
 
     async def _syncing(self, installation_id: str) -> bool:
-        """True while a live task holds the installation (a sync run, a provisioning)."""
+        """True while a task of any replica holds the installation (a sync run, a
+        provisioning, an action): its lease is unexpired by the store's clock. A holder
+        that died stops counting when its lease expires; a released lease at once."""
         lease = await self._store.leases.get(installation_lease_name(installation_id))
-        if lease is None or not owner_is_alive(lease.owner):
-            return False
-        return lease.expires_at > format_timestamp(self._deps.clock())
+        return lease is not None and lease.expires_at > format_timestamp(self._deps.clock())
 
     async def cursors(self, installation_id: str) -> JsonObject:
         """The installation's cursors and windows in progress."""

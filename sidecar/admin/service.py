@@ -5,7 +5,8 @@ Reads return JSON-ready objects (payloads masked, secrets never). Actions are au
 whatever their outcome: who (actor, client IP), what, on which installation and target,
 and counts — never a secret nor a customer's data. An action that would touch an
 installation another task holds (a sync run, a provisioning) is refused `busy`: the
-same lease that keeps two syncs apart keeps an operator's action apart from both.
+same lease that keeps two syncs apart keeps an operator's action apart from both, and
+the action's writes carry its fence (nothing is written once another replica took it).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS
 from sidecar.sync.engine import SyncNotPossibleError
 from sidecar.sync.leases import (
     LeaseBusyError,
+    LeaseHandle,
     hold_lease,
     installation_lease_name,
 )
@@ -167,7 +169,7 @@ class AdminService(AdminBrowse):
         async def act() -> JsonObject:
             await self._active(installation_id)
             settings = await load_settings(self._store.state, installation_id)
-            async with self._exclusively(installation_id):
+            async with self._exclusively(installation_id) as lease:
                 try:
                     outcome = await provision_installation(
                         store=self._store,
@@ -176,6 +178,7 @@ class AdminService(AdminBrowse):
                         shopimind=deps.shopimind,
                         installation_id=installation_id,
                         settings=settings,
+                        fence=lease.fence,
                     )
                 except NoAccessTokenError as exc:
                     raise NotPossibleError("the installation has no access token") from exc
@@ -189,12 +192,18 @@ class AdminService(AdminBrowse):
         return await self._audited(caller, "reprovision", installation_id, None, act)
 
     @asynccontextmanager
-    async def _exclusively(self, installation_id: str) -> AsyncIterator[None]:
+    async def _exclusively(self, installation_id: str) -> AsyncIterator[LeaseHandle]:
         """Hold the installation's lease for the block; `busy` when another task has it."""
         name = installation_lease_name(installation_id)
         try:
-            async with hold_lease(self._store.leases, name, self._deps.owner):
-                yield
+            async with hold_lease(
+                self._store.leases,
+                name,
+                self._deps.owner,
+                ttl_seconds=self._deps.lease_ttl_seconds,
+                metrics=self._deps.metrics,
+            ) as lease:
+                yield lease
         except LeaseBusyError as exc:
             raise BusyError(
                 f"installation {installation_id!r} is busy (syncing or provisioning)"
@@ -210,8 +219,10 @@ class AdminService(AdminBrowse):
             await self._installation(installation_id)
             if not any(step.entity == entity for step in self._deps.declaration.sync):
                 raise InvalidRequestError(f"{entity[:100]!r} is not a declared sync entity")
-            async with self._exclusively(installation_id):
-                removed = await self._store.cursors.reset(installation_id, entity, source_key)
+            async with self._exclusively(installation_id) as lease:
+                removed = await self._store.cursors.reset(
+                    installation_id, entity, source_key, fence=lease.fence
+                )
             if not removed:
                 raise NotFoundError(f"installation {installation_id!r} has no cursor {target!r}")
             return {"reset": True}

@@ -12,6 +12,7 @@ from sidecar.concurrency import describe_error
 from sidecar.logs import get_logger
 from sidecar.sync.cursor_sync import Progress
 from sidecar.sync.engine import RunReport
+from sidecar.sync.fencing import lost_lease
 
 __all__ = ["BackgroundSyncs", "ForegroundSyncs", "StartableSyncs"]
 
@@ -80,9 +81,20 @@ class BackgroundSyncs:
             if not status.reported:
                 raise  # the caller learns why it could not start (busy, not possible…)
             # It started: its run row holds the failure, and the nursery must go on.
-            _log.error(
-                "operator sync failed", installation_id=installation_id, error=describe_error(exc)
-            )
+            lost = lost_lease(exc)
+            if lost is not None:
+                _log.warning(
+                    "lease lost mid-run; the operator's sync stopped",
+                    installation_id=installation_id,
+                    lease=lost.name,
+                    epoch=lost.epoch,
+                )
+            else:
+                _log.error(
+                    "operator sync failed",
+                    installation_id=installation_id,
+                    error=describe_error(exc),
+                )
         finally:
             self._limiter.release()
 

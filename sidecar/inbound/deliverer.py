@@ -1,11 +1,17 @@
 """The outbox deliverer: queued inbound events reach ShopiMind, in order, whatever happens.
 
-    run ── lease "outbox" (one deliverer per database; renewed while it runs)
-           └── scheduler: at start and every POLL_SECONDS, the oldest pending event of
-               each installation (`_scan`); in between, what `wake(installation)` and
-               the lanes tell the `Schedule`. A lane for each installation whose next
-               event is due; then sleep until the next is due or something happens.
-               └── lanes (at most LANES at once): one installation's events, oldest first
+    run ── scheduler: at start and every POLL_SECONDS, the oldest pending event of each
+           installation (`_scan`); in between, what `wake(installation)` and the lanes
+           tell the `Schedule`. A lane for each installation whose next event is due;
+           then sleep until the next is due or something happens.
+           └── lanes (at most LANES at once): one installation's events, oldest first,
+               under that installation's lease `outbox:{id}` (renewed while it runs)
+
+Several replicas deliver one database's outbox: each lane first takes its installation's
+lease, so one replica at a time delivers an installation's events (in order, none twice);
+an installation whose lease another replica holds is left alone and looked at again after
+POLL_SECONDS. Every outcome a lane records is fenced by its lease: a lane that stalled past
+it and was taken over records nothing more (`LeaseLostError`) and ends.
 
 Order per installation: a lane stops at the first event that failed transiently, so a
 later event never overtakes it; it is tried again after a backoff (`RetryPolicy`, the
@@ -29,32 +35,29 @@ from typing import Final
 import trio
 
 from sidecar.clock import Clock, parse_timestamp, system_clock
-from sidecar.concurrency import commit
-from sidecar.errors import StoreError
-from sidecar.inbound.attempts import STEP_TIMEOUT_SECONDS, Attempts
+from sidecar.errors import LeaseLostError
+from sidecar.inbound.attempts import Attempts
 from sidecar.inbound.schedule import Schedule
 from sidecar.logs import get_logger
+from sidecar.metrics.hooks import NO_METRICS, Metrics
 from sidecar.outbound import RetryPolicy
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.state_keys import ACCESS_TOKEN
 from sidecar.store.interface import Store
-from sidecar.store.records import OutboxEvent, OutboxHead
-from sidecar.sync.leases import new_owner, owner_is_dead
+from sidecar.store.records import Fence, OutboxEvent, OutboxHead
+from sidecar.sync.fencing import lost_lease
+from sidecar.sync.leases import LEASE_TTL_SECONDS, LeaseBusyError, hold_lease, new_owner
 
 __all__ = [
     "LANES",
-    "LEASE_NAME",
-    "LEASE_TTL_SECONDS",
     "OUTBOX_POLICY",
     "POLL_SECONDS",
     "OutboxDeliverer",
+    "outbox_lease_name",
 ]
 
-LEASE_NAME: Final = "outbox"
-LEASE_TTL_SECONDS: Final = 60.0
-"""A live holder renews every third of it; a dead one on this host is taken over at once."""
 POLL_SECONDS: Final = 30.0
-"""Also look without being woken (events queued by another process, a lease to take)."""
+"""Also look without being woken (events queued by another replica, a lease to take)."""
 LANES: Final = 8
 OUTBOX_POLICY: Final = RetryPolicy(base_seconds=1.0, cap_seconds=300.0)
 _BATCH: Final = 50
@@ -62,6 +65,11 @@ _HEADS: Final = 10_000
 _HOLD_AFTER_ERROR_SECONDS: Final = 5.0
 
 _log = get_logger("outbox")
+
+
+def outbox_lease_name(installation_id: str) -> str:
+    """The lease under which one replica at a time delivers an installation's outbox."""
+    return f"outbox:{installation_id}"
 
 
 class OutboxDeliverer:
@@ -78,6 +86,7 @@ class OutboxDeliverer:
         lanes: int = LANES,
         lease_ttl_seconds: float = LEASE_TTL_SECONDS,
         poll_seconds: float = POLL_SECONDS,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._store = store
         self._shopimind = shopimind
@@ -87,14 +96,16 @@ class OutboxDeliverer:
         self._lanes = trio.CapacityLimiter(lanes)
         self._ttl = lease_ttl_seconds
         self._poll = poll_seconds
+        self._metrics = metrics
         self._attempts = Attempts(store=store, shopimind=shopimind, clock=clock, policy=policy)
         self._schedule = Schedule()
         self._due: dict[int, float] = {}
         """Event id → trio time of its next attempt, for events seen pending."""
+        self._attempts_seen: dict[int, int] = {}
+        """Event id → its attempts when last read under the lease: when another replica
+        attempted it since, its stored retry time is what counts."""
         self._bell = trio.Event()
         self._rescan = True
-        self._holding: bool | None = None
-        """Whether we hold the lease, as last logged (None before the first try)."""
 
     def wake(self, installation_id: str | None = None) -> None:
         """An event of `installation_id` was queued; with None, look at the whole outbox."""
@@ -114,47 +125,10 @@ class OutboxDeliverer:
         self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Deliver until `stop` is set, then let the attempts in flight finish and return."""
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._wake_on, stop)
-                task_status.started()
-                while not stop.is_set():
-                    if await self._acquire():
-                        await self._deliver_while_leased(stop)
-                    else:
-                        await self._sleep_until(trio.current_time() + self._ttl / 4)
-                nursery.cancel_scope.cancel(reason="outbox deliverer stopped")
-        finally:
-            await commit(
-                lambda: self._store.leases.release(LEASE_NAME, self.owner),
-                what="the outbox lease's release",
-                log=_log,
-                timeout_seconds=STEP_TIMEOUT_SECONDS,
-            )
-
-    async def _acquire(self) -> bool:
-        try:
-            held = await self._store.leases.acquire(
-                LEASE_NAME, self.owner, ttl_seconds=self._ttl, takeover=owner_is_dead
-            )
-        except StoreError as exc:
-            _log.error("cannot take the outbox lease; will try again", error=str(exc))
-            return False
-        if held != self._holding:
-            if held:
-                _log.info("delivering the inbound outbox", owner=self.owner)
-            else:
-                _log.info("another process delivers the inbound outbox; standing by")
-            self._holding = held
-        return held
-
-    async def _wake_on(self, stop: trio.Event) -> None:
-        await stop.wait()
-        self._bell.set()
-
-    async def _deliver_while_leased(self, stop: trio.Event) -> None:
-        async with trio.open_nursery() as leased:
-            leased.start_soon(self._keep_lease, leased.cancel_scope)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._wake_on, stop)
+            task_status.started()
+            _log.info("delivering the inbound outbox", owner=self.owner)
             async with trio.open_nursery() as lanes:
                 scanned_at = -math.inf
                 while not stop.is_set():
@@ -168,21 +142,11 @@ class OutboxDeliverer:
                     await self._sleep_until(
                         deadline if next_due is None else min(next_due, deadline)
                     )
-            leased.cancel_scope.cancel(reason="outbox deliverer stopped")
+            nursery.cancel_scope.cancel(reason="outbox deliverer stopped")
 
-    async def _keep_lease(self, scope: trio.CancelScope) -> None:
-        while True:
-            await trio.sleep(self._ttl / 3)
-            try:
-                kept = await self._store.leases.renew(LEASE_NAME, self.owner, ttl_seconds=self._ttl)
-            except StoreError as exc:
-                _log.error("cannot renew the outbox lease; will try again", error=str(exc))
-                continue
-            if not kept:
-                _log.error("lost the outbox lease to another process; stopping delivery")
-                self._holding = False
-                scope.cancel(reason="outbox lease lost")
-                return
+    async def _wake_on(self, stop: trio.Event) -> None:
+        await stop.wait()
+        self._bell.set()
 
     async def _sleep_until(self, deadline: float) -> None:
         with trio.move_on_at(deadline):
@@ -192,7 +156,7 @@ class OutboxDeliverer:
     async def deliver_due(self) -> float | None:
         """Deliver every event due now and return when none is left: the trio time the next
         pending event is due, or None when nothing is pending. (What `run` does between two
-        sleeps, without the lease: for tests and one-off use.)"""
+        sleeps: for tests and one-off use.)"""
         while True:
             await self._scan()
             async with trio.open_nursery() as lanes:
@@ -232,26 +196,59 @@ class OutboxDeliverer:
         return len(ready)
 
     async def _lane(self, installation_id: str, stop: trio.Event | None) -> None:
-        """Deliver one installation's due events in order; stop at the first not yet due."""
+        """Deliver one installation's due events in order, under its lease; stop at the
+        first not yet due."""
         wait_until: float | None = None
+        log = _log.bind(installation_id=installation_id)
         try:
             async with self._lanes:
-                while stop is None or not stop.is_set():
-                    events = await self._store.outbox.pending(installation_id, limit=_BATCH)
-                    if not events:
-                        break
-                    wait_until = await self._deliver_in_order(events, stop)
-                    if wait_until is not None:
-                        break
-        except Exception:  # noqa: BLE001 - one installation's trouble must not stop the others
-            _log.exception("outbox lane failed; will try again", installation_id=installation_id)
-            wait_until = trio.current_time() + _HOLD_AFTER_ERROR_SECONDS
+                wait_until = await self._deliver_leased(installation_id, stop)
+        except LeaseBusyError:
+            # Another replica delivers it: look again at the next poll.
+            log.debug("another replica delivers this installation's outbox")
+            wait_until = trio.current_time() + self._poll
+        except Exception as exc:
+            lost = lost_lease(exc)
+            if lost is None:
+                log.exception("outbox lane failed; will try again")
+                wait_until = trio.current_time() + _HOLD_AFTER_ERROR_SECONDS
+            else:
+                log.warning(
+                    "outbox lease lost; this installation's delivery stopped",
+                    lease=lost.name,
+                    epoch=lost.epoch,
+                )
+                wait_until = trio.current_time() + self._poll
         finally:
             self._schedule.finish(installation_id, wait_until)
             self._bell.set()
 
+    async def _deliver_leased(self, installation_id: str, stop: trio.Event | None) -> float | None:
+        """Take the installation's outbox lease and deliver its due events in order; the
+        time the first one not settled is due, or None. Read under the lease, so what the
+        previous holder recorded is seen."""
+        async with hold_lease(
+            self._store.leases,
+            outbox_lease_name(installation_id),
+            self.owner,
+            ttl_seconds=self._ttl,
+            metrics=self._metrics,
+        ) as lease:
+            try:
+                while stop is None or not stop.is_set():
+                    events = await self._store.outbox.pending(installation_id, limit=_BATCH)
+                    if not events:
+                        return None
+                    wait_until = await self._deliver_in_order(events, stop, lease.fence)
+                    if wait_until is not None:
+                        return wait_until
+            except LeaseLostError:
+                self._metrics.lease_fenced_write()  # a fenced outcome was refused
+                raise
+        return None
+
     async def _deliver_in_order(
-        self, events: list[OutboxEvent], stop: trio.Event | None
+        self, events: list[OutboxEvent], stop: trio.Event | None, fence: Fence
     ) -> float | None:
         """Deliver `events` in order; the time the first one not settled is due, or None
         when all were settled (or the deliverer is stopping)."""
@@ -259,14 +256,19 @@ class OutboxDeliverer:
         for event in events:
             if stop is not None and stop.is_set():
                 return None
+            if self._attempts_seen.get(event.id, event.attempts) != event.attempts:
+                self._due.pop(event.id, None)
+            self._attempts_seen[event.id] = event.attempts
             now = trio.current_time()
             due = self._due_at(event, now)
             if due > now:
                 return due
-            retry_in = await self._attempts.run(event, token)
+            retry_in = await self._attempts.run(event, token, fence=fence)
             if retry_in is None:
                 self._due.pop(event.id, None)
+                self._attempts_seen.pop(event.id, None)
             else:
+                self._attempts_seen[event.id] = event.attempts + 1  # ours, recorded
                 self._due[event.id] = trio.current_time() + retry_in
                 return self._due[event.id]
         return None

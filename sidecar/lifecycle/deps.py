@@ -9,6 +9,7 @@ from sidecar.clock import Clock, system_clock
 from sidecar.declaration.model import Declaration
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.store.interface import Store
+from sidecar.sync.leases import LEASE_TTL_SECONDS
 from sidecar.sync.requests import SyncRequests
 
 __all__ = ["LifecycleDeps"]
@@ -26,3 +27,5 @@ class LifecycleDeps:
     owner: str
     """This process's lease owner id (`sidecar.sync.leases.new_owner`)."""
     clock: Clock = system_clock
+    lease_ttl_seconds: float = LEASE_TTL_SECONDS
+    """How long a provisioning's hold of the installation's lease lasts unless renewed."""

@@ -4,7 +4,8 @@ ShopiMind, its id map merged into the installation's state (PROTOCOL §4).
 Merging, not replacing: a run that fails for a resource never erases the id an earlier
 run resolved for it. An installation never provisions while it syncs (PROTOCOL §8): the
 lifecycle takes the installation's lease first (`provision_exclusively`); when a sync holds
-it, the request is recorded and the sync engine provisions before its next run.
+it, the request is recorded and the sync engine provisions before its next run. The ids
+are written with the lease's fence: a holder that lost its lease meanwhile writes nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sidecar.shopimind.client import ShopimindClient
 from sidecar.shopimind.provisioning import ProvisioningOutcome, provision
 from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS
 from sidecar.store.interface import Store
+from sidecar.store.records import Fence
 from sidecar.sync.leases import hold_lease, installation_lease_name
 
 __all__ = ["NoAccessTokenError", "provision_exclusively", "provision_installation"]
@@ -46,7 +48,9 @@ async def provision_exclusively(
     `token` and `record` as for `provision_installation`.
     """
     name = installation_lease_name(installation_id)
-    async with hold_lease(deps.store.leases, name, deps.owner):
+    async with hold_lease(
+        deps.store.leases, name, deps.owner, ttl_seconds=deps.lease_ttl_seconds
+    ) as lease:
         return await provision_installation(
             store=deps.store,
             declaration=deps.declaration,
@@ -56,6 +60,7 @@ async def provision_exclusively(
             settings=settings,
             token=token,
             record=record,
+            fence=lease.fence,
         )
 
 
@@ -69,12 +74,14 @@ async def provision_installation(
     settings: Mapping[str, object],
     token: str | None = None,
     record: bool = True,
+    fence: Fence | None = None,
 ) -> ProvisioningOutcome:
     """Provision `installation_id` and merge the ids into its state; return the outcome.
 
-    The caller holds the installation's lease. `token`: the access token to use (None: the
-    stored one). `record=False` leaves the ids for the caller to store (`to_state()`) with
-    the rest of its change, in one transaction.
+    The caller holds the installation's lease, and passes its `fence`: the ids are written
+    only while it still holds it (else LeaseLostError). `token`: the access token to use
+    (None: the stored one). `record=False` leaves the ids for the caller to store
+    (`to_state()`) with the rest of its change, in one transaction.
     """
     if token is None:
         token = await store.state.get(installation_id, ACCESS_TOKEN)
@@ -98,7 +105,9 @@ async def provision_installation(
     if extra_errors:
         outcome = dataclasses.replace(outcome, errors=(*extra_errors, *outcome.errors))
     if record:
-        await store.state.merge_json(installation_id, PROVISIONING_IDS, outcome.to_state())
+        await store.state.merge_json(
+            installation_id, PROVISIONING_IDS, outcome.to_state(), fence=fence
+        )
     log = _log.bind(installation_id=installation_id)
     for warning in outcome.warnings:
         log.warning("provisioning warning", detail=warning)

@@ -61,6 +61,18 @@ class Metrics(Protocol):
         """One call to a peer (`shopimind` or `app`) ended with `outcome`."""
         ...
 
+    def lease_acquired(self, took_over: bool) -> None:
+        """A lease was acquired; `took_over` when from a holder that had not released it."""
+        ...
+
+    def lease_renew_failed(self) -> None:
+        """A lease renewal failed (the store did not answer, or the lease was lost)."""
+        ...
+
+    def lease_fenced_write(self) -> None:
+        """A fenced write was refused: its lease had passed to another holder."""
+        ...
+
 
 class NoMetrics:
     """Metrics that go nowhere: the default of every part."""
@@ -78,6 +90,15 @@ class NoMetrics:
         """Nothing."""
 
     def outbound_call(self, peer: str, outcome: str) -> None:
+        """Nothing."""
+
+    def lease_acquired(self, took_over: bool) -> None:
+        """Nothing."""
+
+    def lease_renew_failed(self) -> None:
+        """Nothing."""
+
+    def lease_fenced_write(self) -> None:
         """Nothing."""
 
 

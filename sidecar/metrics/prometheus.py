@@ -165,6 +165,20 @@ class PrometheusMetrics:
             "peer",
             "outcome",
         )
+        self._lease_acquisitions = counter(
+            "lease_acquisitions", "Leases acquired (installations, outboxes, singletons)"
+        )
+        self._lease_takeovers = counter(
+            "lease_takeovers",
+            "Leases acquired from a holder that had not released them (expired, or dead)",
+        )
+        self._lease_renew_failures = counter(
+            "lease_renew_failures", "Lease renewals that failed or found the lease lost"
+        )
+        self._lease_fenced_writes = counter(
+            "lease_fenced_writes",
+            "Writes refused because their lease had passed to another holder (a stale epoch)",
+        )
         # Series that exist from the start, so a rate() over them never starts from nothing.
         for kind in _RUN_KINDS:
             self._run_seconds.labels(kind=kind)
@@ -199,6 +213,20 @@ class PrometheusMetrics:
     def outbound_call(self, peer: str, outcome: str) -> None:
         """Count one outbound call."""
         self._calls.labels(peer=peer, outcome=outcome).inc()
+
+    def lease_acquired(self, took_over: bool) -> None:
+        """Count one lease acquired, and a takeover when it was one."""
+        self._lease_acquisitions.inc()
+        if took_over:
+            self._lease_takeovers.inc()
+
+    def lease_renew_failed(self) -> None:
+        """Count one failed lease renewal."""
+        self._lease_renew_failures.inc()
+
+    def lease_fenced_write(self) -> None:
+        """Count one fenced write refused."""
+        self._lease_fenced_writes.inc()
 
     # --- exposition -----------------------------------------------------------------------
 

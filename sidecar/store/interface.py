@@ -2,6 +2,11 @@
 can replace SQLite without touching a caller. Callers depend on `Store`, never on a class.
 
 Every operation is one transaction. Timestamps are ISO-8601 UTC strings (`sidecar.clock`).
+
+Fencing: the writes that a lease holder makes about its work take `fence=` (the `Fence` of
+the lease it holds). With a fence, the write first checks, in its own transaction, that
+the lease row `fence.name` still has `fence.owner` at `fence.epoch`; otherwise it raises
+`LeaseLostError` and writes nothing. Without one it is unchecked.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from typing import Protocol
 from sidecar.store.records import (
     AuditEntry,
     Cursor,
+    Fence,
+    Grant,
     InboundClaim,
     InboundContext,
     InboundEvent,
@@ -81,7 +88,12 @@ class Installations(Protocol):
         ...
 
     async def set_external_account(
-        self, installation_id: str, ref: str | None, name: str | None = None
+        self,
+        installation_id: str,
+        ref: str | None,
+        name: str | None = None,
+        *,
+        fence: Fence | None = None,
     ) -> bool:
         """Record the integrator's own account for this shop; False when unknown."""
         ...
@@ -120,7 +132,9 @@ class State(Protocol):
         """The value (decrypted when it is a secret), or None."""
         ...
 
-    async def set(self, installation_id: str, key: str, value: str) -> None:
+    async def set(
+        self, installation_id: str, key: str, value: str, *, fence: Fence | None = None
+    ) -> None:
         """Store a plain value."""
         ...
 
@@ -135,6 +149,7 @@ class State(Protocol):
         values: Mapping[str, str] | None = None,
         secrets: Mapping[str, str] | None = None,
         delete: Collection[str] = (),
+        fence: Fence | None = None,
     ) -> None:
         """Set plain values, set secrets and delete keys, all in one transaction."""
         ...
@@ -145,11 +160,13 @@ class State(Protocol):
         """The stored secret, or `make()` stored atomically and returned (first caller wins)."""
         ...
 
-    async def delete(self, installation_id: str, key: str) -> bool:
+    async def delete(self, installation_id: str, key: str, *, fence: Fence | None = None) -> bool:
         """Remove a key; False when it was absent."""
         ...
 
-    async def take(self, installation_id: str, key: str) -> str | None:
+    async def take(
+        self, installation_id: str, key: str, *, fence: Fence | None = None
+    ) -> str | None:
         """Read and remove a plain value in one transaction (None when absent)."""
         ...
 
@@ -157,12 +174,19 @@ class State(Protocol):
         """A plain value holding JSON, decoded."""
         ...
 
-    async def set_json(self, installation_id: str, key: str, value: object) -> None:
+    async def set_json(
+        self, installation_id: str, key: str, value: object, *, fence: Fence | None = None
+    ) -> None:
         """Store a JSON-serializable value as plain state."""
         ...
 
     async def merge_json(
-        self, installation_id: str, key: str, patch: Mapping[str, object]
+        self,
+        installation_id: str,
+        key: str,
+        patch: Mapping[str, object],
+        *,
+        fence: Fence | None = None,
     ) -> dict[str, object]:
         """Deep-merge `patch` into the stored JSON object in one transaction; return the result.
 
@@ -236,6 +260,7 @@ class Cursors(Protocol):
         *,
         synced_at: str,
         items: int,
+        fence: Fence | None = None,
     ) -> None:
         """Move the cursor to `synced_at`, reset its failure count, drop its resume point."""
         ...
@@ -250,6 +275,7 @@ class Cursors(Protocol):
         items: int,
         keep_resume_point: bool = True,
         retry_at: str | None = None,
+        fence: Fence | None = None,
     ) -> int:
         """Keep the cursor where it is, note the error; return the consecutive failure count.
 
@@ -259,7 +285,14 @@ class Cursors(Protocol):
         """
         ...
 
-    async def reset(self, installation_id: str, entity: str, source_key: str = "") -> bool:
+    async def reset(
+        self,
+        installation_id: str,
+        entity: str,
+        source_key: str = "",
+        *,
+        fence: Fence | None = None,
+    ) -> bool:
         """Forget the cursor and its resume point in one transaction, so the next run
         backfills that entity; False when there was neither."""
         ...
@@ -274,7 +307,7 @@ class Cursors(Protocol):
         """Where the unfinished window of this cursor stands, or None."""
         ...
 
-    async def save_resume_point(self, point: ResumePoint) -> None:
+    async def save_resume_point(self, point: ResumePoint, *, fence: Fence | None = None) -> None:
         """Record the progress of a window (after an acknowledged page)."""
         ...
 
@@ -286,11 +319,25 @@ class Cursors(Protocol):
 class Runs(Protocol):
     """Sync runs: `running`, then closed with a JSON summary."""
 
-    async def start(self, installation_id: str, kind: RunKind, *, owner: str | None = None) -> int:
+    async def start(
+        self,
+        installation_id: str,
+        kind: RunKind,
+        *,
+        owner: str | None = None,
+        fence: Fence | None = None,
+    ) -> int:
         """Open a run; return its id. `owner` names the process (lease owner) running it."""
         ...
 
-    async def finish(self, run_id: int, status: RunStatus, summary: Mapping[str, object]) -> None:
+    async def finish(
+        self,
+        run_id: int,
+        status: RunStatus,
+        summary: Mapping[str, object],
+        *,
+        fence: Fence | None = None,
+    ) -> None:
         """Close a run. A summary that cannot be serialized is replaced, never left `running`."""
         ...
 
@@ -317,15 +364,15 @@ class Runs(Protocol):
         a few index steps each, rather than one per installation in the store)."""
         ...
 
-    async def close_orphans(
-        self,
-        is_alive: Callable[[str | None], bool],
-        reason: str,
-        *,
-        installation_id: str | None = None,
-    ) -> int:
-        """Close as `interrupted` every `running` run (of one installation, or all) whose owner is
-        no longer alive; return how many."""
+    async def close_running(self, installation_id: str, reason: str, *, fence: Fence) -> int:
+        """Close as `interrupted` the installation's `running` runs (left so by an earlier
+        holder of its lease, now that `fence` holds it); return how many."""
+        ...
+
+    async def close_abandoned(self, reason: str) -> int:
+        """Close as `interrupted` every `running` run whose installation's lease
+        (`installation:{id}`) is not held now: missing, released, or expired by the
+        database clock. Return how many."""
         ...
 
 
@@ -391,17 +438,25 @@ class Outbox(Protocol):
         *,
         note: str | None = None,
         rejected: Sequence[RejectedItemInput] = (),
+        fence: Fence | None = None,
     ) -> bool:
         """ShopiMind took it; items it refused go to the dead-letter in the same transaction.
         False when the event was no longer pending."""
         ...
 
-    async def mark_failed(self, event_id: int, *, error: str, retry_at: str) -> bool:
+    async def mark_failed(
+        self, event_id: int, *, error: str, retry_at: str, fence: Fence | None = None
+    ) -> bool:
         """A transient failure: keep it pending, retry at `retry_at`. False if not pending."""
         ...
 
     async def mark_dead(
-        self, event_id: int, *, error: str, rejected: Sequence[RejectedItemInput]
+        self,
+        event_id: int,
+        *,
+        error: str,
+        rejected: Sequence[RejectedItemInput],
+        fence: Fence | None = None,
     ) -> bool:
         """Rejected for good: status `dead`, `rejected` copied to the dead-letter in the same
         transaction. False when the event was no longer pending."""
@@ -443,6 +498,7 @@ class DeadLetter(Protocol):
         source_key: str,
         target: str,
         items: Sequence[RejectedItemInput],
+        fence: Fence | None = None,
     ) -> int:
         """Store rejected items; return how many were stored."""
         ...
@@ -499,7 +555,12 @@ class AuditLog(Protocol):
 
 
 class Leases(Protocol):
-    """Named, expiring, exclusive ownership shared by every process on the database."""
+    """Named, expiring, exclusive ownership shared by every process on the database.
+
+    Expiry is decided by the database's clock ("database now": PostgreSQL's
+    `clock_timestamp()` on the system clock, else the store's `Clock`), never a host's.
+    Rows are kept on release, so the epoch of a name only ever grows.
+    """
 
     async def acquire(
         self,
@@ -508,21 +569,29 @@ class Leases(Protocol):
         *,
         ttl_seconds: float,
         takeover: Callable[[str], bool] | None = None,
-    ) -> bool:
-        """Take `name` for `ttl_seconds` if it is free, expired, already ours, or held by an
-        owner `takeover` declares dead. True when `owner` now holds it."""
+    ) -> Grant | None:
+        """Take `name` for `ttl_seconds`, in one transaction, when there is no row, when it
+        is released or expired, or when `takeover(current_owner)` is true: the new epoch is
+        the old one + 1 (1 for a new row). Already held by `owner` and unexpired: the same
+        epoch, its expiry extended. None when someone else holds it."""
         ...
 
-    async def renew(self, name: str, owner: str, *, ttl_seconds: float) -> bool:
-        """Extend our hold; False when we no longer hold it."""
+    async def renew(self, fence: Fence, *, ttl_seconds: float) -> bool:
+        """Extend the lease to database now + `ttl_seconds` iff its row still has
+        `fence.owner` at `fence.epoch` (even if it expired meanwhile and nobody took it:
+        then nobody else worked). False when it was lost."""
         ...
 
-    async def release(self, name: str, owner: str) -> None:
-        """Give `name` up (only if we hold it)."""
+    async def release(self, fence: Fence) -> None:
+        """Give the lease up iff it is still ours: it expires now (owner and epoch stay)."""
         ...
 
     async def get(self, name: str) -> Lease | None:
-        """The current holder, expired or not, or None."""
+        """The current or last holder, expired or not, or None when never held."""
+        ...
+
+    async def held(self) -> list[Lease]:
+        """Every lease unexpired by the database clock, by name."""
         ...
 
 

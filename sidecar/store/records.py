@@ -10,6 +10,8 @@ __all__ = [
     "INBOUND_ENTITY_PREFIX",
     "AuditEntry",
     "Cursor",
+    "Fence",
+    "Grant",
     "InboundClaim",
     "InboundContext",
     "InboundEvent",
@@ -175,12 +177,33 @@ class SyncRun:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Lease:
-    """Exclusive ownership of a named piece of work until `expires_at`."""
+    """Exclusive ownership of a named piece of work until `expires_at`. `epoch` counts the
+    holders the name has had: it only ever grows, so it fences out every earlier holder."""
 
     name: str
     owner: str
+    epoch: int
     acquired_at: str
     expires_at: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fence:
+    """Proof of holding `name` at `epoch`: what every fenced write checks."""
+
+    name: str
+    owner: str
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grant:
+    """A lease just acquired: its fence, and whose unreleased lease it took over."""
+
+    fence: Fence
+    taken_from: str | None
+    """The previous holder whose lease had expired (or was declared dead by `takeover`);
+    None when the name was free (never held, or released)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,6 +7,10 @@ Progress is recorded only after a page was pushed and acknowledged, each record 
 transaction run through `commit` (shielded, with a deadline). Wherever a cancellation
 lands, the cursor is either where it was or at the end of a window whose every page was
 pushed; the resume point never names a page that was not acknowledged.
+
+Every record carries the run's fence (the installation's lease at its epoch): once another
+replica took the installation over, the next record raises `LeaseLostError`, writes
+nothing, and the cursor stops there — raised alone, not wrapped in an exception group.
 """
 
 from __future__ import annotations
@@ -28,14 +32,14 @@ from sidecar.logs import BoundLogger
 from sidecar.metrics.hooks import NO_METRICS, Metrics
 from sidecar.outbound import scheduled_retry_after
 from sidecar.store.interface import Store
-from sidecar.store.records import RejectedItemInput, ResumePoint, RunKind
+from sidecar.store.records import Fence, RejectedItemInput, ResumePoint, RunKind
 from sidecar.sync.cursor_rules import (
     ESCALATE_AFTER_FAILURES,
     WindowOutcome,
     decide,
     should_skip,
 )
-from sidecar.sync.leases import LeaseHandle
+from sidecar.sync.fencing import lost_lease
 from sidecar.sync.targets import PushTarget
 from sidecar.sync.windows import Window, resumed_window, window_for
 
@@ -70,7 +74,8 @@ class RunScope:
     run_id: int
     kind: RunKind
     settings: Mapping[str, object]
-    lease: LeaseHandle
+    fence: Fence
+    """The installation's lease as the run holds it: every record of the run checks it."""
     clock: Clock
     backfill_days: int
     overlap_seconds: int
@@ -232,75 +237,86 @@ async def sync_cursor(
     complete = False
     refused_token = False
     send, receive = trio.open_memory_channel[SyncPage | _FetchFailed](0)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_fetch_pages, scope, step, source_key, window, token, report.pages, send)
-        try:
-            async for fetched in receive:
-                if isinstance(fetched, _FetchFailed):
-                    report.errors.append(fetched.message)
-                    refused_token = fetched.refused_token
-                    report.retry_after_seconds = fetched.retry_after_seconds
-                    break
-                await scope.lease.keep_alive()
-                page_key = f"{iid}|{scope.run_id}|{step.entity}|{source_key}|{report.pages}"
-                pushing = trio.current_time()
-                result = await target.push(fetched.items, key=page_key)
-                scope.metrics.push(
-                    entity=step.entity,
-                    sent=result.sent,
-                    rejected=result.rejected,
-                    seconds=trio.current_time() - pushing,
-                )
-                report.sent += result.sent
-                report.rejected += result.rejected
-                kept = scope.dead_letter.take(result.rejected_items)
-                if kept:
-                    await store.dead_letter.add(
-                        iid,
-                        run_id=scope.run_id,
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                _fetch_pages, scope, step, source_key, window, token, report.pages, send
+            )
+            try:
+                async for fetched in receive:
+                    if isinstance(fetched, _FetchFailed):
+                        report.errors.append(fetched.message)
+                        refused_token = fetched.refused_token
+                        report.retry_after_seconds = fetched.retry_after_seconds
+                        break
+                    page_key = f"{iid}|{scope.run_id}|{step.entity}|{source_key}|{report.pages}"
+                    pushing = trio.current_time()
+                    result = await target.push(fetched.items, key=page_key)
+                    scope.metrics.push(
+                        entity=step.entity,
+                        sent=result.sent,
+                        rejected=result.rejected,
+                        seconds=trio.current_time() - pushing,
+                    )
+                    report.sent += result.sent
+                    report.rejected += result.rejected
+                    kept = scope.dead_letter.take(result.rejected_items)
+                    if kept:
+                        await store.dead_letter.add(
+                            iid,
+                            run_id=scope.run_id,
+                            entity=step.entity,
+                            source_key=source_key,
+                            target=target.describe(),
+                            items=kept,
+                            fence=scope.fence,
+                        )
+                        report.dead_lettered += len(kept)
+                    if result.rejected:
+                        log.warning("ShopiMind rejected items", rejected=result.rejected)
+                    if result.transport_failed:
+                        report.errors.extend(result.errors or ("a push failed in transport",))
+                        report.retry_after_seconds = result.retry_after_seconds
+                        break
+                    report.pages += 1
+                    report.items += len(fetched.items)
+                    if scope.progress is not None:
+                        notified = scope.progress(report)
+                        if notified is not None:
+                            await notified
+                    if fetched.next is None:
+                        complete = True
+                        break
+                    progress = ResumePoint(
+                        installation_id=iid,
                         entity=step.entity,
                         source_key=source_key,
-                        target=target.describe(),
-                        items=kept,
+                        run_kind=kind,
+                        window_since=format_timestamp(window.since),
+                        window_until=format_timestamp(window.until),
+                        next_token=fetched.next,
+                        pages=report.pages,
+                        items=report.items,
+                        sent=report.sent,
+                        rejected=report.rejected,
                     )
-                    report.dead_lettered += len(kept)
-                if result.rejected:
-                    log.warning("ShopiMind rejected items", rejected=result.rejected)
-                if result.transport_failed:
-                    report.errors.extend(result.errors or ("a push failed in transport",))
-                    report.retry_after_seconds = result.retry_after_seconds
-                    break
-                report.pages += 1
-                report.items += len(fetched.items)
-                if scope.progress is not None:
-                    notified = scope.progress(report)
-                    if notified is not None:
-                        await notified
-                if fetched.next is None:
-                    complete = True
-                    break
-                progress = ResumePoint(
-                    installation_id=iid,
-                    entity=step.entity,
-                    source_key=source_key,
-                    run_kind=kind,
-                    window_since=format_timestamp(window.since),
-                    window_until=format_timestamp(window.until),
-                    next_token=fetched.next,
-                    pages=report.pages,
-                    items=report.items,
-                    sent=report.sent,
-                    rejected=report.rejected,
-                )
-                await commit(
-                    functools.partial(store.cursors.save_resume_point, progress),
-                    what="resume point",
-                    log=log,
-                )
-        finally:
-            # Stop fetching ahead before closing the channel, so the fetcher ends
-            # cancelled rather than with a broken channel.
-            nursery.cancel_scope.cancel()
+                    await commit(
+                        functools.partial(
+                            store.cursors.save_resume_point, progress, fence=scope.fence
+                        ),
+                        what="resume point",
+                        log=log,
+                    )
+            finally:
+                # Stop fetching ahead before closing the channel, so the fetcher ends
+                # cancelled rather than with a broken channel.
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # A fenced record refused (the lease was taken over): end with that error alone.
+        lost = lost_lease(group)
+        if lost is None:
+            raise
+        raise lost from None
     receive.close()
     await _settle(scope, step, source_key, window, report, complete, refused_token, log)
     return report
@@ -332,7 +348,12 @@ async def _settle(
         until = format_timestamp(window.until)
         await commit(
             lambda: cursors.record_success(
-                iid, step.entity, source_key, synced_at=until, items=report.items
+                iid,
+                step.entity,
+                source_key,
+                synced_at=until,
+                items=report.items,
+                fence=scope.fence,
             ),
             what="cursor",
             log=log,
@@ -352,6 +373,7 @@ async def _settle(
             items=report.items,
             keep_resume_point=not (decision.replay_window or refused_token),
             retry_at=retry_at,
+            fence=scope.fence,
         ),
         what="cursor failure",
         log=log,

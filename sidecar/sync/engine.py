@@ -1,5 +1,12 @@
 """One sync of one installation: every enabled step, every source, under the installation's
-lease, recorded as one run row that is always closed.
+lease, recorded as one run row that is always closed (unless the lease was lost: then the
+next holder closes it).
+
+Several replicas share one database: the run holds `installation:{id}` (renewed in the
+background by `hold_lease`) and passes its fence to every write about its work — run row,
+resume points, cursors, dead-letter, state — so a holder that stalled past its lease and
+was taken over writes nothing more (`LeaseLostError`). Right after taking the lease, the
+installation's runs still `running` are closed: whoever ran them died or stalled.
 
 A full run (the backfill after an activation, or one asked for) first writes its plan: a
 resume point with the full window for every cursor. Only then is the request consumed, so
@@ -13,7 +20,7 @@ run whose every cursor waited out its backoff is `skipped`, not `ok` with nothin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -26,15 +33,16 @@ from sidecar.declaration.model import Declaration, SyncStep
 from sidecar.errors import SidecarError
 from sidecar.lifecycle.merchant_config import load_settings
 from sidecar.lifecycle.provisioning import NoAccessTokenError, provision_installation
-from sidecar.logs import get_logger
+from sidecar.logs import BoundLogger, get_logger
 from sidecar.metrics.hooks import NO_METRICS, Metrics
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.shopimind.resources import DEFAULT_PUSH_CONCURRENCY
 from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS, PROVISIONING_REQUEST, SYNC_REQUEST
 from sidecar.store.interface import Store
-from sidecar.store.records import ResumePoint, RunKind, RunStatus
+from sidecar.store.records import Fence, ResumePoint, RunKind, RunStatus
 from sidecar.sync.cursor_sync import CursorReport, Progress, RunScope, sync_cursor
-from sidecar.sync.leases import hold_lease, installation_lease_name
+from sidecar.sync.fencing import lost_lease
+from sidecar.sync.leases import LEASE_TTL_SECONDS, LeaseHandle, hold_lease, installation_lease_name
 from sidecar.sync.targets import (
     ProvisionedIds,
     StepSetupError,
@@ -43,13 +51,29 @@ from sidecar.sync.targets import (
     step_sources,
 )
 
-__all__ = ["RunReport", "SyncDeps", "SyncEngine", "SyncNotPossibleError"]
+__all__ = [
+    "NoLongerDueError",
+    "RunReport",
+    "StillDue",
+    "SyncDeps",
+    "SyncEngine",
+    "SyncNotPossibleError",
+]
 
 _log = get_logger("sync")
 
 
 class SyncNotPossibleError(SidecarError):
     """The installation cannot be synced now (unknown, not active, no access token)."""
+
+
+class NoLongerDueError(SidecarError):
+    """A scheduled run found, once it held the lease, that the installation is not due any
+    more: another replica synced it since the scheduler looked. Nothing was recorded."""
+
+
+StillDue = Callable[[], Awaitable[bool]]
+"""Asked under the lease before a scheduled run starts: is the installation still due?"""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +91,8 @@ class SyncDeps:
     metrics: Metrics = NO_METRICS
     push_concurrency: int = DEFAULT_PUSH_CONCURRENCY
     """Chunks of a page pushed at once, per run (PUSH_CONCURRENCY)."""
+    lease_ttl_seconds: float = LEASE_TTL_SECONDS
+    """How long the installation's lease lasts unless renewed (LEASE_TTL_SECONDS)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -137,14 +163,18 @@ class SyncEngine:
         *,
         full: bool = False,
         progress: Progress | None = None,
+        still_due: StillDue | None = None,
         task_status: trio.TaskStatus[RunReport] = trio.TASK_STATUS_IGNORED,
     ) -> RunReport:
         """Sync `installation_id` once (a full backfill when `full` or when one is pending).
 
-        Raises SyncNotPossibleError, or LeaseBusyError when it is already being synced.
-        With `nursery.start`, the run is reported started (its report still `running`)
-        once it holds the lease and its run row exists: the caller learns at once whether
-        it could start, and the run goes on in the nursery.
+        Raises SyncNotPossibleError, or LeaseBusyError when it is already being synced, or
+        LeaseLostError when the lease was lost mid-run (the run stopped; what it wrote
+        after the takeover was refused). `still_due` (a scheduled run): asked once the
+        lease is held; when False, NoLongerDueError and no run row. With `nursery.start`,
+        the run is reported started (its report still `running`) once it holds the lease
+        and its run row exists: the caller learns at once whether it could start, and the
+        run goes on in the nursery.
         """
         deps = self._deps
         store = deps.store
@@ -159,78 +189,143 @@ class SyncEngine:
         if not token:
             raise SyncNotPossibleError(f"installation {installation_id!r} has no access token")
         async with hold_lease(
-            store.leases, installation_lease_name(installation_id), deps.owner
+            store.leases,
+            installation_lease_name(installation_id),
+            deps.owner,
+            ttl_seconds=deps.lease_ttl_seconds,
+            metrics=deps.metrics,
         ) as lease:
-            # We hold the installation exclusively: a run of it still `running` was left so
-            # by a process that died (e.g. killed mid-backfill).
-            await store.runs.close_orphans(
-                lambda owner: False,
-                "interrupted: the process running it stopped",
-                installation_id=installation_id,
-            )
-            pending = await store.state.get_json(installation_id, SYNC_REQUEST)
-            full = full or (isinstance(pending, dict) and pending.get("full") is True)
-            kind: RunKind = "full" if full else "incremental"
-            resumed = not full and await _continues_a_backfill(store, installation_id)
-            run_id = await store.runs.start(
-                installation_id, "full" if resumed else kind, owner=deps.owner
-            )
-            report = RunReport(
-                run_id=run_id,
-                installation_id=installation_id,
-                kind="full" if resumed else kind,
-                resumed=resumed,
-            )
-            log = _log.bind(installation_id=installation_id, run_id=run_id)
-            log.info("sync started", kind=report.kind, resumed=resumed)
-            started = trio.current_time()
             try:
-                task_status.started(report)
-                scope = RunScope(
-                    store=store,
-                    bridge=deps.bridge,
-                    installation_id=installation_id,
-                    run_id=run_id,
-                    kind=kind,
-                    settings=await load_settings(store.state, installation_id),
-                    lease=lease,
-                    clock=deps.clock,
-                    backfill_days=deps.backfill_days,
-                    overlap_seconds=deps.overlap_seconds,
-                    log=log,
-                    progress=progress,
-                    metrics=deps.metrics,
+                report = await self._sync_held(
+                    installation_id, lease, token, full, progress, still_due, task_status
                 )
-                await self._run_steps(scope, report, token, pending is not None)
-                report.status = report.closing_status()
             except BaseException as error:
-                report.status = "cancelled" if is_cancellation(error) else "failed"
-                if report.status == "failed":
-                    report.errors.append(f"run failed: {describe_error(error)}")
-                    log.error("sync failed", error=describe_error(error))
-                raise
-            finally:
+                # Inside the hold, a LeaseLostError comes from a fenced write (the lease was
+                # taken over): it wrote nothing. Raised alone, not in an exception group.
+                lost = lost_lease(error)
+                if lost is None:
+                    raise
+                deps.metrics.lease_fenced_write()
+                raise lost from None
+        return report
+
+    async def _sync_held(
+        self,
+        installation_id: str,
+        lease: LeaseHandle,
+        token: str,
+        full: bool,
+        progress: Progress | None,
+        still_due: StillDue | None,
+        task_status: trio.TaskStatus[RunReport],
+    ) -> RunReport:
+        """The run, once the installation's lease is held."""
+        deps = self._deps
+        store = deps.store
+        fence = lease.fence
+        await self._close_left_running(installation_id, lease)
+        if still_due is not None and not await still_due():
+            raise NoLongerDueError(
+                f"installation {installation_id!r} was synced meanwhile; no longer due"
+            )
+        pending = await store.state.get_json(installation_id, SYNC_REQUEST)
+        full = full or (isinstance(pending, dict) and pending.get("full") is True)
+        kind: RunKind = "full" if full else "incremental"
+        resumed = not full and await _continues_a_backfill(store, installation_id)
+        run_id = await store.runs.start(
+            installation_id, "full" if resumed else kind, owner=deps.owner, fence=fence
+        )
+        report = RunReport(
+            run_id=run_id,
+            installation_id=installation_id,
+            kind="full" if resumed else kind,
+            resumed=resumed,
+        )
+        log = _log.bind(installation_id=installation_id, run_id=run_id)
+        log.info("sync started", kind=report.kind, resumed=resumed, epoch=fence.epoch)
+        started = trio.current_time()
+        try:
+            task_status.started(report)
+            scope = RunScope(
+                store=store,
+                bridge=deps.bridge,
+                installation_id=installation_id,
+                run_id=run_id,
+                kind=kind,
+                settings=await load_settings(store.state, installation_id),
+                fence=fence,
+                clock=deps.clock,
+                backfill_days=deps.backfill_days,
+                overlap_seconds=deps.overlap_seconds,
+                log=log,
+                progress=progress,
+                metrics=deps.metrics,
+            )
+            await self._run_steps(scope, report, token, pending is not None)
+            report.status = report.closing_status()
+        except BaseException as error:
+            if lost_lease(error) is not None:
+                report.status = "interrupted"  # not recorded: the next holder closes it
+            elif is_cancellation(error):
+                report.status = "cancelled"
+            else:
+                report.status = "failed"
+                report.errors.append(f"run failed: {describe_error(error)}")
+                log.error("sync failed", error=describe_error(error))
+            raise
+        finally:
+            await self._close(report, fence, log, seconds=trio.current_time() - started)
+        return report
+
+    async def _close_left_running(self, installation_id: str, lease: LeaseHandle) -> None:
+        """Close the installation's runs still `running`: their holder died or stalled (we
+        hold its lease now), so they will never be closed otherwise."""
+        if lease.taken_from is None:
+            reason = "interrupted: the process running it stopped"
+        else:
+            reason = (
+                "interrupted: the process running it stopped (its lease was taken over from "
+                f"{lease.taken_from})"
+            )
+        closed = await self._deps.store.runs.close_running(
+            installation_id, reason, fence=lease.fence
+        )
+        if closed:
+            _log.warning(
+                "closed runs left running by an earlier holder",
+                installation_id=installation_id,
+                runs=closed,
+                taken_from=lease.taken_from,
+            )
+
+    async def _close(
+        self, report: RunReport, fence: Fence, log: BoundLogger, *, seconds: float
+    ) -> None:
+        """Close the run row (shielded); a lost lease leaves it to the next holder."""
+        deps = self._deps
+        try:
+            if report.status != "interrupted":
                 await commit(
-                    lambda: store.runs.finish(run_id, report.status, report.summary()),
+                    lambda: deps.store.runs.finish(
+                        report.run_id, report.status, report.summary(), fence=fence
+                    ),
                     what="run close",
                     log=log,
                 )
-                deps.metrics.sync_run(
-                    kind=report.kind, status=report.status, seconds=trio.current_time() - started
-                )
-                log.info(
-                    "sync finished",
-                    status=report.status,
-                    items=report.items,
-                    errors=len(report.errors),
-                )
-        return report
+        finally:
+            deps.metrics.sync_run(kind=report.kind, status=report.status, seconds=seconds)
+            log.info(
+                "sync finished",
+                status=report.status,
+                items=report.items,
+                errors=len(report.errors),
+            )
 
     async def _provision_if_asked(self, scope: RunScope, report: RunReport) -> None:
         """Run provisioning a lifecycle event asked for while the installation was syncing."""
         deps = self._deps
         iid = scope.installation_id
-        if await deps.store.state.take(iid, PROVISIONING_REQUEST) is None:
+        if await deps.store.state.take(iid, PROVISIONING_REQUEST, fence=scope.fence) is None:
             return
         try:
             outcome = await provision_installation(
@@ -240,6 +335,7 @@ class SyncEngine:
                 shopimind=deps.shopimind,
                 installation_id=iid,
                 settings=scope.settings,
+                fence=scope.fence,
             )
         except NoAccessTokenError:
             return
@@ -277,7 +373,7 @@ class SyncEngine:
         if scope.kind == "full":
             await self._write_full_plan(scope, plan)
         if request_pending:
-            await deps.store.state.take(iid, SYNC_REQUEST)
+            await deps.store.state.take(iid, SYNC_REQUEST, fence=scope.fence)
         for step, sources in plan:
             for source_key in sources:
                 try:
@@ -292,7 +388,7 @@ class SyncEngine:
                 except StepSetupError as exc:
                     report.errors.append(f"{step.entity}: {exc}")
                     await deps.store.cursors.record_failure(
-                        iid, step.entity, source_key, error=str(exc), items=0
+                        iid, step.entity, source_key, error=str(exc), items=0, fence=scope.fence
                     )
                     continue
                 cursor_report = await sync_cursor(scope, step, source_key, target)
@@ -327,5 +423,6 @@ class SyncEngine:
                         window_since=since,
                         window_until=until,
                         next_token=None,
-                    )
+                    ),
+                    fence=scope.fence,
                 )

@@ -1,11 +1,16 @@
-"""Exclusive work on an installation across processes: a lease row in the store.
+"""Exclusive work across processes and hosts: a lease row in the store, and its fence.
 
-The serve process and a `shopimind-sidecar sync` run from the CLI share one database, so
-"one installation never syncs twice at once" cannot be an in-memory lock. Whoever works
-on an installation holds its lease, renews it as it makes progress, and releases it when
-done. A holder that died is recognised at once (SQLite in WAL mode only works on one
-host, so its owner id names a process of this host whose pid is gone); one that hangs
-loses its lease when it expires.
+Replicas (and a `shopimind-sidecar sync` run from the CLI) share one database, so "one
+installation never syncs twice at once" cannot be an in-memory lock. Whoever works on an
+installation holds its lease (`hold_lease`): a renewal task renews it every third of its
+TTL, and the work runs in a cancel scope that ends, by this process's own monotonic
+clock, before the lease can have expired since the last successful renewal (TTL minus a
+margin) — so a holder that stalls or loses the database has stopped before anyone else
+may take over. A takeover gives the name a new epoch; the old holder's fenced writes
+(`fence=`) then change nothing and raise LeaseLostError, which ends its work.
+
+A holder that died on this host is recognised at once (its owner id names a pid that is
+gone); elsewhere, its lease simply expires by the database's clock.
 """
 
 from __future__ import annotations
@@ -15,14 +20,18 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Final
 
 import trio
 
 from sidecar.concurrency import commit
-from sidecar.errors import SidecarError
+from sidecar.config import DEFAULT_LEASE_TTL_SECONDS
+from sidecar.errors import LeaseLostError, SidecarError, StoreError
 from sidecar.logs import get_logger
+from sidecar.metrics.hooks import NO_METRICS, Metrics
 from sidecar.store.interface import Leases
+from sidecar.store.records import Fence
 
 __all__ = [
     "LEASE_TTL_SECONDS",
@@ -30,6 +39,7 @@ __all__ = [
     "LeaseHandle",
     "LeaseLostError",
     "hold_lease",
+    "holder_id",
     "installation_lease_name",
     "new_owner",
     "owner_is_alive",
@@ -38,9 +48,13 @@ __all__ = [
 
 _log = get_logger("leases")
 
-LEASE_TTL_SECONDS: Final = 600.0
-"""Long: a live holder renews as it works, and a dead one is recognised at once."""
-RENEW_AFTER_SECONDS: Final = 30.0
+LEASE_TTL_SECONDS: Final = DEFAULT_LEASE_TTL_SECONDS
+"""The default TTL of `hold_lease` (the LEASE_TTL_SECONDS setting's default)."""
+RENEWALS_PER_TTL: Final = 3
+"""A holder renews every TTL/3: two renewals may fail before the lease is at risk."""
+MARGIN_FRACTION: Final = 1 / 6
+"""The body stops TTL/6 before the lease could expire: room for clock rate differences
+and for the stop itself."""
 
 
 class LeaseBusyError(SidecarError):
@@ -50,10 +64,6 @@ class LeaseBusyError(SidecarError):
         self.name = name
         self.holder = holder
         super().__init__(f"{name} is busy (held by {holder or 'another process'})")
-
-
-class LeaseLostError(SidecarError):
-    """Our lease was taken over while we worked: stop, someone else owns the work now."""
 
 
 def installation_lease_name(installation_id: str) -> str:
@@ -92,26 +102,75 @@ def owner_is_alive(owner: str | None) -> bool:
     return owner is not None and not owner_is_dead(owner)
 
 
+@dataclass(frozen=True, slots=True)
 class LeaseHandle:
-    """A lease we hold; `keep_alive()` at each step of progress renews it when due."""
+    """A lease held by `hold_lease`: pass `fence` to every write made for its work."""
 
-    def __init__(
-        self, leases: Leases, name: str, owner: str, ttl_seconds: float, clock: Callable[[], float]
-    ) -> None:
-        self._leases = leases
-        self.name = name
-        self.owner = owner
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._renewed = clock()
+    name: str
+    fence: Fence
+    taken_from: str | None
+    """The holder whose unreleased lease we took over (it expired or died), or None."""
 
-    async def keep_alive(self) -> None:
-        """Renew when the last renewal is older than RENEW_AFTER_SECONDS; raise if lost."""
-        if self._clock() - self._renewed < RENEW_AFTER_SECONDS:
+    @property
+    def owner(self) -> str:
+        """This hold's holder id (`<owner>/<8 hex>`)."""
+        return self.fence.owner
+
+
+def holder_id(owner: str) -> str:
+    """A holder id for one hold by `owner`: two holds never share a lease."""
+    return f"{owner}/{secrets.token_hex(4)}"
+
+
+@dataclass(slots=True)
+class _Renewal:
+    """What the renewal task tells the body's side."""
+
+    lost: bool = False
+    """A renewal found the lease taken (as opposed to the deadline passing)."""
+
+
+async def _keep_renewed(
+    leases: Leases,
+    fence: Fence,
+    ttl_seconds: float,
+    body: trio.CancelScope,
+    renewal: _Renewal,
+    metrics: Metrics,
+    clock: Callable[[], float],
+) -> None:
+    """Renew every TTL/3; each success moves the body's deadline to (when that renewal was
+    sent) + TTL - margin. A lost lease cancels the body at once; a store failure is retried
+    at the next tick and leaves the deadline where it was."""
+    interval = ttl_seconds / RENEWALS_PER_TTL
+    keep = ttl_seconds - ttl_seconds * MARGIN_FRACTION
+    tick = clock()
+    while True:
+        tick = max(tick + interval, clock())
+        await trio.sleep_until(tick)
+        sent = clock()
+        try:
+            kept = await leases.renew(fence, ttl_seconds=ttl_seconds)
+        except StoreError as exc:
+            metrics.lease_renew_failed()
+            _log.warning(
+                "cannot renew a lease; will try again",
+                lease=fence.name,
+                epoch=fence.epoch,
+                error=str(exc),
+            )
+            continue
+        if not kept:
+            metrics.lease_renew_failed()
+            _log.error(
+                "lost a lease to another holder; stopping its work",
+                lease=fence.name,
+                epoch=fence.epoch,
+            )
+            renewal.lost = True
+            body.cancel(reason=f"lease {fence.name} lost")
             return
-        if not await self._leases.renew(self.name, self.owner, ttl_seconds=self._ttl):
-            raise LeaseLostError(f"lost {self.name}: another process took it over")
-        self._renewed = self._clock()
+        body.deadline = max(body.deadline, sent + keep)
 
 
 @asynccontextmanager
@@ -121,6 +180,7 @@ async def hold_lease(
     owner: str,
     *,
     ttl_seconds: float = LEASE_TTL_SECONDS,
+    metrics: Metrics = NO_METRICS,
     clock: Callable[[], float] = trio.current_time,
 ) -> AsyncIterator[LeaseHandle]:
     """Hold `name` for the block, or raise LeaseBusyError at once if someone else does.
@@ -128,12 +188,65 @@ async def hold_lease(
     Each hold is its own holder (`owner` plus a random tag): a lease row taken by one
     task of this process is busy for every other task of it too — a sync run, a
     provisioning and an operator's action never share an installation.
+
+    While the block runs, a task renews the lease every `ttl_seconds`/3. The block runs in
+    a cancel scope whose deadline is TTL - TTL/6 after the last successful renewal was
+    sent (or the acquisition): when a renewal finds the lease lost, or the renewals fail
+    until that deadline, the block is cancelled, and once its cleanup has run this raises
+    LeaseLostError. The lease is released on the way out (shielded). `clock` is trio's
+    clock (or one in step with it): the deadline is a trio deadline.
     """
-    holder = f"{owner}/{secrets.token_hex(4)}"
-    if not await leases.acquire(name, holder, ttl_seconds=ttl_seconds, takeover=owner_is_dead):
+    if not ttl_seconds > 0:
+        raise ValueError(f"a lease's ttl_seconds must be more than 0; got {ttl_seconds!r}")
+    holder = holder_id(owner)
+    sent = clock()
+    grant = await leases.acquire(name, holder, ttl_seconds=ttl_seconds, takeover=owner_is_dead)
+    if grant is None:
         current = await leases.get(name)
         raise LeaseBusyError(name, current.owner if current else None)
+    fence = grant.fence
+    metrics.lease_acquired(took_over=grant.taken_from is not None)
+    if grant.taken_from is not None:
+        _log.info(
+            "took over a lease its holder did not release",
+            lease=name,
+            epoch=fence.epoch,
+            taken_from=grant.taken_from,
+        )
+    body = trio.CancelScope(deadline=sent + ttl_seconds - ttl_seconds * MARGIN_FRACTION)
+    renewal = _Renewal()
     try:
-        yield LeaseHandle(leases, name, holder, ttl_seconds, clock)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(
+                    _keep_renewed, leases, fence, ttl_seconds, body, renewal, metrics, clock
+                )
+                try:
+                    with body:
+                        yield LeaseHandle(name=name, fence=fence, taken_from=grant.taken_from)
+                finally:
+                    nursery.cancel_scope.cancel(reason=f"{name}'s work ended")
+        except BaseExceptionGroup as group:
+            # The nursery only wraps what the block raised (the renewal task raises
+            # nothing on purpose): the caller sees the block's own exception.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from group.exceptions[0].__cause__
+            raise
     finally:
-        await commit(lambda: leases.release(name, holder), what=f"{name}'s release", log=_log)
+        await _release(leases, fence)
+    if body.cancelled_caught:
+        why = "taken over" if renewal.lost else "not renewed in time"
+        raise LeaseLostError(
+            name,
+            fence.owner,
+            fence.epoch,
+            f"lost the lease {name} (epoch {fence.epoch}): {why}; its work was stopped",
+        )
+
+
+async def _release(leases: Leases, fence: Fence) -> None:
+    try:
+        await commit(lambda: leases.release(fence), what=f"{fence.name}'s release", log=_log)
+    except StoreError as exc:
+        # Not released: it expires by itself, and nobody else is waiting on us for it.
+        _log.warning("cannot release a lease; it will expire", lease=fence.name, error=str(exc))

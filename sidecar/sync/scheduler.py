@@ -8,6 +8,12 @@ room, it is handed over as soon as a worker frees a place). The queue stays smal
 the order is decided as late as possible, and an installation is queued or running at
 most once. What is due but not yet started is the scheduler's lag (`lag()`), shown by
 `/metrics` and the admin overview.
+
+Every replica's scheduler sweeps the same database: a due installation goes to whichever
+replica's worker wins its lease, and that worker asks `still_due` under the lease, so an
+installation another replica just synced is not synced again. At start and at each sweep,
+runs left `running` with nobody holding their installation's lease (their replica died)
+are closed (`close_abandoned`): by the lease, not by a process id, meaningless across hosts.
 """
 
 from __future__ import annotations
@@ -21,17 +27,19 @@ from typing import Final
 import trio
 
 from sidecar.clock import Clock, format_timestamp, system_clock
+from sidecar.errors import StoreError
 from sidecar.logs import get_logger
 from sidecar.state_keys import SYNC_REQUEST
 from sidecar.store.interface import Store
 from sidecar.sync.due import DueInstallation, SyncLag, due_at, sync_lag
-from sidecar.sync.leases import owner_is_alive
 from sidecar.sync.requests import DurableSyncRequests
 
 __all__ = ["TICK_SECONDS", "SyncJob", "SyncQueue", "SyncScheduler", "WakingSyncRequests"]
 
 TICK_SECONDS: Final = 60.0
 _PAGE: Final = 500
+ABANDONED_REASON: Final = "interrupted: the process running it stopped"
+"""Why a run left `running` with its installation's lease not held is closed."""
 
 _log = get_logger("scheduler")
 
@@ -187,11 +195,7 @@ class SyncScheduler:
         self, stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Feed the queue until `stop` is set, then close it so workers drain and end."""
-        closed = await self._store.runs.close_orphans(
-            owner_is_alive, "interrupted: the process running it stopped"
-        )
-        if closed:
-            _log.warning("closed runs left open by a process that died", runs=closed)
+        await self._close_abandoned()
         task_status.started()
         try:
             async with trio.open_nursery() as nursery:
@@ -204,10 +208,24 @@ class SyncScheduler:
             self._waiting.clear()
             self._queue.close()
 
+    async def _close_abandoned(self) -> None:
+        """Close the runs left `running` whose installation's lease nobody holds."""
+        try:
+            closed = await self._store.runs.close_abandoned(ABANDONED_REASON)
+        except StoreError as exc:
+            _log.error("cannot close abandoned runs; will try again", error=str(exc))
+            return
+        if closed:
+            _log.warning("closed runs left open by a process that stopped", runs=closed)
+
     async def _read_every_tick(self) -> None:
+        first = True
         while True:
             # A fresh event before reading, so a wake-up during the read is not lost.
             self._wakeup = trio.Event()
+            if not first:
+                await self._close_abandoned()
+            first = False
             due = await self.due()
             self._waiting = deque(due)
             self._read.set()
@@ -239,6 +257,29 @@ class SyncScheduler:
             if self._queue.offer(job):
                 queued += 1
         return queued
+
+    async def still_due(self, installation_id: str) -> bool:
+        """Whether `installation_id` is due now, read afresh (asked under its lease, before a
+        scheduled run: another replica may have synced it since `due` read it)."""
+        store = self._store
+        installation = await store.installations.get(installation_id)
+        if installation is None:
+            return False
+        now = self._clock()
+        requested = await store.state.get_json(installation_id, SYNC_REQUEST) is not None
+        saved = [
+            point.updated_at or format_timestamp(now)
+            for point in await store.cursors.resume_points(installation_id)
+        ]
+        last = (await store.runs.latest([installation_id])).get(installation_id)
+        when = due_at(
+            installation,
+            last_started_at=None if last is None else last.started_at,
+            requested_at=now if requested else None,
+            resume_saved_at=min(saved, default=None),
+            interval=self._interval,
+        )
+        return when is not None and when <= now
 
     async def due(self) -> list[DueInstallation]:
         """The active installations that are due now and not queued or running, longest

@@ -340,7 +340,8 @@ async def test_actions_on_a_busy_installation_are_409(
         holder = f"{socket.gethostname()}:{os.getpid()}:other-task/1"
         with admin.stack.writable() as db:
             db.execute(
-                "INSERT INTO leases (name, owner, acquired_at, expires_at) VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO leases (name, owner, acquired_at, expires_at) "
+                "VALUES (?, ?, ?, ?)",
                 (
                     "installation:inst_1",
                     holder,

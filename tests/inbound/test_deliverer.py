@@ -13,7 +13,7 @@ import trio.testing
 
 from sidecar.clock import format_timestamp
 from sidecar.inbound import OutboxDeliverer
-from sidecar.inbound.deliverer import LEASE_NAME
+from sidecar.inbound.deliverer import outbox_lease_name
 from sidecar.outbound import new_http_client
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.state_keys import ACCESS_TOKEN
@@ -57,41 +57,93 @@ async def queue(store: SqliteStore, key: str, installation_id: str = "i") -> int
     return claim.id
 
 
-async def test_one_deliverer_per_database_and_a_takeover_when_it_stops(
+async def test_two_deliverers_share_the_outbox_each_installation_in_order_none_twice(
+    mock_clock: trio.testing.MockClock,
+    store: SqliteStore,
+    clock: FakeClock,
+    outbox_log: LogWatch,
+) -> None:
+    api = FakeShopimind(tokens={TOKEN})
+    api.add_event("acme_sale")
+    api.slow_next(48, seconds=2, path="events/trigger/acme_sale")  # lanes overlap in time
+    installations = [f"inst_{n}" for n in range(6)]
+    for n in range(8):
+        for iid in installations:
+            await queue(store, f"{iid}-{n}", iid)
+    calls: dict[str, int] = {"a": 0, "b": 0}
+    async with running(api) as url, new_http_client() as http:
+
+        def deliverer(name: str) -> OutboxDeliverer:
+            def observe(outcome: str) -> None:
+                calls[name] += 1
+
+            client = ShopimindClient(base_url=url, http=http, observe=observe)
+            return OutboxDeliverer(
+                store=store, shopimind=client, owner=f"replica-{name}:1:x", poll_seconds=5
+            )
+
+        first, second = deliverer("a"), deliverer("b")
+        stop_first, stop_second = trio.Event(), trio.Event()
+        with trio.fail_after(600):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(first.run, stop_first)
+                await nursery.start(second.run, stop_second)
+                await outbox_log.wait_for(DELIVERED, 12)
+                # A replica stops mid-way: its lanes finish the attempt in hand and release
+                # their leases; the other one takes those installations over.
+                stop_first.set()
+                await outbox_log.wait_for(DELIVERED, 48)
+                stop_second.set()
+    sent = api.requests_to("events/trigger/acme_sale")
+    assert len(sent) == 48  # none sent twice (a replay would be a second request)
+    assert calls["a"] + calls["b"] == 48
+    assert calls["a"] > 0
+    assert calls["b"] > 0  # both replicas delivered
+    keys = [payload["key"] for _, payload in api.triggers]
+    for iid in installations:
+        assert [k for k in keys if k.startswith(f"{iid}-")] == [f"{iid}-{n}" for n in range(8)]
+    assert await store.outbox.counts() == {"queued": 0, "failed": 0, "delivered": 48, "dead": 0}
+    for iid in installations:  # delivered under its lease, released when the lane ended
+        lease = await store.leases.get(outbox_lease_name(iid))
+        assert lease is not None
+        assert lease.owner.startswith(("replica-a:1:x/", "replica-b:1:x/"))
+        assert lease.expires_at <= format_timestamp(clock())
+
+
+async def test_a_lane_whose_lease_is_taken_over_records_nothing_more(
     mock_clock: trio.testing.MockClock,
     store: SqliteStore,
     fake: tuple[FakeShopimind, ShopimindClient],
     outbox_log: LogWatch,
 ) -> None:
     api, client = fake
-    first = OutboxDeliverer(store=store, shopimind=client, owner="host:1:first")
-    second = OutboxDeliverer(store=store, shopimind=client, owner="host:1:second")
-    stop_first, stop_second = trio.Event(), trio.Event()
+    api.slow_next(1, seconds=5, path="events/trigger/acme_sale")
+    first = await queue(store, "k1")
+    await queue(store, "k2")
+    deliverer = OutboxDeliverer(store=store, shopimind=client, owner="replica-a:1:x")
+    stop = trio.Event()
     with trio.fail_after(600):
         async with trio.open_nursery() as nursery:
-            await nursery.start(first.run, stop_first)
-            await outbox_log.wait_for("delivering the inbound outbox")
-            await nursery.start(second.run, stop_second)
-            await outbox_log.wait_for("another process delivers the inbound outbox; standing by")
-            await queue(store, "k1")
-            first.wake("i")
-            second.wake("i")
-            await outbox_log.wait_for(DELIVERED)
-            lease = await store.leases.get(LEASE_NAME)
-            assert lease is not None
-            assert lease.owner == "host:1:first"
-            stop_first.set()  # releases the lease on its way out
-            await outbox_log.wait_for("delivering the inbound outbox", 2)
-            await queue(store, "k2")
-            second.wake("i")
-            await outbox_log.wait_for(DELIVERED, 2)
-            stop_second.set()
-    assert [payload["key"] for _, payload in api.triggers] == ["k1", "k2"]
-    assert [m["owner"] for m in outbox_log.meta("delivering the inbound outbox")] == [
-        "host:1:first",
-        "host:1:second",
-    ]
-    assert await store.leases.get(LEASE_NAME) is None
+            await nursery.start(deliverer.run, stop)
+            while not api.requests_to("events/trigger/acme_sale"):  # noqa: ASYNC110 - virtual time
+                await trio.sleep(0.1)
+            # Another replica takes the installation's outbox over while k1 is in flight.
+            taken = await store.leases.acquire(
+                outbox_lease_name("i"), "replica-b:2:y/1", ttl_seconds=600, takeover=lambda o: True
+            )
+            assert taken is not None
+            await outbox_log.wait_for("outbox lease lost; this installation's delivery stopped")
+            stop.set()
+    # k1 reached ShopiMind, but its outcome was refused: still queued, for the new holder to
+    # send again under the same Idempotency-Key; k2 was never sent by the old holder.
+    assert len(api.requests_to("events/trigger/acme_sale")) == 1
+    event = await store.outbox.get(first)
+    assert event is not None
+    assert event.status == "queued"
+    assert await store.outbox.counts() == {"queued": 2, "failed": 0, "delivered": 0, "dead": 0}
+    (meta,) = outbox_log.meta("outbox lease lost; this installation's delivery stopped")
+    assert meta["lease"] == "outbox:i"
+    assert meta["epoch"] == 1
 
 
 async def test_a_queued_event_wakes_the_deliverer_at_once(

@@ -197,7 +197,9 @@ async def test_config_update_during_a_sync_defers_provisioning(stack: Stack) -> 
     # A sync (another process) holds the installation: provisioning must not run now.
     with sqlite3.connect(stack.database) as connection:
         connection.execute(
-            "INSERT INTO leases VALUES ('installation:inst_1', 'other-host:1:x', "
+            # Replaces the row the provisioning at activation released.
+            "INSERT OR REPLACE INTO leases (name, owner, acquired_at, expires_at) "
+            "VALUES ('installation:inst_1', 'other-host:1:x', "
             "'2026-01-01T00:00:00.000Z', '2999-01-01T00:00:00.000Z')"
         )
     response = await stack.webhook(lifecycle("config_updated", configs=configs(store_id="store-2")))

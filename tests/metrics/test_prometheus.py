@@ -247,3 +247,26 @@ async def test_the_pool_gauges_are_read_from_the_pool_at_each_scrape(
     reads = iter([PoolStatistics(size=8, in_use=1, waiting=0)])
     snapshot = await read_gauges(store, database_pool=lambda: next(reads))
     assert snapshot.database_pool == PoolStatistics(size=8, in_use=1, waiting=0)
+
+
+def test_lease_hooks_count_acquisitions_takeovers_renew_failures_and_fenced_writes(
+    metrics: PrometheusMetrics,
+) -> None:
+    metrics.lease_acquired(took_over=False)
+    metrics.lease_acquired(took_over=True)
+    metrics.lease_acquired(took_over=False)
+    metrics.lease_renew_failed()
+    metrics.lease_fenced_write()
+    metrics.lease_fenced_write()
+    got = scrape(metrics)
+    assert got.value("lease_acquisitions_total") == 3
+    assert got.value("lease_takeovers_total") == 1
+    assert got.value("lease_renew_failures_total") == 1
+    assert got.value("lease_fenced_writes_total") == 2
+    assert got.types[f"{N}_lease_takeovers"] == "counter"
+
+
+def test_the_lease_counters_exist_from_the_start(metrics: PrometheusMetrics) -> None:
+    got = scrape(metrics)
+    for name in ("acquisitions", "takeovers", "renew_failures", "fenced_writes"):
+        assert got.value(f"lease_{name}_total") == 0, name

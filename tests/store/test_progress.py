@@ -1,16 +1,12 @@
-"""Resume points, leases and orphaned runs (migration 2)."""
+"""Resume points and runs (migration 2); leases are in test_leases.py."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-import trio
 
 from sidecar.store import InstallationUpsert
 from sidecar.store.records import ResumePoint
 from sidecar.store.sqlite import SqliteStore
-from tests.conftest import FakeClock
 
 
 @pytest.fixture
@@ -62,67 +58,6 @@ async def test_resume_point_round_trip_and_cleared_by_success(installed: SqliteS
         "i", "orders", "store-1", synced_at="2026-11-26T09:00:00.000Z", items=1000
     )
     assert await cursors.resume_point("i", "orders", "store-1") is None
-
-
-async def test_leases_are_exclusive_and_expire(installed: SqliteStore, clock: FakeClock) -> None:
-    leases = installed.leases
-    assert await leases.acquire("sync:i", "a", ttl_seconds=60)
-    assert not await leases.acquire("sync:i", "b", ttl_seconds=60)
-    assert await leases.acquire("sync:i", "a", ttl_seconds=60)  # re-entrant for its owner
-    clock.advance(seconds=50)
-    assert await leases.renew("sync:i", "a", ttl_seconds=60)
-    clock.advance(seconds=50)
-    assert not await leases.acquire("sync:i", "b", ttl_seconds=60)  # renewed: still held
-    clock.advance(seconds=11)
-    assert await leases.acquire("sync:i", "b", ttl_seconds=60)  # expired: taken over
-    assert not await leases.renew("sync:i", "a", ttl_seconds=60)
-    await leases.release("sync:i", "a")  # not ours any more: no effect
-    held = await leases.get("sync:i")
-    assert held is not None
-    assert held.owner == "b"
-    await leases.release("sync:i", "b")
-    assert await leases.get("sync:i") is None
-
-
-async def test_a_dead_owner_is_taken_over_at_once(installed: SqliteStore) -> None:
-    leases = installed.leases
-    assert await leases.acquire("sync:i", "host:123:x", ttl_seconds=600)
-    assert not await leases.acquire(
-        "sync:i", "host:456:y", ttl_seconds=600, takeover=lambda o: False
-    )
-    assert await leases.acquire(
-        "sync:i", "host:456:y", ttl_seconds=600, takeover=lambda owner: owner == "host:123:x"
-    )
-
-
-async def test_concurrent_acquisitions_have_one_winner(installed: SqliteStore) -> None:
-    winners: list[str] = []
-
-    async def contend(owner: str) -> None:
-        if await installed.leases.acquire("sync:i", owner, ttl_seconds=60):
-            winners.append(owner)
-
-    async with trio.open_nursery() as nursery:
-        for n in range(50):
-            nursery.start_soon(contend, f"owner-{n}")
-    assert len(winners) == 1
-
-
-async def test_orphaned_runs_are_closed(installed: SqliteStore) -> None:
-    live = await installed.runs.start("i", "incremental", owner="alive")
-    dead = await installed.runs.start("i", "full", owner="dead")
-    legacy = await installed.runs.start("i", "full")
-    closed = await installed.runs.close_orphans(lambda owner: owner == "alive", "process died")
-    assert closed == 2
-    statuses = {run_id: (await installed.runs.get(run_id)) for run_id in (live, dead, legacy)}
-    still_running = statuses[live]
-    assert still_running is not None
-    assert still_running.status == "running"
-    for run_id in (dead, legacy):
-        run = statuses[run_id]
-        assert run is not None
-        assert run.status == "interrupted"
-        assert json.loads(run.summary_json or "") == {"error": "process died"}
 
 
 async def test_latest_run_per_installation(installed: SqliteStore) -> None:

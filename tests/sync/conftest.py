@@ -10,6 +10,7 @@ import pytest
 
 from sidecar.bridge import AppBridge
 from sidecar.declaration.model import Declaration, Meta, Provisioning, SyncStep
+from sidecar.metrics.hooks import NO_METRICS, Metrics
 from sidecar.outbound import RetryPolicy, new_http_client
 from sidecar.security.cipher import AesGcmCipher
 from sidecar.shopimind.client import ShopimindClient
@@ -47,6 +48,8 @@ class SyncEnv:
         backfill_days: int = 365,
         overlap_seconds: int = 0,
         provisioning: Provisioning | None = None,
+        metrics: Metrics = NO_METRICS,
+        lease_ttl_seconds: float = 30.0,
     ) -> SyncEngine:
         declaration = Declaration(
             slug="t",
@@ -64,6 +67,8 @@ class SyncEnv:
                 backfill_days=backfill_days,
                 overlap_seconds=overlap_seconds,
                 clock=self.clock,
+                metrics=metrics,
+                lease_ttl_seconds=lease_ttl_seconds,
             )
         )
 

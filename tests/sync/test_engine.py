@@ -306,7 +306,9 @@ async def test_a_refused_resume_token_restarts_the_window(env: SyncEnv) -> None:
 
 async def test_one_installation_never_syncs_twice_at_once(env: SyncEnv) -> None:
     await env.activate()
-    async with hold_lease(env.store.leases, f"installation:{INSTALLATION}", "someone-else:1:x"):
+    async with hold_lease(
+        env.store.leases, f"installation:{INSTALLATION}", "someone-else:1:x", ttl_seconds=30
+    ):
         with pytest.raises(LeaseBusyError, match="held by someone-else"):
             await env.engine(step()).sync(INSTALLATION)
     assert await env.store.runs.recent(INSTALLATION) == []

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-
 import trio
 import trio.testing
 
@@ -12,6 +9,7 @@ from sidecar.state_keys import SYNC_REQUEST
 from sidecar.store import InstallationUpsert
 from sidecar.store.records import ResumePoint
 from sidecar.store.sqlite import SqliteStore
+from sidecar.sync.engine import StillDue
 from sidecar.sync.requests import DurableSyncRequests
 from sidecar.sync.scheduler import SyncJob, SyncQueue, SyncScheduler, WakingSyncRequests
 from sidecar.sync.workers import run_workers
@@ -90,7 +88,11 @@ class RecordingEngine:
         self.peak = 0
         self.synced: list[tuple[str, float]] = []
 
-    async def sync(self, installation_id: str, *, full: bool = False) -> None:
+    async def sync(
+        self, installation_id: str, *, full: bool = False, still_due: StillDue | None = None
+    ) -> None:
+        if still_due is not None and not await still_due():
+            return
         self.running += 1
         self.peak = max(self.peak, self.running)
         try:
@@ -158,25 +160,41 @@ async def test_workers_drain_and_stop_when_the_queue_closes(
     assert not any(queue.is_busy(iid) for iid in "abcd")
 
 
-async def test_orphaned_runs_are_closed_at_start(
+async def test_abandoned_runs_are_closed_at_start_and_at_each_sweep(
     mock_clock: trio.testing.MockClock, vstore: SqliteStore
 ) -> None:
-    await _active(vstore, "a")
-    # A run left `running` by a process of this host that no longer exists…
-    orphan = await vstore.runs.start("a", "full", owner=f"{socket.gethostname()}:999999999:x")
-    # …and one of a live process (this one), which must be left alone.
-    live = await vstore.runs.start("a", "full", owner=f"{socket.gethostname()}:{os.getpid()}:y")
+    await _active(vstore, "a", "b", "c")
+    # A run left `running` by a replica that died (its lease released or never taken)…
+    orphan = await vstore.runs.start("a", "full", owner="replica-a:1:x")
+    # …and one whose replica (on another host: no pid to check) still holds the lease.
+    held = await vstore.leases.acquire("installation:b", "replica-b:2:y/1", ttl_seconds=90)
+    assert held is not None
+    live = await vstore.runs.start("b", "full", owner="replica-b:2:y", fence=held.fence)
     stop = trio.Event()
-    stop.set()
     scheduler = SyncScheduler(
-        store=vstore, queue=SyncQueue(capacity=1), interval_minutes=15, clock=trio_wall_clock
+        store=vstore,
+        queue=SyncQueue(capacity=3),
+        interval_minutes=15,
+        clock=trio_wall_clock,
+        tick_seconds=60,
     )
-    await scheduler.run(stop)
-    closed, running = await vstore.runs.get(orphan), await vstore.runs.get(live)
-    assert closed is not None
-    assert closed.status == "interrupted"
+    async with trio.open_nursery() as nursery:
+        await nursery.start(scheduler.run, stop)
+        closed, running = await vstore.runs.get(orphan), await vstore.runs.get(live)
+        assert closed is not None
+        assert closed.status == "interrupted"
+        assert running is not None
+        assert running.status == "running"
+        # The replica holding b stalls: its lease expires, and the next sweep closes its run.
+        await trio.sleep(100)
+        running = await vstore.runs.get(live)
+        assert running is not None
+        assert running.status == "running"  # not yet swept (the sweep at 60 s saw it held)
+        await trio.sleep(30)
+        stop.set()
+    running = await vstore.runs.get(live)
     assert running is not None
-    assert running.status == "running"
+    assert running.status == "interrupted"
 
 
 async def test_the_lag_counts_what_is_due_and_not_started(

@@ -12,6 +12,7 @@ import trio.testing
 from sidecar.clock import parse_timestamp
 from sidecar.store import InstallationUpsert
 from sidecar.store.sqlite import SqliteStore
+from sidecar.sync.engine import StillDue
 from sidecar.sync.scheduler import SyncQueue, SyncScheduler
 from sidecar.sync.workers import run_workers
 from tests.harness import trio_wall_clock
@@ -46,7 +47,9 @@ class TimedEngine:
         self.deepest = 0
         self.first_start = trio.Event()
 
-    async def sync(self, installation_id: str, *, full: bool = False) -> None:
+    async def sync(
+        self, installation_id: str, *, full: bool = False, still_due: StillDue | None = None
+    ) -> None:
         assert installation_id not in self.running, f"{installation_id} synced twice at once"
         self.deepest = max(self.deepest, self.queue.depth())
         self.running.add(installation_id)

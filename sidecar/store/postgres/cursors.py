@@ -3,6 +3,7 @@
 The rules of when a cursor moves live in `sidecar.sync`; this module records what it is
 told. Moving a cursor also drops its resume point, in the same transaction: a cursor that
 moved while its old resume point survived would be moved backwards by the next resume.
+Every write here is fenced (`check_fence`) when given the lease it is made under.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import builtins
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.postgres._rows import record
 from sidecar.store.postgres.database import Connection, Database
-from sidecar.store.records import Cursor, ResumePoint
+from sidecar.store.postgres.leases import check_fence
+from sidecar.store.records import Cursor, Fence, ResumePoint
 
 __all__ = ["PostgresCursors"]
 
@@ -88,11 +90,13 @@ class PostgresCursors:
         *,
         synced_at: str,
         items: int,
+        fence: Fence | None = None,
     ) -> None:
         now = format_timestamp(self._clock())
         key = (installation_id, entity, source_key)
 
         def write(connection: Connection) -> None:
+            check_fence(connection, fence)
             connection.execute(_SUCCESS, (*key, synced_at, items, now))
             connection.execute(f"DELETE FROM sync_resume_points WHERE {_KEY}", key)
 
@@ -108,11 +112,13 @@ class PostgresCursors:
         items: int,
         keep_resume_point: bool = True,
         retry_at: str | None = None,
+        fence: Fence | None = None,
     ) -> int:
         now = format_timestamp(self._clock())
         key = (installation_id, entity, source_key)
 
         def write(connection: Connection) -> int:
+            check_fence(connection, fence)
             row = connection.execute(_FAILURE, (*key, error, items, now, retry_at)).fetchone()
             if not keep_resume_point:
                 connection.execute(f"DELETE FROM sync_resume_points WHERE {_KEY}", key)
@@ -120,10 +126,18 @@ class PostgresCursors:
 
         return await self._db.write(write)
 
-    async def reset(self, installation_id: str, entity: str, source_key: str = "") -> bool:
+    async def reset(
+        self,
+        installation_id: str,
+        entity: str,
+        source_key: str = "",
+        *,
+        fence: Fence | None = None,
+    ) -> bool:
         key = (installation_id, entity, source_key)
 
         def write(connection: Connection) -> bool:
+            check_fence(connection, fence)
             removed = connection.execute(f"DELETE FROM sync_cursors WHERE {_KEY}", key).rowcount
             removed += connection.execute(
                 f"DELETE FROM sync_resume_points WHERE {_KEY}", key
@@ -153,7 +167,7 @@ class PostgresCursors:
 
         return await self._db.read(read)
 
-    async def save_resume_point(self, point: ResumePoint) -> None:
+    async def save_resume_point(self, point: ResumePoint, *, fence: Fence | None = None) -> None:
         params = {
             "installation_id": point.installation_id,
             "entity": point.entity,
@@ -168,7 +182,12 @@ class PostgresCursors:
             "rejected": point.rejected,
             "updated_at": format_timestamp(self._clock()),
         }
-        await self._db.write(lambda c: c.execute(_SAVE_RESUME, params))
+
+        def write(connection: Connection) -> None:
+            check_fence(connection, fence)
+            connection.execute(_SAVE_RESUME, params)
+
+        await self._db.write(write)
 
     async def resume_points(self, installation_id: str | None = None) -> builtins.list[ResumePoint]:
         def read(connection: Connection) -> builtins.list[ResumePoint]:

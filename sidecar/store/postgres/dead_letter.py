@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.postgres._rows import page, record, safe_json
 from sidecar.store.postgres.database import Connection, Database
+from sidecar.store.postgres.leases import check_fence
 from sidecar.store.postgres.tallies import read_tally
-from sidecar.store.records import RejectedItem, RejectedItemInput
+from sidecar.store.records import Fence, RejectedItem, RejectedItemInput
 
 __all__ = ["PostgresDeadLetter", "insert_rejected"]
 
@@ -56,11 +57,14 @@ class PostgresDeadLetter:
         source_key: str,
         target: str,
         items: Sequence[RejectedItemInput],
+        fence: Fence | None = None,
     ) -> int:
         now = format_timestamp(self._clock())
-        return await self._db.write(
-            lambda c: insert_rejected(
-                c,
+
+        def write(connection: Connection) -> int:
+            check_fence(connection, fence)
+            return insert_rejected(
+                connection,
                 installation_id,
                 run_id=run_id,
                 entity=entity,
@@ -69,7 +73,8 @@ class PostgresDeadLetter:
                 items=items,
                 now=now,
             )
-        )
+
+        return await self._db.write(write)
 
     async def list(
         self, *, installation_id: str | None = None, limit: int = 100, offset: int = 0

@@ -8,8 +8,10 @@ from sidecar.clock import Clock, format_timestamp
 from sidecar.errors import StoreError
 from sidecar.store.postgres._rows import page, record
 from sidecar.store.postgres.database import Connection, Database
+from sidecar.store.postgres.leases import check_fence
 from sidecar.store.postgres.state import PostgresState
 from sidecar.store.records import (
+    Fence,
     Installation,
     InstallationChange,
     InstallationStatus,
@@ -135,19 +137,24 @@ class PostgresInstallations:
         return changed == 1
 
     async def set_external_account(
-        self, installation_id: str, ref: str | None, name: str | None = None
+        self,
+        installation_id: str,
+        ref: str | None,
+        name: str | None = None,
+        *,
+        fence: Fence | None = None,
     ) -> bool:
         now = format_timestamp(self._clock())
-        changed = await self._db.write(
-            lambda c: (
-                c.execute(
-                    "UPDATE installations SET external_account_ref = %s, "
-                    "external_account_name = %s, updated_at = %s WHERE installation_id = %s",
-                    (ref, name, now, installation_id),
-                ).rowcount
-            )
-        )
-        return changed == 1
+
+        def write(connection: Connection) -> int:
+            check_fence(connection, fence)
+            return connection.execute(
+                "UPDATE installations SET external_account_ref = %s, "
+                "external_account_name = %s, updated_at = %s WHERE installation_id = %s",
+                (ref, name, now, installation_id),
+            ).rowcount
+
+        return await self._db.write(write) == 1
 
     async def get(self, installation_id: str) -> Installation | None:
         def read(connection: Connection) -> Installation | None:

@@ -315,6 +315,17 @@ _BACKLOG_TALLIES = Migration(
     ),
 )
 
+_LEASE_EPOCHS = Migration(
+    8,
+    "lease epochs",
+    (
+        # The fencing token of a lease: grows by one each time the lease changes hands, and
+        # every fenced write checks it in its own transaction. Rows are kept on release from
+        # now on, so a name's epoch never goes back.
+        "ALTER TABLE leases ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0",
+    ),
+)
+
 
 def _binary_text(migration: Migration) -> Migration:
     """Every TEXT column compared byte by byte (COLLATE "C"), as SQLite compares: listings
@@ -335,6 +346,7 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
         _CURSOR_RETRY_AT,
         _CONSOLE_INDEXES,
         _BACKLOG_TALLIES,
+        _LEASE_EPOCHS,
     )
 )
 """Every migration ever shipped, in order; the same versions as SQLite's. Append only."""

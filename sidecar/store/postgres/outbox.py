@@ -6,7 +6,8 @@ life (delivered, failed with a retry due, dead) is one guarded UPDATE: it applie
 while the event is still pending, so a late or duplicated outcome can never move a
 delivered event back. A dead event's dead-letter row is written in the same transaction.
 The order of delivery within an installation is the order of the event ids (an identity
-column, increasing with every claim), as on SQLite.
+column, increasing with every claim), as on SQLite. The steps of delivery are fenced writes
+(`check_fence`) when given the installation's outbox lease.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from sidecar.clock import Clock, format_timestamp
 from sidecar.store.postgres._rows import page, record
 from sidecar.store.postgres.database import Connection, Database
 from sidecar.store.postgres.dead_letter import insert_rejected
+from sidecar.store.postgres.leases import check_fence
 from sidecar.store.postgres.tallies import read_tally
 from sidecar.store.records import (
     INBOUND_ENTITY_PREFIX,
+    Fence,
     InboundStatus,
     OutboxClaim,
     OutboxEntry,
@@ -176,10 +179,12 @@ class PostgresOutbox:
         *,
         note: str | None = None,
         rejected: Sequence[RejectedItemInput] = (),
+        fence: Fence | None = None,
     ) -> bool:
         now = format_timestamp(self._clock())
 
         def write(connection: Connection) -> bool:
+            check_fence(connection, fence)
             row = self._transition(
                 connection,
                 event_id,
@@ -194,10 +199,13 @@ class PostgresOutbox:
 
         return await self._db.write(write)
 
-    async def mark_failed(self, event_id: int, *, error: str, retry_at: str) -> bool:
+    async def mark_failed(
+        self, event_id: int, *, error: str, retry_at: str, fence: Fence | None = None
+    ) -> bool:
         now = format_timestamp(self._clock())
 
         def write(connection: Connection) -> bool:
+            check_fence(connection, fence)
             return (
                 self._transition(
                     connection,
@@ -213,11 +221,17 @@ class PostgresOutbox:
         return await self._db.write(write)
 
     async def mark_dead(
-        self, event_id: int, *, error: str, rejected: Sequence[RejectedItemInput]
+        self,
+        event_id: int,
+        *,
+        error: str,
+        rejected: Sequence[RejectedItemInput],
+        fence: Fence | None = None,
     ) -> bool:
         now = format_timestamp(self._clock())
 
         def write(connection: Connection) -> bool:
+            check_fence(connection, fence)
             row = self._transition(
                 connection, event_id, "dead", now, "last_error = %s", (_clip(error),)
             )

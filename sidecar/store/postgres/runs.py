@@ -1,16 +1,21 @@
-"""Sync runs: opened `running`, always closed, and orphans of dead processes closed too."""
+"""Sync runs: opened `running`, always closed; the runs of a lease no one holds any more
+(its replica died or stalled) are closed too, by whoever looks first.
+
+Opening, closing and interrupting a run are fenced writes (`check_fence`): a replica that
+lost its installation's lease cannot touch the runs of the replica that took it over."""
 
 from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.postgres._rows import page, record, safe_json
 from sidecar.store.postgres.database import Connection, Database
-from sidecar.store.records import RunKind, RunStatus, SyncRun
+from sidecar.store.postgres.leases import LeaseClock, check_fence
+from sidecar.store.records import Fence, RunKind, RunStatus, SyncRun
 
 __all__ = ["PostgresRuns"]
 
@@ -22,14 +27,23 @@ _IDS_PER_READ: Final = 500
 class PostgresRuns:
     """`Runs` on PostgreSQL."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, lease_clock: LeaseClock) -> None:
         self._db = db
         self._clock = clock
+        self._lease_clock = lease_clock
 
-    async def start(self, installation_id: str, kind: RunKind, *, owner: str | None = None) -> int:
+    async def start(
+        self,
+        installation_id: str,
+        kind: RunKind,
+        *,
+        owner: str | None = None,
+        fence: Fence | None = None,
+    ) -> int:
         now = format_timestamp(self._clock())
 
         def write(connection: Connection) -> int:
+            check_fence(connection, fence)
             row = connection.execute(
                 "INSERT INTO sync_runs (installation_id, kind, status, started_at, owner) "
                 "VALUES (%s, %s, 'running', %s, %s) RETURNING id",
@@ -39,7 +53,14 @@ class PostgresRuns:
 
         return await self._db.write(write)
 
-    async def finish(self, run_id: int, status: RunStatus, summary: Mapping[str, object]) -> None:
+    async def finish(
+        self,
+        run_id: int,
+        status: RunStatus,
+        summary: Mapping[str, object],
+        *,
+        fence: Fence | None = None,
+    ) -> None:
         if status not in _CLOSED_STATUSES:
             raise ValueError(
                 f"a run is closed as one of {sorted(_CLOSED_STATUSES)}; got {status!r}"
@@ -47,13 +68,16 @@ class PostgresRuns:
         # safe_json never raises: an odd summary must not leave the run `running` forever.
         summary_json = safe_json(summary)
         now = format_timestamp(self._clock())
-        await self._db.write(
-            lambda c: c.execute(
+
+        def write(connection: Connection) -> None:
+            check_fence(connection, fence)
+            connection.execute(
                 "UPDATE sync_runs SET status = %s, summary_json = %s, finished_at = %s "
                 "WHERE id = %s",
                 (status, summary_json, now, run_id),
             )
-        )
+
+        await self._db.write(write)
 
     async def get(self, run_id: int) -> SyncRun | None:
         def read(connection: Connection) -> SyncRun | None:
@@ -133,29 +157,34 @@ class PostgresRuns:
             latest.update((run.installation_id, run) for run in await self._db.read(read))
         return latest
 
-    async def close_orphans(
-        self,
-        is_alive: Callable[[str | None], bool],
-        reason: str,
-        *,
-        installation_id: str | None = None,
-    ) -> int:
+    async def close_running(self, installation_id: str, reason: str, *, fence: Fence) -> int:
         now = format_timestamp(self._clock())
         summary = json.dumps({"error": reason})
 
         def write(connection: Connection) -> int:
-            running = connection.execute(
-                "SELECT id, owner FROM sync_runs WHERE status = 'running' "
-                "AND (%(iid)s::text IS NULL OR installation_id = %(iid)s::text) FOR UPDATE",
-                {"iid": installation_id},
-            ).fetchall()
-            orphans = [row["id"] for row in running if not is_alive(row["owner"])]
-            if orphans:
-                connection.execute(
-                    "UPDATE sync_runs SET status = 'interrupted', summary_json = %s, "
-                    "finished_at = %s WHERE id = ANY(%s)",
-                    (summary, now, orphans),
-                )
-            return len(orphans)
+            check_fence(connection, fence)
+            return connection.execute(
+                "UPDATE sync_runs SET status = 'interrupted', summary_json = %s, "
+                "finished_at = %s WHERE installation_id = %s AND status = 'running'",
+                (summary, now, installation_id),
+            ).rowcount
+
+        return await self._db.write(write)
+
+    async def close_abandoned(self, reason: str) -> int:
+        now = format_timestamp(self._clock())
+        lease_now, times = self._lease_clock.now()
+        params = {**times, "summary": json.dumps({"error": reason}), "finished": now}
+
+        def write(connection: Connection) -> int:
+            # Unexpired by the lease clock: the database's when the hosts share it.
+            return connection.execute(
+                "UPDATE sync_runs AS r SET status = 'interrupted', "
+                "summary_json = %(summary)s, finished_at = %(finished)s "
+                "WHERE r.status = 'running' AND NOT EXISTS (SELECT 1 FROM leases AS l "
+                "WHERE l.name = 'installation:' || r.installation_id "
+                f"AND l.expires_at > {lease_now})",
+                params,
+            ).rowcount
 
         return await self._db.write(write)

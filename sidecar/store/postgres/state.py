@@ -1,5 +1,6 @@
 """Per-installation key/value state. Secrets are sealed with the cipher, bound to their row
-(the same sealed text as on SQLite, so a copied store decrypts with the same key)."""
+(the same sealed text as on SQLite, so a copied store decrypts with the same key). The
+writes of plain values are fenced (`check_fence`) when given the lease they are made under."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from sidecar.errors import StoreError
 from sidecar.security.cipher import SecretCipher, associated_data
 from sidecar.store.postgres._rows import record
 from sidecar.store.postgres.database import Connection, Database
-from sidecar.store.records import InstallationChange, StateEntry
+from sidecar.store.postgres.leases import check_fence
+from sidecar.store.records import Fence, InstallationChange, StateEntry
 from sidecar.store.sqlite.state import deep_merge
 
 __all__ = ["PostgresState"]
@@ -83,9 +85,16 @@ class PostgresState:
     async def get(self, installation_id: str, key: str) -> str | None:
         return await self._db.read(lambda c: self._read(c, installation_id, key))
 
-    async def set(self, installation_id: str, key: str, value: str) -> None:
+    async def set(
+        self, installation_id: str, key: str, value: str, *, fence: Fence | None = None
+    ) -> None:
         now = self._now()
-        await self._db.write(lambda c: self._write(c, installation_id, key, value, False, now))
+
+        def write(connection: Connection) -> None:
+            check_fence(connection, fence)
+            self._write(connection, installation_id, key, value, False, now)
+
+        await self._db.write(write)
 
     async def set_secret(self, installation_id: str, key: str, value: str) -> None:
         now = self._now()
@@ -103,6 +112,7 @@ class PostgresState:
         values: Mapping[str, str] | None = None,
         secrets: Mapping[str, str] | None = None,
         delete: Collection[str] = (),
+        fence: Fence | None = None,
     ) -> None:
         change = InstallationChange(
             installation_id=installation_id,
@@ -111,7 +121,12 @@ class PostgresState:
             delete=tuple(delete),
         )
         now = self._now()
-        await self._db.write(lambda c: self.write_change(c, change, now))
+
+        def write(connection: Connection) -> None:
+            check_fence(connection, fence)
+            self.write_change(connection, change, now)
+
+        await self._db.write(write)
 
     def write_change(self, connection: Connection, change: InstallationChange, now: str) -> None:
         """The state part of `change`, inside the caller's transaction."""
@@ -188,14 +203,18 @@ class PostgresState:
 
         return await self._db.write(write)
 
-    async def delete(self, installation_id: str, key: str) -> bool:
-        removed = await self._db.write(
-            lambda c: c.execute(_DELETE, (installation_id, key)).rowcount
-        )
-        return removed == 1
+    async def delete(self, installation_id: str, key: str, *, fence: Fence | None = None) -> bool:
+        def write(connection: Connection) -> int:
+            check_fence(connection, fence)
+            return connection.execute(_DELETE, (installation_id, key)).rowcount
 
-    async def take(self, installation_id: str, key: str) -> str | None:
+        return await self._db.write(write) == 1
+
+    async def take(
+        self, installation_id: str, key: str, *, fence: Fence | None = None
+    ) -> str | None:
         def write(connection: Connection) -> str | None:
+            check_fence(connection, fence)
             if self._is_secret(connection, installation_id, key):
                 raise StoreError(f"state {key!r} is a secret; take() reads plain values only")
             row = connection.execute(
@@ -211,15 +230,27 @@ class PostgresState:
         text = await self.get(installation_id, key)
         return None if text is None else json.loads(text)
 
-    async def set_json(self, installation_id: str, key: str, value: object) -> None:
-        await self.set(installation_id, key, json.dumps(value, ensure_ascii=False))
+    async def set_json(
+        self, installation_id: str, key: str, value: object, *, fence: Fence | None = None
+    ) -> None:
+        await self.set(installation_id, key, json.dumps(value, ensure_ascii=False), fence=fence)
 
     async def merge_json(
-        self, installation_id: str, key: str, patch: Mapping[str, object]
+        self,
+        installation_id: str,
+        key: str,
+        patch: Mapping[str, object],
+        *,
+        fence: Fence | None = None,
     ) -> dict[str, object]:
         patch_copy = json.loads(json.dumps(patch))  # detach from the caller, fail early
         now = self._now()
-        return await self._db.write(lambda c: self._merge(c, installation_id, key, patch_copy, now))
+
+        def write(connection: Connection) -> dict[str, object]:
+            check_fence(connection, fence)
+            return self._merge(connection, installation_id, key, patch_copy, now)
+
+        return await self._db.write(write)
 
     async def keys(self, installation_id: str) -> list[StateEntry]:
         def read(connection: Connection) -> list[StateEntry]:

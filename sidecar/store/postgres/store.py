@@ -31,7 +31,14 @@ _log = get_logger("store")
 class PostgresStore:
     """Every repository of the sidecar on one PostgreSQL schema."""
 
-    def __init__(self, db: Database, *, cipher: SecretCipher, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        cipher: SecretCipher,
+        clock: Clock,
+        database_clock: bool | None = None,
+    ) -> None:
         self.db = db
         self._clock = clock
         self._state = PostgresState(db, cipher, clock)
@@ -39,14 +46,17 @@ class PostgresStore:
         self._webhook_log = PostgresWebhookLog(db, clock)
         self._webhook_claims = PostgresWebhookClaims(db, clock)
         self._cursors = PostgresCursors(db, clock)
-        self._runs = PostgresRuns(db, clock)
+        # Expiries by the server's clock, which every host shares; a test's own clock
+        # (anything but the system clock) keeps the leases on its time instead, unless
+        # `database_clock` says otherwise.
+        if database_clock is None:
+            database_clock = clock is system_clock
+        self._leases = PostgresLeases(db, clock, database_clock=database_clock)
+        self._runs = PostgresRuns(db, clock, self._leases.clock)
         self._inbound_events = PostgresInboundEvents(db, cipher, clock)
         self._outbox = PostgresOutbox(db, clock)
         self._dead_letter = PostgresDeadLetter(db, clock)
         self._audit = PostgresAuditLog(db, clock)
-        # Expiries by the server's clock, which every host shares; a test's own clock
-        # (anything but the system clock) keeps the leases on its time instead.
-        self._leases = PostgresLeases(db, clock, database_clock=clock is system_clock)
 
     @property
     def installations(self) -> PostgresInstallations:
@@ -127,9 +137,11 @@ async def open_postgres_store(
     clock: Clock = system_clock,
     pool_size: int = DEFAULT_POOL_SIZE,
     connect_seconds: float = 10.0,
+    database_clock: bool | None = None,
 ) -> PostgresStore:
     """Open the PostgreSQL store at `url` in `schema` (created when absent) and bring its
-    schema up to date, under an advisory lock."""
+    schema up to date, under an advisory lock. Leases run on the server's clock when
+    `database_clock` (by default: when `clock` is the system clock)."""
     db = await open_database(url, schema=schema, pool_size=pool_size, wait_seconds=connect_seconds)
     try:
         applied_at = format_timestamp(clock())
@@ -140,4 +152,4 @@ async def open_postgres_store(
         raise
     if applied:
         _log.info("database migrated", database=redact_url(url), schema=schema, applied=applied)
-    return PostgresStore(db, cipher=cipher, clock=clock)
+    return PostgresStore(db, cipher=cipher, clock=clock, database_clock=database_clock)

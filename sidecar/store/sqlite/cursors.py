@@ -11,9 +11,10 @@ import builtins
 import sqlite3
 
 from sidecar.clock import Clock, format_timestamp
-from sidecar.store.records import Cursor, ResumePoint
+from sidecar.store.records import Cursor, Fence, ResumePoint
 from sidecar.store.sqlite._rows import record
 from sidecar.store.sqlite.database import Database
+from sidecar.store.sqlite.leases import fenced
 
 __all__ = ["SqliteCursors"]
 
@@ -86,6 +87,7 @@ class SqliteCursors:
         *,
         synced_at: str,
         items: int,
+        fence: Fence | None = None,
     ) -> None:
         now = format_timestamp(self._clock())
         key = (installation_id, entity, source_key)
@@ -94,7 +96,7 @@ class SqliteCursors:
             connection.execute(_SUCCESS, (*key, synced_at, items, now))
             connection.execute(f"DELETE FROM sync_resume_points WHERE {_KEY}", key)
 
-        await self._db.write(write)
+        await self._db.write(fenced(fence, write))
 
     async def record_failure(
         self,
@@ -106,6 +108,7 @@ class SqliteCursors:
         items: int,
         keep_resume_point: bool = True,
         retry_at: str | None = None,
+        fence: Fence | None = None,
     ) -> int:
         now = format_timestamp(self._clock())
         key = (installation_id, entity, source_key)
@@ -119,9 +122,16 @@ class SqliteCursors:
             ).fetchone()
             return int(row[0])
 
-        return await self._db.write(write)
+        return await self._db.write(fenced(fence, write))
 
-    async def reset(self, installation_id: str, entity: str, source_key: str = "") -> bool:
+    async def reset(
+        self,
+        installation_id: str,
+        entity: str,
+        source_key: str = "",
+        *,
+        fence: Fence | None = None,
+    ) -> bool:
         key = (installation_id, entity, source_key)
 
         def write(connection: sqlite3.Connection) -> bool:
@@ -131,7 +141,7 @@ class SqliteCursors:
             ).rowcount
             return removed > 0
 
-        return await self._db.write(write)
+        return await self._db.write(fenced(fence, write))
 
     async def count_in_error(self) -> int:
         return await self._db.read(
@@ -154,7 +164,7 @@ class SqliteCursors:
 
         return await self._db.read(read)
 
-    async def save_resume_point(self, point: ResumePoint) -> None:
+    async def save_resume_point(self, point: ResumePoint, *, fence: Fence | None = None) -> None:
         params = {
             "installation_id": point.installation_id,
             "entity": point.entity,
@@ -169,7 +179,7 @@ class SqliteCursors:
             "rejected": point.rejected,
             "updated_at": format_timestamp(self._clock()),
         }
-        await self._db.write(lambda c: c.execute(_SAVE_RESUME, params))
+        await self._db.write(fenced(fence, lambda c: c.execute(_SAVE_RESUME, params)))
 
     async def resume_points(self, installation_id: str | None = None) -> builtins.list[ResumePoint]:
         def read(connection: sqlite3.Connection) -> builtins.list[ResumePoint]:

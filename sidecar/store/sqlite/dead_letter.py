@@ -6,9 +6,10 @@ import sqlite3
 from collections.abc import Sequence
 
 from sidecar.clock import Clock, format_timestamp
-from sidecar.store.records import RejectedItem, RejectedItemInput
+from sidecar.store.records import Fence, RejectedItem, RejectedItemInput
 from sidecar.store.sqlite._rows import page, record, safe_json
 from sidecar.store.sqlite.database import Database
+from sidecar.store.sqlite.leases import fenced
 from sidecar.store.sqlite.tallies import read_tally
 
 __all__ = ["SqliteDeadLetter", "insert_rejected"]
@@ -55,18 +56,22 @@ class SqliteDeadLetter:
         source_key: str,
         target: str,
         items: Sequence[RejectedItemInput],
+        fence: Fence | None = None,
     ) -> int:
         now = format_timestamp(self._clock())
         return await self._db.write(
-            lambda c: insert_rejected(
-                c,
-                installation_id,
-                run_id=run_id,
-                entity=entity,
-                source_key=source_key,
-                target=target,
-                items=items,
-                now=now,
+            fenced(
+                fence,
+                lambda c: insert_rejected(
+                    c,
+                    installation_id,
+                    run_id=run_id,
+                    entity=entity,
+                    source_key=source_key,
+                    target=target,
+                    items=items,
+                    now=now,
+                ),
             )
         )
 

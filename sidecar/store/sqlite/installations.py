@@ -10,6 +10,7 @@ from typing import TypeVar
 from sidecar.clock import Clock, format_timestamp
 from sidecar.errors import StoreError
 from sidecar.store.records import (
+    Fence,
     Installation,
     InstallationChange,
     InstallationStatus,
@@ -17,6 +18,7 @@ from sidecar.store.records import (
 )
 from sidecar.store.sqlite._rows import page, record
 from sidecar.store.sqlite.database import Database
+from sidecar.store.sqlite.leases import fenced
 from sidecar.store.sqlite.state import SqliteState
 
 T = TypeVar("T")
@@ -148,16 +150,24 @@ class SqliteInstallations:
         return changed == 1
 
     async def set_external_account(
-        self, installation_id: str, ref: str | None, name: str | None = None
+        self,
+        installation_id: str,
+        ref: str | None,
+        name: str | None = None,
+        *,
+        fence: Fence | None = None,
     ) -> bool:
         now = format_timestamp(self._clock())
         changed = await self._change(
-            lambda c: (
-                c.execute(
-                    "UPDATE installations SET external_account_ref = ?, external_account_name = ?, "
-                    "updated_at = ? WHERE installation_id = ?",
-                    (ref, name, now, installation_id),
-                ).rowcount
+            fenced(
+                fence,
+                lambda c: (
+                    c.execute(
+                        "UPDATE installations SET external_account_ref = ?, "
+                        "external_account_name = ?, updated_at = ? WHERE installation_id = ?",
+                        (ref, name, now, installation_id),
+                    ).rowcount
+                ),
             )
         )
         return changed == 1

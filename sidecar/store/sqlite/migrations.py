@@ -354,6 +354,17 @@ _BACKLOG_TALLIES = Migration(
     ),
 )
 
+_LEASE_EPOCHS = Migration(
+    8,
+    "lease epochs",
+    (
+        # The fencing token: each new holder of a name gets the epoch + 1, and every fenced
+        # write checks it in its own transaction. Rows are no longer deleted on release (it
+        # expires them), so a name's epoch only ever grows.
+        "ALTER TABLE leases ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     _INITIAL,
     _SYNC_PROGRESS,
@@ -362,6 +373,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _CURSOR_RETRY_AT,
     _CONSOLE_INDEXES,
     _BACKLOG_TALLIES,
+    _LEASE_EPOCHS,
 )
 """Every migration ever shipped, in order. Append only; never edit or remove one."""
 

@@ -21,6 +21,7 @@ from typing import Final
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.records import (
     INBOUND_ENTITY_PREFIX,
+    Fence,
     InboundStatus,
     OutboxClaim,
     OutboxEntry,
@@ -32,6 +33,7 @@ from sidecar.store.records import (
 from sidecar.store.sqlite._rows import page, record
 from sidecar.store.sqlite.database import Database
 from sidecar.store.sqlite.dead_letter import insert_rejected
+from sidecar.store.sqlite.leases import fenced
 from sidecar.store.sqlite.tallies import read_tally
 
 __all__ = ["SqliteOutbox"]
@@ -163,6 +165,7 @@ class SqliteOutbox:
         *,
         note: str | None = None,
         rejected: Sequence[RejectedItemInput] = (),
+        fence: Fence | None = None,
     ) -> bool:
         now = format_timestamp(self._clock())
 
@@ -179,9 +182,11 @@ class SqliteOutbox:
                 self._dead_letter(connection, row, rejected, now)
             return row is not None
 
-        return await self._db.write(write)
+        return await self._db.write(fenced(fence, write))
 
-    async def mark_failed(self, event_id: int, *, error: str, retry_at: str) -> bool:
+    async def mark_failed(
+        self, event_id: int, *, error: str, retry_at: str, fence: Fence | None = None
+    ) -> bool:
         now = format_timestamp(self._clock())
 
         def write(connection: sqlite3.Connection) -> bool:
@@ -197,10 +202,15 @@ class SqliteOutbox:
                 is not None
             )
 
-        return await self._db.write(write)
+        return await self._db.write(fenced(fence, write))
 
     async def mark_dead(
-        self, event_id: int, *, error: str, rejected: Sequence[RejectedItemInput]
+        self,
+        event_id: int,
+        *,
+        error: str,
+        rejected: Sequence[RejectedItemInput],
+        fence: Fence | None = None,
     ) -> bool:
         now = format_timestamp(self._clock())
 
@@ -212,7 +222,7 @@ class SqliteOutbox:
                 self._dead_letter(connection, row, rejected, now)
             return row is not None
 
-        return await self._db.write(write)
+        return await self._db.write(fenced(fence, write))
 
     async def counts(self, installation_id: str | None = None) -> dict[OutboxStatus, int]:
         def read(connection: sqlite3.Connection) -> dict[OutboxStatus, int]:

@@ -1,16 +1,18 @@
-"""Sync runs: opened `running`, always closed, and orphans of dead processes closed too."""
+"""Sync runs: opened `running`, always closed; runs whose holder lost the installation's
+lease are closed by the next holder (`close_running`) or at start-up (`close_abandoned`)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from sidecar.clock import Clock, format_timestamp
-from sidecar.store.records import RunKind, RunStatus, SyncRun
+from sidecar.store.records import Fence, RunKind, RunStatus, SyncRun
 from sidecar.store.sqlite._rows import page, record, safe_json
 from sidecar.store.sqlite.database import Database
+from sidecar.store.sqlite.leases import fenced
 
 __all__ = ["SqliteRuns"]
 
@@ -26,7 +28,14 @@ class SqliteRuns:
         self._db = db
         self._clock = clock
 
-    async def start(self, installation_id: str, kind: RunKind, *, owner: str | None = None) -> int:
+    async def start(
+        self,
+        installation_id: str,
+        kind: RunKind,
+        *,
+        owner: str | None = None,
+        fence: Fence | None = None,
+    ) -> int:
         now = format_timestamp(self._clock())
 
         def write(connection: sqlite3.Connection) -> int:
@@ -37,9 +46,16 @@ class SqliteRuns:
             )
             return int(cursor.lastrowid or 0)
 
-        return await self._db.write(write)
+        return await self._db.write(fenced(fence, write))
 
-    async def finish(self, run_id: int, status: RunStatus, summary: Mapping[str, object]) -> None:
+    async def finish(
+        self,
+        run_id: int,
+        status: RunStatus,
+        summary: Mapping[str, object],
+        *,
+        fence: Fence | None = None,
+    ) -> None:
         if status not in _CLOSED_STATUSES:
             raise ValueError(
                 f"a run is closed as one of {sorted(_CLOSED_STATUSES)}; got {status!r}"
@@ -48,9 +64,13 @@ class SqliteRuns:
         summary_json = safe_json(summary)
         now = format_timestamp(self._clock())
         await self._db.write(
-            lambda c: c.execute(
-                "UPDATE sync_runs SET status = ?, summary_json = ?, finished_at = ? WHERE id = ?",
-                (status, summary_json, now, run_id),
+            fenced(
+                fence,
+                lambda c: c.execute(
+                    "UPDATE sync_runs SET status = ?, summary_json = ?, finished_at = ? "
+                    "WHERE id = ?",
+                    (status, summary_json, now, run_id),
+                ),
             )
         )
 
@@ -130,28 +150,35 @@ class SqliteRuns:
             latest.update((run.installation_id, run) for run in await self._db.read(read))
         return latest
 
-    async def close_orphans(
-        self,
-        is_alive: Callable[[str | None], bool],
-        reason: str,
-        *,
-        installation_id: str | None = None,
-    ) -> int:
+    async def close_running(self, installation_id: str, reason: str, *, fence: Fence) -> int:
         now = format_timestamp(self._clock())
         summary = json.dumps({"error": reason})
-
-        def write(connection: sqlite3.Connection) -> int:
-            running = connection.execute(
-                "SELECT id, owner FROM sync_runs WHERE status = 'running' "
-                "AND (? IS NULL OR installation_id = ?)",
-                (installation_id, installation_id),
-            ).fetchall()
-            orphans = [(summary, now, row["id"]) for row in running if not is_alive(row["owner"])]
-            connection.executemany(
-                "UPDATE sync_runs SET status = 'interrupted', summary_json = ?, finished_at = ? "
-                "WHERE id = ?",
-                orphans,
+        return await self._db.write(
+            fenced(
+                fence,
+                lambda c: (
+                    c.execute(
+                        "UPDATE sync_runs SET status = 'interrupted', summary_json = ?, "
+                        "finished_at = ? WHERE installation_id = ? AND status = 'running'",
+                        (summary, now, installation_id),
+                    ).rowcount
+                ),
             )
-            return len(orphans)
+        )
 
-        return await self._db.write(write)
+    async def close_abandoned(self, reason: str) -> int:
+        now = format_timestamp(self._clock())
+        summary = json.dumps({"error": reason})
+        # A running run whose installation's lease nobody holds has no process behind it
+        # (its holder renews the lease while it runs): whoever ran it died or gave up.
+        return await self._db.write(
+            lambda c: (
+                c.execute(
+                    "UPDATE sync_runs SET status = 'interrupted', summary_json = ?, "
+                    "finished_at = ? WHERE status = 'running' AND NOT EXISTS ("
+                    "  SELECT 1 FROM leases WHERE leases.name = 'installation:' || "
+                    "  sync_runs.installation_id AND leases.expires_at > ?)",
+                    (summary, now, now),
+                ).rowcount
+            )
+        )

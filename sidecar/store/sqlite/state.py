@@ -10,9 +10,10 @@ from typing import TypeVar
 from sidecar.clock import Clock, format_timestamp
 from sidecar.errors import StoreError
 from sidecar.security.cipher import SecretCipher, associated_data
-from sidecar.store.records import InstallationChange, StateEntry
+from sidecar.store.records import Fence, InstallationChange, StateEntry
 from sidecar.store.sqlite._rows import record
 from sidecar.store.sqlite.database import Database
+from sidecar.store.sqlite.leases import fenced
 
 T = TypeVar("T")
 
@@ -98,9 +99,13 @@ class SqliteState:
     async def get(self, installation_id: str, key: str) -> str | None:
         return await self._db.read(lambda c: self._read(c, installation_id, key))
 
-    async def set(self, installation_id: str, key: str, value: str) -> None:
+    async def set(
+        self, installation_id: str, key: str, value: str, *, fence: Fence | None = None
+    ) -> None:
         now = self._now()
-        await self._change(lambda c: self._write(c, installation_id, key, value, False, now))
+        await self._change(
+            fenced(fence, lambda c: self._write(c, installation_id, key, value, False, now))
+        )
 
     async def set_secret(self, installation_id: str, key: str, value: str) -> None:
         now = self._now()
@@ -118,6 +123,7 @@ class SqliteState:
         values: Mapping[str, str] | None = None,
         secrets: Mapping[str, str] | None = None,
         delete: Collection[str] = (),
+        fence: Fence | None = None,
     ) -> None:
         change = InstallationChange(
             installation_id=installation_id,
@@ -126,7 +132,7 @@ class SqliteState:
             delete=tuple(delete),
         )
         now = self._now()
-        await self._change(lambda c: self.write_change(c, change, now))
+        await self._change(fenced(fence, lambda c: self.write_change(c, change, now)))
 
     def write_change(
         self, connection: sqlite3.Connection, change: InstallationChange, now: str
@@ -185,18 +191,23 @@ class SqliteState:
         # every later caller reads it back.
         return await self._change(write)
 
-    async def delete(self, installation_id: str, key: str) -> bool:
+    async def delete(self, installation_id: str, key: str, *, fence: Fence | None = None) -> bool:
         removed = await self._change(
-            lambda c: (
-                c.execute(
-                    "DELETE FROM installation_state WHERE installation_id = ? AND key = ?",
-                    (installation_id, key),
-                ).rowcount
+            fenced(
+                fence,
+                lambda c: (
+                    c.execute(
+                        "DELETE FROM installation_state WHERE installation_id = ? AND key = ?",
+                        (installation_id, key),
+                    ).rowcount
+                ),
             )
         )
         return removed == 1
 
-    async def take(self, installation_id: str, key: str) -> str | None:
+    async def take(
+        self, installation_id: str, key: str, *, fence: Fence | None = None
+    ) -> str | None:
         def write(connection: sqlite3.Connection) -> str | None:
             if self._is_secret(connection, installation_id, key):
                 raise StoreError(f"state {key!r} is a secret; take() reads plain values only")
@@ -207,22 +218,30 @@ class SqliteState:
             )
             return value
 
-        return await self._change(write)
+        return await self._change(fenced(fence, write))
 
     async def get_json(self, installation_id: str, key: str) -> object | None:
         text = await self.get(installation_id, key)
         return None if text is None else json.loads(text)
 
-    async def set_json(self, installation_id: str, key: str, value: object) -> None:
-        await self.set(installation_id, key, json.dumps(value, ensure_ascii=False))
+    async def set_json(
+        self, installation_id: str, key: str, value: object, *, fence: Fence | None = None
+    ) -> None:
+        await self.set(installation_id, key, json.dumps(value, ensure_ascii=False), fence=fence)
 
     async def merge_json(
-        self, installation_id: str, key: str, patch: Mapping[str, object]
+        self,
+        installation_id: str,
+        key: str,
+        patch: Mapping[str, object],
+        *,
+        fence: Fence | None = None,
     ) -> dict[str, object]:
         patch_copy = json.loads(json.dumps(patch))  # detach from the caller, fail early
         now = self._now()
-
-        return await self._change(lambda c: self._merge(c, installation_id, key, patch_copy, now))
+        return await self._change(
+            fenced(fence, lambda c: self._merge(c, installation_id, key, patch_copy, now))
+        )
 
     async def keys(self, installation_id: str) -> list[StateEntry]:
         def read(connection: sqlite3.Connection) -> list[StateEntry]:

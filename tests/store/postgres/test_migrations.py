@@ -213,3 +213,39 @@ def test_the_tallies_migration_counts_the_rows_already_there(
         ("outbox:failed", "a", 1),
         ("outbox:queued", "a", 1),
     ]
+
+
+async def test_the_lease_epochs_migration_keeps_the_leases_already_held(
+    postgres_server: PostgresCluster, cipher: AesGcmCipher, clock: FakeClock
+) -> None:
+    schema = new_schema()
+    with psycopg.connect(postgres_server.url, row_factory=dict_row) as connection:
+        connection.execute(
+            psycopg.sql.SQL("SET search_path = {}").format(psycopg.sql.Identifier(schema))
+        )
+        migrate(connection, schema, "t", MIGRATIONS[:7])
+        connection.execute(
+            "INSERT INTO leases (name, owner, acquired_at, expires_at) "
+            "VALUES ('installation:i', 'host:1:a', '2026-11-26T08:59:00.000Z', "
+            "'2026-11-26T09:00:30.000Z')"
+        )
+        connection.commit()
+        assert migrate(connection, schema, "t") == [8]
+        connection.commit()
+        assert connection.execute("SELECT name, owner, epoch FROM leases").fetchall() == [
+            {"name": "installation:i", "owner": "host:1:a", "epoch": 0}
+        ]
+        connection.rollback()
+    # The lease taken before the upgrade is still held, then taken over at epoch 1.
+    store = await open_postgres_store(
+        postgres_server.url, schema=schema, cipher=cipher, clock=clock
+    )
+    try:
+        assert await store.schema_version() == 8
+        assert await store.leases.acquire("installation:i", "b/1", ttl_seconds=30) is None
+        clock.advance(seconds=31)
+        grant = await store.leases.acquire("installation:i", "b/1", ttl_seconds=30)
+        assert grant is not None
+        assert (grant.fence.epoch, grant.taken_from) == (1, "host:1:a")
+    finally:
+        await store.aclose()
