@@ -75,7 +75,7 @@ def _start_logging(loaded: LoadedSettings, *, quiet: bool = False) -> None:
     no `-v`) shows warnings and errors only."""
     settings = loaded.settings
     level = "warning" if quiet and settings.log_level in ("debug", "info") else settings.log_level
-    configure_logging(level=level, fmt=settings.log_format)
+    configure_logging(level=level, fmt=settings.log_format, fields={"replica": settings.replica_id})
     for warning in loaded.warnings:
         _log.warning(warning)
 
@@ -293,6 +293,36 @@ def _command_installations(args: argparse.Namespace) -> int:
     loaded = _load()
     _start_logging(loaded)
     return _run_async(_installations, loaded.settings, args)
+
+
+async def _replicas(settings: Settings, args: argparse.Namespace) -> int:
+    from sidecar.admin.replicas import replica_view
+    from sidecar.wiring import open_settings_store
+
+    async with open_settings_store(settings) as store:
+        replicas = await store.replicas.list()
+    if args.json:
+        _print_json([replica_view(replica) for replica in replicas])
+        return EXIT_OK
+    if not replicas:
+        print("no replica has run on this database yet")
+        return EXIT_OK
+    alive = sum(replica.alive for replica in replicas)
+    print(f"{alive} of {len(replicas)} replica(s) alive")
+    print(f"{'REPLICA':<34} {'STATE':<8} {'VERSION':<10} {'STARTED':<25} {'HEARTBEAT':<25} LEASES")
+    for r in replicas:
+        state = "alive" if r.alive else "stopped" if r.stopped_at else "dead"
+        print(
+            f"{r.id:<34} {state:<8} {r.version:<10} {r.started_at:<25} {r.heartbeat_at:<25} "
+            f"{r.leases_held}"
+        )
+    return EXIT_OK
+
+
+def _command_replicas(args: argparse.Namespace) -> int:
+    loaded = _load()
+    _start_logging(loaded)
+    return _run_async(_replicas, loaded.settings, args)
 
 
 class _ProgressLine:
@@ -613,6 +643,12 @@ def _parser(*, admin_actions: bool = True) -> argparse.ArgumentParser:
         "(created if it has none; recorded in the audit log and the log)",
     )
     installations.set_defaults(run=_command_installations)
+    replicas = commands.add_parser(
+        "replicas",
+        help="list the replicas sharing the database: alive or not, version, heartbeat, leases",
+    )
+    replicas.add_argument("--json", action="store_true", help="print JSON")
+    replicas.set_defaults(run=_command_replicas)
     admin = commands.add_parser(
         "admin",
         help="the admin API's reads and actions on the local store (JSON; actions audited)",

@@ -11,12 +11,17 @@ without revealing them.
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Literal, TypeVar, cast
 
 from sidecar._env import EnvReader
+from sidecar.client_address import Network, parse_trusted_proxies
 from sidecar.errors import ConfigError
 from sidecar.postgres_url import DEFAULT_DATABASE_SCHEMA, schema_problem, url_problem
 from sidecar.security.cipher import KEY_BYTES
@@ -41,6 +46,7 @@ __all__ = [
     "OutboundLimits",
     "Secret",
     "Settings",
+    "default_replica_id",
     "load_settings",
 ]
 
@@ -71,11 +77,22 @@ DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 DEFAULT_LEASE_TTL_SECONDS = 30.0
 """How long a lease outlives its holder's last renewal (sidecar.sync.leases reads it here)."""
 MAX_LEASE_TTL_SECONDS = 86400.0
+REPLICA_ID_MAX_LENGTH = 64
+_REPLICA_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{REPLICA_ID_MAX_LENGTH}}}")
+_NOT_IN_REPLICA_ID = re.compile(r"[^A-Za-z0-9._:-]")
 
 LogFormat = Literal["json", "text"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 T = TypeVar("T", str, bytes)
+
+
+def default_replica_id() -> str:
+    """`<hostname>:<pid>:<8 hex>`: the host name cut short (and any character REPLICA_ID
+    does not allow replaced) so that the whole fits in 64 characters."""
+    tail = f":{os.getpid()}:{secrets.token_hex(4)}"
+    host = _NOT_IN_REPLICA_ID.sub("-", socket.gethostname()) or "host"
+    return host[: REPLICA_ID_MAX_LENGTH - len(tail)] + tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +177,11 @@ class Settings:
     lease_ttl_seconds: float = DEFAULT_LEASE_TTL_SECONDS
     """How long a lease outlives its holder's last renewal (LEASE_TTL_SECONDS): a holder
     renews every third of it, and a dead replica's work is taken over after it."""
+    replica_id: str = field(default_factory=default_replica_id)
+    """This process among the replicas sharing the database (REPLICA_ID): its name in
+    leases, run rows, logs, the replicas table and the User-Agent of outbound calls."""
+    trusted_proxies: tuple[Network, ...] = ()
+    """Peers whose X-Forwarded-For names the client (TRUSTED_PROXIES); none by default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +293,36 @@ def _database_url(
         )
         return None, schema, True
     return Secret(raw), schema, True
+
+
+def _replica_id(env: EnvReader) -> str:
+    raw = env.raw("REPLICA_ID")
+    if raw is None:
+        return default_replica_id()
+    if _REPLICA_ID.fullmatch(raw) is None:
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        env.problem(
+            "REPLICA_ID",
+            f"must be 1 to {REPLICA_ID_MAX_LENGTH} characters among A-Z a-z 0-9 . _ : - "
+            f"(e.g. web-1); got {shown!r} ({len(raw)} characters)",
+        )
+        return default_replica_id()
+    return raw
+
+
+def _trusted_proxies(env: EnvReader) -> tuple[Network, ...]:
+    raw = env.raw("TRUSTED_PROXIES")
+    if raw is None:
+        return ()
+    networks, bad = parse_trusted_proxies(raw)
+    for entry in bad:
+        shown = entry if len(entry) <= 40 else entry[:40] + "…"
+        env.problem(
+            "TRUSTED_PROXIES",
+            f"{shown!r} is not an IP address or a CIDR range (e.g. 10.0.0.0/8, "
+            "2001:db8::/32); separate several with commas",
+        )
+    return networks
 
 
 def _existing_file(env: EnvReader, name: str, default: str) -> Path:
@@ -432,6 +484,8 @@ def load_settings(environ: Mapping[str, str]) -> LoadedSettings:
             "PUSH_CONCURRENCY", DEFAULT_PUSH_CONCURRENCY, minimum=1, maximum=MAX_PUSH_CONCURRENCY
         ),
         lease_ttl_seconds=_lease_ttl_seconds(env),
+        replica_id=_replica_id(env),
+        trusted_proxies=_trusted_proxies(env),
     )
     if settings.admin_token is not None and len(settings.admin_token.reveal()) < 32:
         env.warnings.append("ADMIN_TOKEN is shorter than 32 characters; use a longer random token")

@@ -9,6 +9,8 @@
                    calls to it are paused after repeated failures; informative too
     installations  per active installation: when it last ran, how long ago, how it ended,
                    and whether that is stale
+    replicas       how many replicas of this database are alive, and this one's id
+                   (REPLICA_ID); informative
 
 It always answers, even when the store does not: a store failure (or a store too slow to
 answer within a few seconds) is itself the report. No secret, no payload, no error text.
@@ -67,6 +69,10 @@ async def _read(store: Store) -> tuple[list[Installation], dict[str, SyncRun], i
     return active, latest, await store.cursors.count_in_error()
 
 
+async def _alive_replicas(store: Store) -> int:
+    return sum(replica.alive for replica in await store.replicas.list())
+
+
 async def check_health(
     store: Store,
     *,
@@ -74,12 +80,14 @@ async def check_health(
     scheduled: bool = True,
     app_state: str | None = None,
     circuits: Mapping[str, str] | None = None,
+    replica_id: str | None = None,
 ) -> HealthReport:
     """Ask the store how things are; never raise.
 
     `scheduled` is False when the scheduler is off (SYNC_INTERVAL_MINUTES=0): then no run
     is expected, and none is stale. `app_state` is the vendor app's health when it is
     probed (`AppHealth.state`): shown as `app`, it never makes the report unhealthy alone.
+    `replica_id` (a serving sidecar's REPLICA_ID) adds `replicas`: how many are alive.
     """
     now = clock()
     checked_at = format_timestamp(now)
@@ -87,11 +95,16 @@ async def check_health(
     if circuits:
         app["circuits"] = dict(circuits)
     read: tuple[list[Installation], dict[str, SyncRun], int] | None = None
+    alive: int | None = None
     try:
         with trio.move_on_after(_STORE_DEADLINE_SECONDS):
             read = await _read(store)
+            if replica_id is not None:
+                alive = await _alive_replicas(store)
     except Exception as exc:  # noqa: BLE001 - whatever the store did, /health answers
         _log.error("health check: the store failed", error=describe_error(exc))
+    if replica_id is not None:
+        app["replicas"] = {"alive": alive, "self": replica_id}
     if read is None:
         return HealthReport(
             False, {"status": "degraded", "db": "error", **app, "checked_at": checked_at}

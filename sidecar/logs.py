@@ -66,11 +66,13 @@ class _Timestamps:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, msg, then the (redacted) metadata."""
+    """One JSON object per line: ts, level, logger, msg, the process's fields (`replica`),
+    then the (redacted) metadata."""
 
-    def __init__(self) -> None:
+    def __init__(self, fields: Mapping[str, object] | None = None) -> None:
         super().__init__()
         self._timestamp = _Timestamps()
+        self._fields = dict(fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
@@ -78,6 +80,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            **self._fields,
         }
         line.update(_metadata(record))
         if record.exc_info:
@@ -88,10 +91,14 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """`<ts> <LEVEL> <logger> <msg> key=value …` for people reading a terminal."""
 
+    def __init__(self, fields: Mapping[str, object] | None = None) -> None:
+        super().__init__()
+        self._fields = dict(fields or {})
+
     def format(self, record: logging.LogRecord) -> str:
         pairs = " ".join(
             f"{key}={json.dumps(value, default=str, ensure_ascii=False)}"
-            for key, value in _metadata(record).items()
+            for key, value in {**self._fields, **_metadata(record)}.items()
         )
         text = f"{_timestamp(record)} {record.levelname:<7} {record.name} {record.getMessage()}"
         if pairs:
@@ -121,11 +128,17 @@ class _DemoteChatty(logging.Filter):
 
 
 def configure_logging(
-    *, level: str = "info", fmt: str = "json", stream: TextIO | None = None
+    *,
+    level: str = "info",
+    fmt: str = "json",
+    stream: TextIO | None = None,
+    fields: Mapping[str, object] | None = None,
 ) -> None:
-    """Send every log record (ours and the libraries') to `stream` (stderr) in `fmt`."""
+    """Send every log record (ours and the libraries') to `stream` (stderr) in `fmt`, each
+    line carrying `fields` (the process's own, e.g. `replica`: which of several replicas
+    wrote it)."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(TextFormatter() if fmt == "text" else JsonFormatter())
+    handler.setFormatter(TextFormatter(fields) if fmt == "text" else JsonFormatter(fields))
     handler.addFilter(_DemoteChatty(_LEVELS.get(level, logging.INFO)))
     root = logging.getLogger()
     for existing in list(root.handlers):

@@ -96,6 +96,7 @@ def admin_context(
         ),
         session_idle_seconds=settings.admin_session_minutes * 60.0,
         cookie_secure=settings.admin_cookie_secure,
+        trusted_proxies=settings.trusted_proxies,
     )
     return context, operator_syncs
 

@@ -23,6 +23,7 @@ from typing import Final
 import httpx
 import trio
 
+from sidecar import __version__
 from sidecar.clock import Clock, system_clock
 from sidecar.logs import BoundLogger
 from sidecar.metrics.hooks import CallObserver, call_outcome
@@ -42,6 +43,7 @@ __all__ = [
     "parse_retry_after",
     "scheduled_retry_after",
     "send",
+    "user_agent",
 ]
 
 DEFAULT_TIMEOUT_SECONDS: Final = 30.0
@@ -128,12 +130,24 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def user_agent(replica_id: str | None = None) -> str:
+    """`shopimind-sidecar/<version> (replica/<REPLICA_ID>)`: a peer (and a test's fake)
+    can tell which replica sent a call."""
+    product = f"shopimind-sidecar/{__version__}"
+    return product if replica_id is None else f"{product} (replica/{replica_id})"
+
+
 def new_http_client(
-    *, max_connections: int = 100, tls: ssl.SSLContext | None = None
+    *,
+    max_connections: int = 100,
+    tls: ssl.SSLContext | None = None,
+    replica_id: str | None = None,
 ) -> httpx.AsyncClient:
     """An httpx client for one peer: no redirects, no cookies kept between calls; `tls`
-    (from `tls_context()`) verifies certificates, a new context when not given."""
+    (from `tls_context()`) verifies certificates, a new context when not given. Every
+    request carries `user_agent(replica_id)`."""
     return httpx.AsyncClient(
+        headers={"user-agent": user_agent(replica_id)},
         verify=tls if tls is not None else True,
         follow_redirects=False,
         timeout=httpx.Timeout(DEFAULT_TIMEOUT_SECONDS),

@@ -5,6 +5,8 @@
     │   closed last), one HTTP client per peer, the ShopiMind client, the app bridge;
     │   every call to a peer counted in the metrics
     └── nursery
+        ├── replica heartbeat (sidecar.heartbeat): registered before anything listens,
+        │   marked stopped once the drain is over
         ├── public listener (hypercorn + quart-trio); drains its requests on stop. The
         │   admin API and /metrics are mounted on it unless ADMIN_PORT is set:
         ├── admin listener (ADMIN_HOST:ADMIN_PORT), when configured
@@ -41,6 +43,12 @@ from sidecar.config import Settings, load_settings
 from sidecar.declaration import build_manifest
 from sidecar.declaration.model import Declaration
 from sidecar.errors import ConfigError, SidecarError
+from sidecar.heartbeat import (
+    DEFAULT_HEARTBEAT_TTL_SECONDS,
+    heartbeat_interval_seconds,
+    registration,
+    run_heartbeat,
+)
 from sidecar.inbound import (
     INSTALLATION_RATE_BURST,
     INSTALLATION_RATE_PER_SECOND,
@@ -249,6 +257,8 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
             ready=readiness,
             app_health=(lambda: None) if app_health is None else lambda: app_health.state,
             circuits=lambda: circuit_states(parts.peers),
+            trusted_proxies=settings.trusted_proxies,
+            replica_id=settings.replica_id,
         )
     )
     admin, operator_syncs = admin_context(
@@ -311,6 +321,7 @@ async def run_sidecar(
         )
         connections = Connections(_connection_limits(settings))
         async with trio.open_nursery() as nursery:
+            await nursery.start(functools.partial(_heartbeat, parts, until=drained))
             public_urls = await _listen(
                 nursery, services.app, config, drained, connections, "HOST and PORT"
             )
@@ -388,6 +399,24 @@ async def run_sidecar(
         _log.info("sidecar stopped")
 
 
+async def _heartbeat(
+    parts: Parts,
+    *,
+    until: trio.Event,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """This replica in the replicas table, from before it listens until its drain is over."""
+    # LEASE_TTL_SECONDS (lease-core) when the settings have it: alive for one TTL.
+    ttl = float(getattr(parts.settings, "lease_ttl_seconds", DEFAULT_HEARTBEAT_TTL_SECONDS))
+    await run_heartbeat(
+        parts.store.replicas,
+        registration(parts.settings.replica_id, ttl_seconds=ttl),
+        interval_seconds=heartbeat_interval_seconds(ttl),
+        until=until,
+        task_status=task_status,
+    )
+
+
 def _connection_limits(settings: Settings) -> ConnectionLimits:
     return fit_open_files(
         ConnectionLimits(
@@ -395,6 +424,7 @@ def _connection_limits(settings: Settings) -> ConnectionLimits:
             max_per_client=settings.max_connections_per_client,
             header_timeout_seconds=settings.header_timeout_seconds,
             body_timeout_seconds=settings.body_timeout_seconds,
+            trusted_proxies=settings.trusted_proxies,
         )
     )
 

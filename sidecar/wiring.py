@@ -2,7 +2,7 @@
 
 The runtime and the CLI commands that work on the live store (`sync`, `installations`…)
 open the same parts, the same way: the store, one HTTP client per peer, the ShopiMind
-client, the app bridge, and this process's lease owner id.
+client, the app bridge, and this process's id (REPLICA_ID) as lease owner.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from sidecar.store.records import PoolStatistics
 from sidecar.store.selection import OpenedStore, open_selected_store
 from sidecar.store_target import store_target
 from sidecar.sync.engine import SyncDeps, SyncEngine
-from sidecar.sync.leases import new_owner
 
 __all__ = [
     "INTERACTIVE_POLICY",
@@ -58,7 +57,7 @@ class Parts:
     interactive_bridge: AppBridge
     """The same app with INTERACTIVE_POLICY."""
     owner: str
-    """This process's id in leases and run rows."""
+    """This process's id in leases and run rows: REPLICA_ID."""
     clock: Clock
     app_probe: AppProbe | None = None
     """The app's health endpoint (APP_HEALTH_PATH), when one is configured."""
@@ -123,8 +122,8 @@ async def open_parts(
     tls = tls_context()  # one CA bundle for both clients
     async with (
         _open_store(settings, clock) as opened,
-        new_http_client(tls=tls) as api_http,
-        new_http_client(tls=tls) as app_http,
+        new_http_client(tls=tls, replica_id=settings.replica_id) as api_http,
+        new_http_client(tls=tls, replica_id=settings.replica_id) as app_http,
     ):
         api_base, app_base = settings.shopimind_core_api_base, settings.app_base_url
         secret = settings.app_secret.reveal()
@@ -194,7 +193,7 @@ async def open_parts(
             bridge=app(),
             interactive_shopimind=api(INTERACTIVE_POLICY, INTERACTIVE_TIMEOUT_SECONDS),
             interactive_bridge=app(INTERACTIVE_POLICY, INTERACTIVE_TIMEOUT_SECONDS),
-            owner=new_owner(),
+            owner=settings.replica_id,
             clock=clock,
             app_probe=probe,
             metrics=metrics,

@@ -15,7 +15,7 @@ from sidecar.security.cipher import AesGcmCipher
 from sidecar.store import InstallationUpsert, RejectedItemInput
 from sidecar.store.copy import TABLES, copy_store
 from sidecar.store.postgres.store import open_postgres_store
-from sidecar.store.records import ResumePoint
+from sidecar.store.records import ReplicaRegistration, ResumePoint
 from sidecar.store.sqlite import open_sqlite_store
 from tests.backends import dump_schema
 from tests.conftest import FakeClock, outbox_entry
@@ -67,6 +67,9 @@ async def _populate(path: Path, cipher: AesGcmCipher, clock: FakeClock) -> None:
         )
         await store.audit.record(actor="cli:root", action="sync", installation_id="inst_0")
         await store.leases.acquire("sync:inst_0", "host:1:x", ttl_seconds=60)
+        await store.replicas.register(
+            ReplicaRegistration(id="host:1:x", version="1", host="host", pid=1, alive_seconds=30)
+        )
     finally:
         await store.aclose()
 

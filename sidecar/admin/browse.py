@@ -8,6 +8,7 @@ from typing import Final, cast
 from sidecar.admin.errors import InvalidRequestError, NotFoundError
 from sidecar.admin.paging import Page
 from sidecar.admin.reads import AdminReads
+from sidecar.admin.replicas import replicas_listing
 from sidecar.admin.views import (
     dead_letter_view,
     inbound_view,
@@ -153,6 +154,10 @@ class AdminBrowse(AdminReads):
             "last_synced_at": cursor.last_synced_at,
             "items": cursor.items,
         }
+
+    async def replicas(self) -> JsonObject:
+        """Every replica on this database (this process marked `self`), alive first."""
+        return await replicas_listing(self._store, self_id=self._deps.owner)
 
     async def provisioning_ids(self, installation_id: str) -> JsonObject:
         """The ids of what provisioning created at ShopiMind for the installation (no

@@ -40,6 +40,8 @@ class GaugeSnapshot:
     outbox_oldest_age_seconds: float = 0.0
     cursors_in_error: int = 0
     dead_letter_items: int = 0
+    replicas_alive: int = 0
+    """Replicas of this database heartbeating (by the database's clock)."""
     workers_in_use: int = 0
     workers_total: int = 0
     workers_waiting: int = 0
@@ -75,6 +77,7 @@ async def _store_gauges(store: Store, clock: Clock) -> GaugeSnapshot:
         outbox_oldest_age_seconds=age,
         cursors_in_error=await store.cursors.count_in_error(),
         dead_letter_items=await store.dead_letter.count(),
+        replicas_alive=sum(replica.alive for replica in await store.replicas.list()),
     )
 
 

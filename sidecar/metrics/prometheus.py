@@ -57,6 +57,9 @@ class _StateCollector:
                 "cursors_in_error", "Sync cursors whose last step failed", s.cursors_in_error
             )
             yield gauge("dead_letter_items", "Items in the dead-letter", s.dead_letter_items)
+            yield gauge(
+                "replicas_alive", "Replicas of this database heartbeating", s.replicas_alive
+            )
         yield gauge("sync_workers_in_use", "Sync capacity in use", s.workers_in_use)
         yield gauge("sync_workers", "Sync capacity (SYNC_WORKERS)", s.workers_total)
         yield gauge("sync_workers_waiting", "Syncs waiting for capacity", s.workers_waiting)

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from sidecar import __version__
 from sidecar._env import is_loopback_host
 from sidecar.clock import Clock, system_clock
 from sidecar.errors import ShopimindError
@@ -108,7 +107,6 @@ class ApiVerbs:
         self._headers: Mapping[str, str] = {
             "spm-api-key": access_token,
             "accept": "application/json",
-            "user-agent": f"shopimind-sidecar/{__version__}",
         }
 
     def __repr__(self) -> str:

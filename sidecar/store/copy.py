@@ -45,6 +45,7 @@ TABLES: Final = (
     "inbound_outbox",
     "rejected_items",
     "audit_log",
+    "replicas",
 )
 """Every table of the store, parents before children (foreign keys hold at each insert)."""
 _DERIVED: Final = ("backlog_tallies",)

@@ -37,6 +37,8 @@ from sidecar.store.records import (
     PurgeCounts,
     RejectedItem,
     RejectedItemInput,
+    Replica,
+    ReplicaRegistration,
     ResumePoint,
     RetentionPolicy,
     RunKind,
@@ -54,6 +56,7 @@ __all__ = [
     "Installations",
     "Leases",
     "Outbox",
+    "Replicas",
     "Runs",
     "State",
     "Store",
@@ -620,6 +623,8 @@ class Store(Protocol):
     def audit(self) -> AuditLog: ...
     @property
     def leases(self) -> Leases: ...
+    @property
+    def replicas(self) -> Replicas: ...
 
     async def ping(self) -> None:
         """Raise StoreError when the store cannot answer a query."""
@@ -635,4 +640,25 @@ class Store(Protocol):
 
     async def aclose(self) -> None:
         """Finish queued operations and close; later calls raise StoreClosedError."""
+        ...
+
+
+class Replicas(Protocol):
+    """The processes sharing the database, with their heartbeats (judged, like leases, by
+    the database's clock)."""
+
+    async def register(self, replica: ReplicaRegistration) -> None:
+        """Record `replica` as started and alive now (again, when its id is known)."""
+        ...
+
+    async def heartbeat(self, replica_id: str) -> bool:
+        """Say it is alive; False when the id is not registered (register it again)."""
+        ...
+
+    async def stopped(self, replica_id: str) -> None:
+        """Record a clean stop: no longer alive, kept until the retention purge."""
+        ...
+
+    async def list(self) -> builtins.list[Replica]:
+        """Every known replica, the alive ones first, then by id."""
         ...

@@ -366,3 +366,33 @@ class PoolStatistics:
     size: int
     in_use: int
     waiting: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplicaRegistration:
+    """What a replica says of itself when it starts (`Replicas.register`)."""
+
+    id: str
+    """REPLICA_ID."""
+    version: str
+    host: str
+    pid: int
+    alive_seconds: float
+    """How long after each heartbeat it counts as alive (a few heartbeat intervals)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Replica:
+    """One process of the sidecar on this database, as the replicas table knows it."""
+
+    id: str
+    version: str
+    host: str
+    pid: int
+    started_at: str
+    heartbeat_at: str
+    stopped_at: str | None
+    alive: bool
+    """Not stopped, and heartbeating: judged by the database's clock."""
+    leases_held: int
+    """Unexpired leases whose holder is this replica (`<id>/<tag>`)."""

@@ -15,6 +15,7 @@ else mounted on the public one. Every request, known route or not, goes through:
 Routes (ids are ShopiMind's installation ids; lists take `limit` and `offset`):
 
     GET  /admin/overview                               GET  /admin/audit
+    GET  /admin/replicas                               (every replica on the database)
     GET  /admin/integration                            GET  /admin/webhooks
     GET  /admin/installations                          GET  /admin/installations/{id}
     GET  /admin/installations/{id}/cursors             …/runs  …/webhooks  …/inbound
@@ -43,13 +44,14 @@ from quart_trio import QuartTrio
 from sidecar.admin.errors import AdminError, InvalidRequestError
 from sidecar.admin.paging import Page
 from sidecar.admin.service import AdminService, Caller
+from sidecar.client_address import Network
 from sidecar.logs import get_logger
 from sidecar.payloads import MAX_INT, parse_json
 from sidecar.security.tokens import TokenMatcher
 from sidecar.web.console import CONSOLE_PREFIX, install_console
 from sidecar.web.public import install_access_log
 from sidecar.web.rate_limit import RateLimiter
-from sidecar.web.requests import KIB, client_ip, read_json_body
+from sidecar.web.requests import KIB, client_ip, read_json_body, trust_proxies
 from sidecar.web.responses import install_error_handlers, json_error, json_response
 
 __all__ = [
@@ -87,6 +89,8 @@ class AdminContext:
     """How long a console session lives without use."""
     cookie_secure: bool = False
     """Mark the console's cookie Secure even over plain HTTP (TLS ends at a proxy)."""
+    trusted_proxies: tuple[Network, ...] = ()
+    """TRUSTED_PROXIES: whose X-Forwarded-For names the client (limit, audit)."""
 
 
 def _presented_token() -> str | None:
@@ -180,6 +184,10 @@ def install_admin_routes(app: Quart, context: AdminContext) -> None:
     @app.get("/admin/overview")
     async def overview() -> Response:
         return _ok(await service.overview())
+
+    @app.get("/admin/replicas")
+    async def replicas() -> Response:
+        return _ok(await service.replicas())
 
     @app.get("/admin/integration")
     async def integration() -> Response:
@@ -286,6 +294,7 @@ def create_admin_app(context: AdminContext) -> QuartTrio:
     """The quart-trio app of the admin listener (ADMIN_HOST:ADMIN_PORT)."""
     app = QuartTrio("shopimind-sidecar-admin")
     app.config["MAX_CONTENT_LENGTH"] = _BODY_LIMIT
+    trust_proxies(app, context.trusted_proxies)
     install_error_handlers(app)
     install_access_log(app)
     install_admin_routes(app, context)

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import trio
 
+from sidecar.client_address import Network, client_address
 from sidecar.inbound import InboundRequest, InboundService
 from sidecar.lifecycle.answers import Answer
 from sidecar.logs import get_logger
@@ -47,6 +48,7 @@ BODY_TIMEOUT_SECONDS: Final = 60.0
 _PREFIX: Final = "/inbound/"
 _JSON_HEADER: Final = (b"content-type", b"application/json")
 _CLOSE_HEADER: Final = (b"connection", b"close")
+_FORWARDED_FOR: Final = b"x-forwarded-for"
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
@@ -68,14 +70,17 @@ class LeanInbound:
         per_ip: RateLimiter,
         limit_bytes: int,
         body_timeout: Callable[[], float] = lambda: BODY_TIMEOUT_SECONDS,
+        trusted_proxies: tuple[Network, ...] = (),
     ) -> None:
         """`body_timeout` is read at each request: the quart app's BODY_TIMEOUT, which the
-        server may set after this is built."""
+        server may set after this is built. `trusted_proxies`: whose X-Forwarded-For names
+        the client (TRUSTED_PROXIES)."""
         self._app = app
         self._inbound = inbound
         self._per_ip = per_ip
         self._limit = limit_bytes
         self._body_timeout = body_timeout
+        self._trusted = trusted_proxies
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Route one ASGI connection."""
@@ -94,11 +99,14 @@ class LeanInbound:
     async def _serve(self, scope: Any, receive: Any, send: Any, action: str) -> None:
         started = trio.current_time()
         client = scope.get("client")
-        ip = str(client[0]) if client else "<local>"
         headers: dict[str, str] = {}
+        forwarded: list[str] = []
         for name, value in scope["headers"]:
             # The first of repeated headers wins, as werkzeug's `Headers.get` has it.
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+            if name.lower() == _FORWARDED_FOR:  # every one of them, in order
+                forwarded.append(value.decode("latin-1"))
+        ip = client_address(str(client[0]) if client else None, forwarded, self._trusted)
         try:
             answer, extra = await self._answer(receive, headers, ip, action)
         except _DisconnectedError:

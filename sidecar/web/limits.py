@@ -36,6 +36,7 @@ from typing import Final
 
 import trio
 
+from sidecar.client_address import Network, trusts
 from sidecar.logs import get_logger
 
 __all__ = [
@@ -74,6 +75,9 @@ class ConnectionLimits:
     header_timeout_seconds: float
     body_timeout_seconds: float
     """Applied by the framework (Quart `BODY_TIMEOUT`): reading a body, answered 408."""
+    trusted_proxies: tuple[Network, ...] = ()
+    """TRUSTED_PROXIES: a load balancer carries every client's connections, so its own are
+    not held to the per-client cap (the overall cap still counts them)."""
 
 
 def fit_open_files(limits: ConnectionLimits) -> ConnectionLimits:
@@ -220,7 +224,9 @@ class Connections:
         except OSError:  # already reset by the client
             stream.socket.close()
             return None
-        if self._per_client[peer] >= self.limits.max_per_client:
+        if self._per_client[peer] >= self.limits.max_per_client and not trusts(
+            self.limits.trusted_proxies, peer
+        ):
             if self._client_burst.starts():
                 _log.warning(
                     "a client is over MAX_CONNECTIONS_PER_CLIENT; closing its new connections",

@@ -15,6 +15,7 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
+from sidecar.client_address import Network
 from sidecar.health import check_health, store_answers
 from sidecar.inbound import InboundRequest, InboundService
 from sidecar.lifecycle.answers import Answer
@@ -26,7 +27,7 @@ from sidecar.security.signature import Verification, verify
 from sidecar.store.interface import Store
 from sidecar.web.lean_inbound import LeanInbound
 from sidecar.web.rate_limit import RateLimiter
-from sidecar.web.requests import KIB, MIB, client_ip, read_json_body
+from sidecar.web.requests import KIB, MIB, client_ip, read_json_body, trust_proxies
 from sidecar.web.responses import (
     install_error_handlers,
     json_error,
@@ -82,6 +83,10 @@ class PublicContext:
     """The vendor app's probed health for /health (`AppHealth.state`); None: not probed."""
     circuits: Callable[[], Mapping[str, str]] = dict
     """The circuit breaker of each peer (`PeerGuard.state`) for /health."""
+    trusted_proxies: tuple[Network, ...] = ()
+    """TRUSTED_PROXIES: whose X-Forwarded-For names the client (rate limits, logs)."""
+    replica_id: str | None = None
+    """REPLICA_ID, for /health's `replicas` (None: not shown)."""
 
 
 def _respond(answer: Answer) -> Response:
@@ -113,6 +118,7 @@ def create_public_app(context: PublicContext) -> QuartTrio:
     """The quart-trio app served on HOST:PORT."""
     app = QuartTrio("shopimind-sidecar")
     app.config["MAX_CONTENT_LENGTH"] = _WEBHOOK_LIMIT
+    trust_proxies(app, context.trusted_proxies)
     install_error_handlers(app)
     install_access_log(app)
 
@@ -207,6 +213,7 @@ def create_public_app(context: PublicContext) -> QuartTrio:
             per_ip=per_ip,
             limit_bytes=_INBOUND_LIMIT,
             body_timeout=lambda: float(app.config["BODY_TIMEOUT"]),
+            trusted_proxies=context.trusted_proxies,
         )
 
     @app.get("/ready")
@@ -227,6 +234,7 @@ def create_public_app(context: PublicContext) -> QuartTrio:
             scheduled=context.scheduled,
             app_state=context.app_health(),
             circuits=context.circuits(),
+            replica_id=context.replica_id,
         )
         return json_response(report.body, 200 if report.healthy else 503)
 

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from quart import Request
+from collections.abc import Sequence
+from typing import Final
+
+from quart import Quart, Request, current_app
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-__all__ = ["KIB", "MIB", "client_ip", "read_json_body"]
+from sidecar.client_address import FORWARDED_FOR, Network, client_address
+
+__all__ = ["KIB", "MIB", "client_ip", "read_json_body", "trust_proxies"]
 
 KIB = 1024
 MIB = 1024 * KIB
+_TRUSTED_PROXIES: Final = "SIDECAR_TRUSTED_PROXIES"
+
+
+def trust_proxies(app: Quart, networks: Sequence[Network]) -> None:
+    """Have `client_ip` read X-Forwarded-For of requests coming through these proxies."""
+    app.config[_TRUSTED_PROXIES] = tuple(networks)
 
 
 def client_ip(request: Request) -> str:
-    """The peer's address (the reverse proxy's, when there is one in front)."""
-    return request.remote_addr or "unknown"
+    """The client's address: the peer's, or behind a trusted proxy the one it forwarded
+    (`sidecar.client_address`, the rule of every door)."""
+    trusted: tuple[Network, ...] = current_app.config.get(_TRUSTED_PROXIES, ())
+    return client_address(request.remote_addr, request.headers.getlist(FORWARDED_FOR), trusted)
 
 
 async def read_json_body(request: Request, *, limit: int) -> bytes:

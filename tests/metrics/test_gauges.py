@@ -16,6 +16,7 @@ from sidecar.errors import StoreError
 from sidecar.metrics import GaugeSnapshot, call_outcome, read_gauges
 from sidecar.security.cipher import AesGcmCipher
 from sidecar.store import InstallationUpsert, RejectedItemInput, Store, open_store
+from sidecar.store.records import ReplicaRegistration
 from sidecar.store.sqlite import SqliteStore
 from sidecar.sync.due import SyncLag
 from tests.conftest import FakeClock, outbox_entry
@@ -69,6 +70,11 @@ async def test_the_store_gauges(opened: SqliteStore, clock: FakeClock) -> None:
     await store.cursors.record_success(
         "i", "sales", "s2", synced_at="2026-01-01T00:00:00Z", items=1
     )
+    for replica_id in ("web-1", "web-2", "web-3"):
+        await store.replicas.register(
+            ReplicaRegistration(id=replica_id, version="1", host="h", pid=1, alive_seconds=600)
+        )
+    await store.replicas.stopped("web-3")
     clock.advance(seconds=50)  # 90 s after the first event, 60 s after the oldest pending one
 
     snapshot = await read_gauges(store, clock=clock)
@@ -77,6 +83,7 @@ async def test_the_store_gauges(opened: SqliteStore, clock: FakeClock) -> None:
     assert snapshot.outbox_oldest_age_seconds == pytest.approx(60.0)
     assert snapshot.cursors_in_error == 2
     assert snapshot.dead_letter_items == 3
+    assert snapshot.replicas_alive == 2  # the stopped one is not
 
 
 async def test_the_oldest_age_is_never_negative(opened: SqliteStore, clock: FakeClock) -> None:

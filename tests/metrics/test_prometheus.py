@@ -20,6 +20,7 @@ STORE_GAUGES = (
     "outbox_oldest_age_seconds",
     "cursors_in_error",
     "dead_letter_items",
+    "replicas_alive",
 )
 
 
@@ -150,6 +151,7 @@ def test_state_gauges_come_from_the_snapshot(metrics: PrometheusMetrics) -> None
         outbox_oldest_age_seconds=93.5,
         cursors_in_error=2,
         dead_letter_items=40,
+        replicas_alive=2,
         workers_in_use=3,
         workers_total=4,
         workers_waiting=1,
@@ -166,6 +168,7 @@ def test_state_gauges_come_from_the_snapshot(metrics: PrometheusMetrics) -> None
         "outbox_oldest_age_seconds": 93.5,
         "cursors_in_error": 2,
         "dead_letter_items": 40,
+        "replicas_alive": 2,
         "sync_workers_in_use": 3,
         "sync_workers": 4,
         "sync_workers_waiting": 1,
@@ -185,7 +188,10 @@ def test_each_render_serves_its_own_snapshot(metrics: PrometheusMetrics) -> None
 
 
 def test_a_store_that_is_down_hides_the_store_gauges(metrics: PrometheusMetrics) -> None:
-    got = scrape(metrics, GaugeSnapshot(store_up=False, outbox_depth=3, workers_total=4))
+    got = scrape(
+        metrics,
+        GaugeSnapshot(store_up=False, outbox_depth=3, replicas_alive=1, workers_total=4),
+    )
     assert got.value("store_up") == 0
     for name in STORE_GAUGES:
         assert got.value(name) is None, name

@@ -48,6 +48,7 @@ async def test_purge_by_age_per_table(store: SqliteStore, clock: FakeClock) -> N
         "sync_runs": 1,
         "rejected_items": 1,
         "audit_log": 1,
+        "replicas": 0,
     }
     assert counts.total == 6
     assert (await store.runs.get(still_running)) is not None

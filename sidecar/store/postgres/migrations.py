@@ -327,6 +327,26 @@ _LEASE_EPOCHS = Migration(
 )
 
 
+_REPLICAS = Migration(
+    9,
+    "replicas",
+    (
+        """CREATE TABLE replicas (
+            id            TEXT PRIMARY KEY,
+            version       TEXT NOT NULL,
+            host          TEXT NOT NULL,
+            pid           INTEGER NOT NULL,
+            alive_seconds DOUBLE PRECISION NOT NULL,
+            started_at    TEXT NOT NULL,
+            heartbeat_at  TEXT NOT NULL,
+            alive_until   TEXT NOT NULL,
+            stopped_at    TEXT
+        )""",
+        "CREATE INDEX replicas_heartbeat_at ON replicas (heartbeat_at)",
+    ),
+)
+
+
 def _binary_text(migration: Migration) -> Migration:
     """Every TEXT column compared byte by byte (COLLATE "C"), as SQLite compares: listings
     sort alike on both backends, and timestamps compare as the fixed-width strings they are."""
@@ -347,6 +367,7 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
         _CONSOLE_INDEXES,
         _BACKLOG_TALLIES,
         _LEASE_EPOCHS,
+        _REPLICAS,
     )
 )
 """Every migration ever shipped, in order; the same versions as SQLite's. Append only."""

@@ -17,6 +17,7 @@ from sidecar.store.postgres.installations import PostgresInstallations
 from sidecar.store.postgres.leases import PostgresLeases
 from sidecar.store.postgres.migrations import applied_version, migrate
 from sidecar.store.postgres.outbox import PostgresOutbox
+from sidecar.store.postgres.replicas import PostgresReplicas
 from sidecar.store.postgres.retention import purge_expired
 from sidecar.store.postgres.runs import PostgresRuns
 from sidecar.store.postgres.state import PostgresState
@@ -57,6 +58,7 @@ class PostgresStore:
         self._outbox = PostgresOutbox(db, clock)
         self._dead_letter = PostgresDeadLetter(db, clock)
         self._audit = PostgresAuditLog(db, clock)
+        self._replicas = PostgresReplicas(db, clock, database_clock=database_clock)
 
     @property
     def installations(self) -> PostgresInstallations:
@@ -101,6 +103,10 @@ class PostgresStore:
     @property
     def leases(self) -> PostgresLeases:
         return self._leases
+
+    @property
+    def replicas(self) -> PostgresReplicas:
+        return self._replicas
 
     def pool_statistics(self) -> PoolStatistics:
         """Connections in the pool, in use, and operations waiting (for /metrics)."""

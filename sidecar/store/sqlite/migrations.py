@@ -365,6 +365,26 @@ _LEASE_EPOCHS = Migration(
     ),
 )
 
+_REPLICAS = Migration(
+    9,
+    "replicas",
+    (
+        """CREATE TABLE replicas (
+            id            TEXT PRIMARY KEY,
+            version       TEXT NOT NULL,
+            host          TEXT NOT NULL,
+            pid           INTEGER NOT NULL,
+            alive_seconds REAL NOT NULL,
+            started_at    TEXT NOT NULL,
+            heartbeat_at  TEXT NOT NULL,
+            alive_until   TEXT NOT NULL,
+            stopped_at    TEXT
+        ) STRICT""",
+        "CREATE INDEX replicas_heartbeat_at ON replicas (heartbeat_at)",
+    ),
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _INITIAL,
     _SYNC_PROGRESS,
@@ -374,6 +394,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _CONSOLE_INDEXES,
     _BACKLOG_TALLIES,
     _LEASE_EPOCHS,
+    _REPLICAS,
 )
 """Every migration ever shipped, in order. Append only; never edit or remove one."""
 

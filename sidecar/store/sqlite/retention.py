@@ -19,6 +19,8 @@ _TARGETS: tuple[tuple[str, str, str, str], ...] = (
     ("sync_runs", "started_at", "AND status <> 'running'", "days"),
     ("rejected_items", "created_at", "", "dead_letter_days"),
     ("audit_log", "at", "", "audit_days"),
+    # A replica silent that long is gone (stopped, or dead): its row goes too.
+    ("replicas", "heartbeat_at", "", "days"),
 )
 
 

@@ -19,6 +19,7 @@ from sidecar.store.sqlite.installations import SqliteInstallations
 from sidecar.store.sqlite.leases import SqliteLeases
 from sidecar.store.sqlite.migrations import migrate
 from sidecar.store.sqlite.outbox import SqliteOutbox
+from sidecar.store.sqlite.replicas import SqliteReplicas
 from sidecar.store.sqlite.retention import purge_expired
 from sidecar.store.sqlite.runs import SqliteRuns
 from sidecar.store.sqlite.state import SqliteState
@@ -46,6 +47,7 @@ class SqliteStore:
         self._dead_letter = SqliteDeadLetter(db, clock)
         self._audit = SqliteAuditLog(db, clock)
         self._leases = SqliteLeases(db, clock)
+        self._replicas = SqliteReplicas(db, clock)
 
     @property
     def path(self) -> Path:
@@ -95,6 +97,10 @@ class SqliteStore:
     @property
     def leases(self) -> SqliteLeases:
         return self._leases
+
+    @property
+    def replicas(self) -> SqliteReplicas:
+        return self._replicas
 
     async def ping(self) -> None:
         await self.db.read(lambda c: c.execute("SELECT 1").fetchone())

@@ -6,6 +6,7 @@
                                calls, dead-letter; sync, reprovision, reset a cursor
 /admin/ui/runs[/{id}]          /admin/ui/outbox[/{id}]     /admin/ui/inbound
 /admin/ui/webhooks[/{id}]      /admin/ui/dead-letter[/{id}]  /admin/ui/audit
+/admin/ui/replicas             every replica on the database (refreshes itself)
 """
 
 from __future__ import annotations
@@ -223,6 +224,15 @@ def install_pages(console: Blueprint, service: AdminService) -> None:
             item=found,
             kind="dead_letter",
             item_id=item_id,
+        )
+
+    @console.get("/replicas")
+    async def replicas() -> Response:
+        return await render(
+            "console/replicas.html",
+            title="Replicas",
+            listing=await service.replicas(),
+            refresh=REFRESH_SECONDS,
         )
 
     @console.get("/audit")

@@ -258,6 +258,7 @@ async def test_every_page_is_accessible_and_readable_on_a_phone(tmp_path: Path) 
             f"/dead-letter/{item_id}",
             "/dead-letter/confirm?installation=inst_1&action=purge",
             "/audit",
+            "/replicas",
         )
 
         def scenario(browser: Browser) -> None:

@@ -62,6 +62,7 @@ async def test_every_page_renders_escaped_and_masked(
             "/admin/ui/dead-letter",
             "/admin/ui/dead-letter/confirm",
             "/admin/ui/audit",
+            "/admin/ui/replicas",
             "/admin/ui/installations/inst_1/cursor-reset",
         ):
             assert expected in seen, expected
@@ -182,3 +183,22 @@ async def test_unknown_things_are_pages_not_tracebacks(
         assert nowhere.status_code == 404
         assert "No such page." in nowhere.text
         assert (await console.post("/runs")).status_code == 405
+
+
+async def test_the_replicas_screen_lists_this_and_the_other_replicas(
+    mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with console_stack(tmp_path, REPLICA_ID="web-1") as console:
+        with console.stack.writable() as db:  # another replica, written by its own process
+            db.execute(
+                "INSERT INTO replicas VALUES ('<b>web-2</b>', '9.9', 'h2', 7, 30, "
+                "'2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', "
+                "'2026-01-01T00:00:30.000Z', NULL)"
+            )
+        await console.sign_in()
+        page = (await console.get("/replicas")).text
+        _no_markup_injected(page)
+        assert "1 of 2 replica(s) alive. This page was served by <code>web-1</code>." in page
+        assert '<td><code>web-1</code> (this one)</td><td class="replica-state">alive' in page
+        assert '&lt;b&gt;web-2&lt;/b&gt;</code></td><td class="replica-state">dead' in page
+        assert "data-refresh-seconds" in page
