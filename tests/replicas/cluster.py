@@ -303,12 +303,14 @@ class Cluster:
                 assert await replica.process.wait() == 0, replica.log.lines[-20:]
 
     def holder_of(self, lease_owner: str | None) -> Replica | None:
-        """The replica life a lease owner string names (`<replica id>/<tag>`, or the
-        `host:pid:tag/<tag>` of a process before REPLICA_ID existed)."""
+        """The replica life a lease or run owner names (`<replica id>[/<tag>]`, or the
+        `host:pid:tag` of a process before REPLICA_ID existed)."""
         if not lease_owner:
             return None
         for replica in reversed(self.history):
-            if lease_owner.startswith(replica.replica_id + "/"):
+            if lease_owner == replica.replica_id or lease_owner.startswith(
+                replica.replica_id + "/"
+            ):
                 return replica
             if f":{replica.pid}:" in lease_owner:
                 return replica
