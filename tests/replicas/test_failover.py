@@ -140,6 +140,7 @@ async def test_a_frozen_holder_commits_nothing_once_resumed(
         await _backfill_done(cluster)
         before = await _snapshot(cluster)
 
+        seen = len(zombie.log.lines)
         cluster.thaw(zombie.slot)
         settled = await _idle(cluster, zombie)
         after = await _snapshot(cluster)
@@ -154,6 +155,12 @@ async def test_a_frozen_holder_commits_nothing_once_resumed(
     assert peers.api.state(INSTALLATION) == _all_items()  # every item, once in the end state
     assert after == before, "the zombie changed the installation's sync state once resumed"
     assert settled, f"the zombie kept a sync worker busy: {zombie.log.lines[-10:]}"
+    stopped = [
+        line
+        for line in zombie.log.lines[seen:]
+        if line.get("msg") == "lease lost mid-run; this installation's work stopped"
+    ]
+    assert [line.get("lease") for line in stopped] == [f"installation:{INSTALLATION}"]
     runs = before[2]
     assert isinstance(runs, list)
     assert [cluster.holder_of(run.owner) for run in runs[:2]] == [
