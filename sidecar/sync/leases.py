@@ -200,7 +200,13 @@ async def hold_lease(
         raise ValueError(f"a lease's ttl_seconds must be more than 0; got {ttl_seconds!r}")
     holder = holder_id(owner)
     sent = clock()
-    grant = await leases.acquire(name, holder, ttl_seconds=ttl_seconds, takeover=owner_is_dead)
+    try:
+        grant = await leases.acquire(name, holder, ttl_seconds=ttl_seconds, takeover=owner_is_dead)
+    except trio.Cancelled:
+        # The store may have granted it before the cancellation reached us: give it back
+        # rather than keep everyone else out for a whole TTL.
+        await _release_if_held_by(leases, name, holder)
+        raise
     if grant is None:
         current = await leases.get(name)
         raise LeaseBusyError(name, current.owner if current else None)
@@ -242,6 +248,18 @@ async def hold_lease(
             fence.epoch,
             f"lost the lease {name} (epoch {fence.epoch}): {why}; its work was stopped",
         )
+
+
+async def _release_if_held_by(leases: Leases, name: str, holder: str) -> None:
+    async def release() -> None:
+        lease = await leases.get(name)
+        if lease is not None and lease.owner == holder:  # a holder id is never reused
+            await leases.release(Fence(name=name, owner=holder, epoch=lease.epoch))
+
+    try:
+        await commit(release, what=f"{name}'s release", log=_log)
+    except StoreError as exc:
+        _log.warning("cannot release a lease; it will expire", lease=name, error=str(exc))
 
 
 async def _release(leases: Leases, fence: Fence) -> None:

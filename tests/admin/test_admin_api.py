@@ -361,8 +361,20 @@ async def test_actions_on_a_busy_installation_are_409(
             ("cursor.reset", "busy"),
             ("dead_letter.replay", "busy"),
         ]
-        with admin.stack.writable() as db:
-            db.execute("DELETE FROM leases WHERE name = 'installation:inst_1'")
+        # Held by a replica on another host, or by a dead process of this one: "syncing" is
+        # whether the lease is unexpired, whoever holds it (no process id is checked).
+        for owner in ("replica-b.example:4242:beef/1", f"{socket.gethostname()}:999999999:x/1"):
+            with admin.stack.writable() as db:
+                db.execute(
+                    "UPDATE leases SET owner = ? WHERE name = 'installation:inst_1'", (owner,)
+                )
+            assert (await admin.get("/admin/installations/inst_1"))["syncing"] is True
+        with admin.stack.writable() as db:  # it expired: nobody holds it any more
+            db.execute(
+                "UPDATE leases SET expires_at = '2026-01-01T00:00:00.000Z' "
+                "WHERE name = 'installation:inst_1'"
+            )
+        assert (await admin.get("/admin/installations/inst_1"))["syncing"] is False
         await admin.post("/admin/installations/inst_1/sync", {"full": True}, 202)
 
 

@@ -15,6 +15,7 @@ from sidecar.clock import format_timestamp
 from sidecar.inbound import OutboxDeliverer
 from sidecar.inbound.deliverer import outbox_lease_name
 from sidecar.outbound import new_http_client
+from sidecar.security.cipher import AesGcmCipher
 from sidecar.shopimind.client import ShopimindClient
 from sidecar.state_keys import ACCESS_TOKEN
 from sidecar.store import InstallationUpsert
@@ -22,7 +23,8 @@ from sidecar.store.records import OutboxEntry
 from sidecar.store.sqlite import SqliteStore
 from sidecar.testing.server import running
 from sidecar.testing.shopimind_api import FakeShopimind
-from tests.conftest import FakeClock
+from tests.backends import Backend
+from tests.conftest import CREDENTIALS_KEY_HEX, FakeClock
 from tests.harness import LogWatch
 
 TOKEN = "int_deliverer_token"
@@ -35,6 +37,16 @@ async def fake() -> AsyncIterator[tuple[FakeShopimind, ShopimindClient]]:
     api.add_event("acme_sale")
     async with running(api) as url, new_http_client() as http:
         yield api, ShopimindClient(base_url=url, http=http)
+
+
+@pytest.fixture
+async def bstore(backend: Backend, clock: FakeClock) -> AsyncIterator[SqliteStore]:
+    """A store on each backend (typed as SQLite's: both implement `Store`)."""
+    store = await backend.open(cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX)), clock=clock)
+    try:
+        yield store
+    finally:
+        await store.aclose()
 
 
 async def queue(store: SqliteStore, key: str, installation_id: str = "i") -> int:
@@ -59,10 +71,11 @@ async def queue(store: SqliteStore, key: str, installation_id: str = "i") -> int
 
 async def test_two_deliverers_share_the_outbox_each_installation_in_order_none_twice(
     mock_clock: trio.testing.MockClock,
-    store: SqliteStore,
+    bstore: SqliteStore,
     clock: FakeClock,
     outbox_log: LogWatch,
 ) -> None:
+    store = bstore
     api = FakeShopimind(tokens={TOKEN})
     api.add_event("acme_sale")
     api.slow_next(48, seconds=2, path="events/trigger/acme_sale")  # lanes overlap in time
@@ -78,8 +91,14 @@ async def test_two_deliverers_share_the_outbox_each_installation_in_order_none_t
                 calls[name] += 1
 
             client = ShopimindClient(base_url=url, http=http, observe=observe)
+            # A lease longer than the test: MockClock may jump while a store call is out
+            # (PostgreSQL), and this test is about order, not renewals.
             return OutboxDeliverer(
-                store=store, shopimind=client, owner=f"replica-{name}:1:x", poll_seconds=5
+                store=store,
+                shopimind=client,
+                owner=f"replica-{name}:1:x",
+                poll_seconds=5,
+                lease_ttl_seconds=3600,
             )
 
         first, second = deliverer("a"), deliverer("b")
@@ -87,7 +106,8 @@ async def test_two_deliverers_share_the_outbox_each_installation_in_order_none_t
         with trio.fail_after(600):
             async with trio.open_nursery() as nursery:
                 await nursery.start(first.run, stop_first)
-                await nursery.start(second.run, stop_second)
+                await outbox_log.wait_for(DELIVERED)  # a holds installations now
+                await nursery.start(second.run, stop_second)  # b finds them busy
                 await outbox_log.wait_for(DELIVERED, 12)
                 # A replica stops mid-way: its lanes finish the attempt in hand and release
                 # their leases; the other one takes those installations over.
@@ -112,10 +132,11 @@ async def test_two_deliverers_share_the_outbox_each_installation_in_order_none_t
 
 async def test_a_lane_whose_lease_is_taken_over_records_nothing_more(
     mock_clock: trio.testing.MockClock,
-    store: SqliteStore,
+    bstore: SqliteStore,
     fake: tuple[FakeShopimind, ShopimindClient],
     outbox_log: LogWatch,
 ) -> None:
+    store = bstore
     api, client = fake
     api.slow_next(1, seconds=5, path="events/trigger/acme_sale")
     first = await queue(store, "k1")

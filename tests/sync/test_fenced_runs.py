@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import trio
@@ -13,6 +16,7 @@ import trio.testing
 from sidecar.clock import format_timestamp
 from sidecar.errors import LeaseLostError, StoreError
 from sidecar.metrics.hooks import NoMetrics
+from sidecar.security.cipher import AesGcmCipher
 from sidecar.state_keys import SYNC_REQUEST
 from sidecar.store.records import Fence
 from sidecar.sync.cursor_sync import CursorReport
@@ -20,11 +24,26 @@ from sidecar.sync.engine import NoLongerDueError, StillDue, SyncEngine
 from sidecar.sync.scheduler import SyncJob, SyncQueue, SyncScheduler
 from sidecar.sync.workers import run_workers
 from sidecar.testing.vendor_app import Dataset
+from tests.backends import Backend
+from tests.conftest import CREDENTIALS_KEY_HEX
 from tests.harness import LogWatch
 from tests.sync.conftest import INSTALLATION, SyncEnv, step
 
 LEASE = f"installation:{INSTALLATION}"
 OTHER = "inst_other"
+
+
+@pytest.fixture
+async def benv(env: SyncEnv, backend: Backend, tmp_path: Path) -> AsyncIterator[SyncEnv]:
+    """`env` with its store on each backend (the fence checks are the store's)."""
+    where = replace(backend, path=tmp_path / "fenced.sqlite")
+    store = await where.open(
+        cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX)), clock=env.clock
+    )
+    try:
+        yield replace(env, store=store)
+    finally:
+        await store.aclose()
 
 
 class CountingMetrics(NoMetrics):
@@ -66,8 +85,9 @@ class StealingEngine:
 
 
 async def test_a_run_taken_over_between_two_pages_stops_and_writes_nothing_more(
-    env: SyncEnv,
+    benv: SyncEnv,
 ) -> None:
+    env = benv
     env.app.set_dataset("customers", Dataset(count=25))
     await env.activate()
     metrics = CountingMetrics()
@@ -141,8 +161,9 @@ async def test_a_run_that_cannot_renew_stops_before_its_lease_may_be_taken(
 
 
 async def test_the_taker_closes_the_run_left_running_by_the_holder_it_took_over(
-    env: SyncEnv,
+    benv: SyncEnv,
 ) -> None:
+    env = benv
     env.app.set_dataset("customers", Dataset(count=3))
     await env.activate()
     # A replica took the installation, opened its run, and froze.

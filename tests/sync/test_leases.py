@@ -454,3 +454,33 @@ async def test_a_takeover_in_the_store_stops_the_old_holder(
         assert (lease.owner, lease.epoch) == ("b:2:y", 2)  # untouched by our release
     finally:
         await store.aclose()
+
+
+class _SlowToAnswer(MemoryLeases):
+    """Grants at once, but its answer takes 5 s to come back."""
+
+    async def acquire(
+        self,
+        name: str,
+        owner: str,
+        *,
+        ttl_seconds: float,
+        takeover: Callable[[str], bool] | None = None,
+    ) -> Grant | None:
+        grant = await super().acquire(name, owner, ttl_seconds=ttl_seconds, takeover=takeover)
+        await trio.sleep(5)
+        return grant
+
+
+async def test_a_hold_cancelled_while_acquiring_gives_back_what_the_store_granted(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    leases = _SlowToAnswer()
+    with trio.move_on_after(1) as cancelled:
+        await _hold(leases, _must_not_run)
+    assert cancelled.cancelled_caught
+    lease = await leases.get(NAME)
+    assert lease is not None
+    assert lease.owner.startswith("me:1:a/")  # granted…
+    assert await leases.held() == []  # …and given back at once
+    assert [fence.owner for fence in leases.releases] == [lease.owner]
