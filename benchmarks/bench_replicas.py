@@ -85,7 +85,6 @@ def _env() -> dict[str, str]:
     return {
         "SYNC_WORKERS": str(WORKERS),
         "LEASE_TTL_SECONDS": f"{TTL_SECONDS:g}",
-        "LOG_LEVEL": "warning",
     }
 
 

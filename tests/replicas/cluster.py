@@ -229,7 +229,8 @@ class Cluster:
     """Every life of every slot, in start order."""
 
     async def start(self, slot: int, **env: str) -> Replica:
-        """Start (or restart) slot `slot`; return once it logged "sidecar ready"."""
+        """Start (or restart) slot `slot`; return once it logged "sidecar ready" (an `info`
+        line: LOG_LEVEL must stay `info` or `debug`)."""
         lives = sum(1 for replica in self.history if replica.slot == slot)
         replica_id = f"r{slot}" if lives == 0 else f"r{slot}.{lives}"
         process = await trio.lowlevel.open_process(
