@@ -6,14 +6,14 @@ loopback in this process, ShopiMind answering every call LATENCY_MS late.
 
 1. Sweep: SWEEP_INSTALLATIONS installations with SWEEP_ITEMS customers each, every one
    due (an activation's full backfill, written to the store), with 1 replica and then
-   3 replicas, each with SYNC_WORKERS workers. The app holds its answers until every
-   replica is ready, so the clock starts for all at once; the sweep ends when the fake
-   holds every item. Target: 3 replicas ≥ 2.5× faster.
+   3 replicas, each with the same SYNC_WORKERS (each of SWEEP_WORKERS). The app holds
+   its answers until every replica is ready, so the clock starts for all at once; the
+   sweep ends when the fake holds every item. Target: 3 replicas ≥ 2.5× faster.
 2. Failover: one installation backfilling FAILOVER_ITEMS items on 3 replicas; the holder
    of its lease is killed (SIGKILL) after a few pages; seconds until another replica pushes
    its next page, FAILOVER_TRIALS times. Target: ≤ TTL + TTL/3.
 
-    make bench BENCH=replicas            # ~2 minutes here
+    make bench BENCH=replicas            # ~3 minutes here
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ from tests.replicas.cluster import Cluster, Peers, open_cluster, open_peers, tok
 
 SWEEP_INSTALLATIONS = 48
 SWEEP_ITEMS = 1_000
-WORKERS = 4
+SWEEP_WORKERS = (2, 4)
+"""SYNC_WORKERS per replica, the same for 1 and 3 replicas; each setting is one sweep pair."""
+FAILOVER_WORKERS = 4
 LATENCY_MS = 50
 FAILOVER_ITEMS = 5_000
 FAILOVER_TRIALS = 3
@@ -81,9 +83,9 @@ async def seed(url: str, schema: str, peers: Peers, installations: list[str]) ->
         await store.aclose()
 
 
-def _env() -> dict[str, str]:
+def _env(workers: int) -> dict[str, str]:
     return {
-        "SYNC_WORKERS": str(WORKERS),
+        "SYNC_WORKERS": str(workers),
         "LEASE_TTL_SECONDS": f"{TTL_SECONDS:g}",
     }
 
@@ -94,8 +96,8 @@ def _cpu_seconds() -> tuple[float, float]:
     return times.user + times.system, times.children_user + times.children_system
 
 
-async def sweep(server: PostgresCluster, replicas: int) -> dict[str, float]:
-    """Seconds for `replicas` replicas to backfill every installation."""
+async def sweep(server: PostgresCluster, replicas: int, workers: int) -> dict[str, float]:
+    """Seconds for `replicas` replicas of `workers` sync workers to backfill everything."""
     installations = [f"sweep_{n:02d}" for n in range(SWEEP_INSTALLATIONS)]
     schema = new_schema()
     with tempfile.TemporaryDirectory() as folder:
@@ -109,7 +111,7 @@ async def sweep(server: PostgresCluster, replicas: int) -> dict[str, float]:
                 schema=schema,
                 peers=peers,
                 declaration_text=DECLARATION,
-                **_env(),
+                **_env(workers),
             ) as cluster:
                 await cluster.start_all(replicas)
                 load = os.getloadavg()[0]
@@ -153,7 +155,7 @@ async def _failover_once(server: PostgresCluster) -> float:
                 schema=schema,
                 peers=peers,
                 declaration_text=DECLARATION,
-                **_env(),
+                **_env(FAILOVER_WORKERS),
             ) as cluster:
                 await cluster.start_all(3)
                 seconds = await _kill_holder(cluster, installation)
@@ -184,20 +186,31 @@ async def _kill_holder(cluster: Cluster, installation: str) -> float:
 async def bench() -> str:
     began = time.perf_counter()
     with postgres_cluster() as server:
-        one = await sweep(server, 1)
-        three = await sweep(server, 3)
+        sweeps = {
+            workers: (await sweep(server, 1, workers), await sweep(server, 3, workers))
+            for workers in SWEEP_WORKERS
+        }
         takeovers = [await _failover_once(server) for _ in range(FAILOVER_TRIALS)]
-    return report(one, three, takeovers, began)
+    return report(sweeps, takeovers, began)
 
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
-def report(
-    one: dict[str, float], three: dict[str, float], takeovers: list[float], began: float
-) -> str:
-    speedup = one["seconds"] / three["seconds"]
+Sweep = dict[str, float]
+
+
+def _row(workers: int, replicas: int, r: Sweep) -> str:
+    return (
+        f"| {workers} | {replicas} | {r['seconds']:.1f} s | {r['pushes']:,.0f} | "
+        f"{r['items']:,.0f} | {r['busiest_share']:.0%} | {r['replicas_cpu']:.1f} / "
+        f"{r['fakes_cpu']:.1f} | {r['load']:.1f} |"
+    )
+
+
+def report(sweeps: dict[int, tuple[Sweep, Sweep]], takeovers: list[float], began: float) -> str:
+    speedups = {w: one["seconds"] / three["seconds"] for w, (one, three) in sweeps.items()}
     target = TTL_SECONDS * 4 / 3
     worst = max(takeovers)
     lines = [
@@ -205,35 +218,40 @@ def report(
         "",
         f"Real `serve` processes on a throwaway PostgreSQL cluster on loopback; the fake app "
         f"and a recording fake ShopiMind in the benchmark's process, ShopiMind answering "
-        f"every call {LATENCY_MS} ms late; `SYNC_WORKERS={WORKERS}` per replica, "
-        f"`LEASE_TTL_SECONDS={TTL_SECONDS:g}`, `page_limit = {PAGE_LIMIT}`.",
+        f"every call {LATENCY_MS} ms late; `LEASE_TTL_SECONDS={TTL_SECONDS:g}`, "
+        f"`page_limit = {PAGE_LIMIT}`.",
         "",
         f"Sweep: {SWEEP_INSTALLATIONS} installations × {SWEEP_ITEMS:,} customers, each due "
-        "(a full backfill); the clock starts when every replica is ready and ends when "
-        "ShopiMind holds every item.",
+        "(a full backfill), with 1 replica, then 3, each with the same `SYNC_WORKERS`; the "
+        "clock starts when every replica is ready and ends when ShopiMind holds every item. "
+        "CPU seconds: of the replicas (from their start) and of the benchmark's process (the "
+        "fakes), during the sweep; the load average is the machine's, others' work included.",
         "",
-        "| replicas | sweep | bulk pushes | items pushed | busiest replica's share | "
-        "CPU s: replicas / fakes | load average at start |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| `SYNC_WORKERS` | replicas | sweep | bulk pushes | items pushed | "
+        "busiest replica's share | CPU s: replicas / fakes | load average at start |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(
-            f"| {n} | {r['seconds']:.1f} s | {r['pushes']:,.0f} | {r['items']:,.0f} | "
-            f"{r['busiest_share']:.0%} | {r['replicas_cpu']:.1f} / {r['fakes_cpu']:.1f} | "
-            f"{r['load']:.1f} |"
-            for n, r in ((1, one), (3, three))
+            _row(workers, replicas, r)
+            for workers, pair in sweeps.items()
+            for replicas, r in zip((1, 3), pair, strict=True)
         ),
         "",
         "The sweep scales with replicas while it waits on ShopiMind; once the machine's two "
-        "cores are busy (the replicas, PostgreSQL, the fakes, and whatever else runs on it: "
-        "see the load average), more replicas only share the same CPU.",
+        "cores are busy (the replicas, PostgreSQL, the fakes, and whatever else runs on the "
+        "machine), more replicas only share the same CPU: the more workers, the sooner.",
         "",
-        f"Failover: one installation backfilling {FAILOVER_ITEMS:,} customers on 3 replicas; "
-        "the holder of its lease is killed with SIGKILL after a few pages; seconds until "
-        f"another replica pushes its next page ({FAILOVER_TRIALS} trials): "
+        f"Failover: one installation backfilling {FAILOVER_ITEMS:,} customers on 3 replicas "
+        f"(`SYNC_WORKERS={FAILOVER_WORKERS}`); the holder of its lease is killed with SIGKILL "
+        "after a few pages; seconds until another replica pushes its next page "
+        f"({FAILOVER_TRIALS} trials): "
         + ", ".join(f"{t:.1f} s" for t in takeovers)
         + f" (median {statistics.median(takeovers):.1f} s).",
         "",
-        f"- 3 replicas sweep **{speedup:.2f}×** faster than 1 (target ≥ 2.5×: "
-        f"{verdict(speedup >= 2.5)})",
+        *(
+            f"- `SYNC_WORKERS={workers}`: 3 replicas sweep **{speedup:.2f}×** faster than 1 "
+            f"(target ≥ 2.5×: {verdict(speedup >= 2.5)})"
+            for workers, speedup in speedups.items()
+        ),
         f"- takeover after a SIGKILL at most **{worst:.1f} s** (target ≤ TTL + TTL/3 = "
         f"{target:.1f} s: {verdict(worst <= target)})",
         "",
