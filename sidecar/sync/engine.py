@@ -21,7 +21,7 @@ run whose every cursor waited out its backoff is `skipped`, not `ok` with nothin
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 import trio
@@ -39,10 +39,11 @@ from sidecar.shopimind.client import ShopimindClient
 from sidecar.shopimind.resources import DEFAULT_PUSH_CONCURRENCY
 from sidecar.state_keys import ACCESS_TOKEN, PROVISIONING_IDS, PROVISIONING_REQUEST, SYNC_REQUEST
 from sidecar.store.interface import Store
-from sidecar.store.records import Fence, ResumePoint, RunKind, RunStatus
-from sidecar.sync.cursor_sync import CursorReport, Progress, RunScope, sync_cursor
+from sidecar.store.records import Fence, ResumePoint, RunKind
+from sidecar.sync.cursor_sync import Progress, RunScope, sync_cursor
 from sidecar.sync.fencing import lost_lease
 from sidecar.sync.leases import LEASE_TTL_SECONDS, LeaseHandle, hold_lease, installation_lease_name
+from sidecar.sync.run_report import RunReport
 from sidecar.sync.targets import (
     ProvisionedIds,
     StepSetupError,
@@ -93,52 +94,6 @@ class SyncDeps:
     """Chunks of a page pushed at once, per run (PUSH_CONCURRENCY)."""
     lease_ttl_seconds: float = LEASE_TTL_SECONDS
     """How long the installation's lease lasts unless renewed (LEASE_TTL_SECONDS)."""
-
-
-@dataclass(slots=True, kw_only=True)
-class RunReport:
-    """The outcome of one run."""
-
-    run_id: int
-    installation_id: str
-    kind: RunKind
-    status: RunStatus = "running"
-    cursors: list[CursorReport] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    provisioning_errors: list[str] = field(default_factory=list)
-    """Errors of a provisioning run first (asked for while the installation synced)."""
-    resumed: bool = False
-    """It continues a full backfill that an earlier run did not finish."""
-
-    @property
-    def items(self) -> int:
-        """Items pushed in this run (a resumed window counts what it had before too)."""
-        return sum(cursor.items for cursor in self.cursors)
-
-    @property
-    def skipped(self) -> int:
-        """Cursors left alone this run because they wait out a backoff after failures."""
-        return sum(1 for cursor in self.cursors if cursor.skipped)
-
-    def closing_status(self) -> RunStatus:
-        """How a run that went to its end is closed."""
-        if self.errors:
-            return "partial"
-        if self.cursors and self.skipped == len(self.cursors):
-            return "skipped"
-        return "ok"
-
-    def summary(self) -> dict[str, object]:
-        """The JSON summary stored on the run row."""
-        return {
-            "kind": self.kind,
-            "resumed": self.resumed,
-            "items": self.items,
-            "skipped": self.skipped,
-            "errors": self.errors,
-            "provisioning_errors": self.provisioning_errors,
-            "cursors": [cursor.summary() for cursor in self.cursors],
-        }
 
 
 async def _continues_a_backfill(store: Store, installation_id: str) -> bool:

@@ -14,6 +14,7 @@ import trio.testing
 from sidecar.clock import format_timestamp
 from sidecar.inbound import OutboxDeliverer
 from sidecar.inbound.deliverer import outbox_lease_name
+from sidecar.metrics.hooks import NoMetrics
 from sidecar.outbound import new_http_client
 from sidecar.security.cipher import AesGcmCipher
 from sidecar.shopimind.client import ShopimindClient
@@ -37,6 +38,16 @@ async def fake() -> AsyncIterator[tuple[FakeShopimind, ShopimindClient]]:
     api.add_event("acme_sale")
     async with running(api) as url, new_http_client() as http:
         yield api, ShopimindClient(base_url=url, http=http)
+
+
+class FencedWrites(NoMetrics):
+    """Counts the fenced writes refused."""
+
+    def __init__(self) -> None:
+        self.refused = 0
+
+    def lease_fenced_write(self) -> None:
+        self.refused += 1
 
 
 @pytest.fixture
@@ -119,6 +130,8 @@ async def test_two_deliverers_share_the_outbox_each_installation_in_order_none_t
     assert calls["a"] + calls["b"] == 48
     assert calls["a"] > 0
     assert calls["b"] > 0  # both replicas delivered
+    # b found a's installations busy and left them until a let them go.
+    assert outbox_log.counts["another replica delivers this installation's outbox"] > 0
     keys = [payload["key"] for _, payload in api.triggers]
     for iid in installations:
         assert [k for k in keys if k.startswith(f"{iid}-")] == [f"{iid}-{n}" for n in range(8)]
@@ -141,7 +154,10 @@ async def test_a_lane_whose_lease_is_taken_over_records_nothing_more(
     api.slow_next(1, seconds=5, path="events/trigger/acme_sale")
     first = await queue(store, "k1")
     await queue(store, "k2")
-    deliverer = OutboxDeliverer(store=store, shopimind=client, owner="replica-a:1:x")
+    metrics = FencedWrites()
+    deliverer = OutboxDeliverer(
+        store=store, shopimind=client, owner="replica-a:1:x", metrics=metrics
+    )
     stop = trio.Event()
     with trio.fail_after(600):
         async with trio.open_nursery() as nursery:
@@ -165,6 +181,7 @@ async def test_a_lane_whose_lease_is_taken_over_records_nothing_more(
     (meta,) = outbox_log.meta("outbox lease lost; this installation's delivery stopped")
     assert meta["lease"] == "outbox:i"
     assert meta["epoch"] == 1
+    assert metrics.refused == 1  # the outcome of k1, counted
 
 
 async def test_a_queued_event_wakes_the_deliverer_at_once(
