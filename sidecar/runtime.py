@@ -198,6 +198,8 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
         interval_minutes=settings.sync_interval_minutes,
         clock=clock,
         paused=lambda: app_health is not None and app_health.paused(),
+        # A dead replica's backfill is taken over once its lease expires, not a tick later.
+        watch_seconds=settings.lease_ttl_seconds / 3,
     )
     if parts.app_probe is not None:
         app_health = AppHealth(parts.app_probe.healthy, on_recovery=scheduler.wake)

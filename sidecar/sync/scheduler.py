@@ -32,6 +32,7 @@ from sidecar.logs import get_logger
 from sidecar.state_keys import SYNC_REQUEST
 from sidecar.store.interface import Store
 from sidecar.sync.due import DueInstallation, SyncLag, due_at, sync_lag
+from sidecar.sync.leases import installation_lease_name
 from sidecar.sync.requests import DurableSyncRequests
 
 __all__ = ["TICK_SECONDS", "SyncJob", "SyncQueue", "SyncScheduler", "WakingSyncRequests"]
@@ -167,16 +168,23 @@ class SyncScheduler:
         clock: Clock = system_clock,
         tick_seconds: float = TICK_SECONDS,
         paused: Callable[[], bool] = lambda: False,
+        watch_seconds: float | None = None,
     ) -> None:
         """`paused` is asked before each job is queued: while True, nothing is queued (e.g.
         the vendor app fails its health probe, `AppHealth.paused`, which wakes the scheduler
-        when it recovers); what was due stays due and its lag grows."""
+        when it recovers); what was due stays due and its lag grows.
+
+        `watch_seconds` (a third of the lease TTL): between two ticks, look that often, with
+        two small reads, for a backfill or a request nobody holds (its replica died), and
+        read what is due at once when there is one, so a takeover waits for the dead
+        holder's lease to expire, not for the next tick."""
         self._store = store
         self._paused = paused
         self._queue = queue
         self._interval = timedelta(minutes=interval_minutes) if interval_minutes > 0 else None
         self._clock = clock
         self._tick_seconds = tick_seconds
+        self._watch_seconds = watch_seconds
         self._wakeup = trio.Event()
         self._waiting: deque[DueInstallation] = deque()
         self._read = trio.Event()
@@ -231,8 +239,36 @@ class SyncScheduler:
             self._read.set()
             if due:
                 _log.info("installations due", count=len(due))
-            with trio.move_on_after(self._tick_seconds):
+            await self._until_next_read()
+
+    async def _until_next_read(self) -> None:
+        """Until the next tick, a wake-up, or (watching) abandoned work to take over."""
+        with trio.move_on_after(self._tick_seconds):
+            if self._watch_seconds is None:
                 await self._wakeup.wait()
+                return
+            while True:
+                with trio.move_on_after(self._watch_seconds):
+                    await self._wakeup.wait()
+                    return
+                if await self._abandoned():
+                    return
+
+    async def _abandoned(self) -> bool:
+        """Whether a resume point or a sync request waits for an installation that neither
+        this process nor anyone holding its lease (by the database's clock) works on."""
+        store = self._store
+        try:
+            waiting = set(await store.state.holders(SYNC_REQUEST))
+            waiting |= {point.installation_id for point in await store.cursors.resume_points()}
+            waiting = {iid for iid in waiting if not self._queue.is_busy(iid)}
+            if not waiting:
+                return False
+            held = {lease.name for lease in await store.leases.held()}
+        except StoreError as exc:
+            _log.error("cannot look for abandoned work; will try again", error=str(exc))
+            return False
+        return any(installation_lease_name(iid) not in held for iid in waiting)
 
     async def _feed(self) -> None:
         """Hand the waiting installations to the queue in order, each as room frees up."""
