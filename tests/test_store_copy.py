@@ -61,7 +61,8 @@ async def _populate(path: Path, cipher: AesGcmCipher, clock: FakeClock) -> None:
             1, error="rejected", rejected=[RejectedItemInput(item={"id": 1}, reason="bad")]
         )
         await store.inbound_events.claim("inst_1", "direct-1", "lookup")
-        await store.webhook_claims.claim("inst_0", "sig-1")
+        await store.webhook_claims.claim("inst_0", "sig-1", stale_after_seconds=180)
+        await store.webhook_claims.complete("inst_0", "sig-1")
         await store.webhook_log.append(
             event="installed", installation_id="inst_0", signature_ok=True, payload_json="{}"
         )
