@@ -37,20 +37,27 @@ from sidecar.state_keys import (
 from sidecar.store.records import Installation, InstallationChange, InstallationUpsert
 from sidecar.sync.leases import LeaseBusyError
 
-__all__ = ["LifecycleDispatcher"]
+__all__ = [
+    "WEBHOOK_CLAIM_STALE_SECONDS",
+    "WEBHOOK_PROCESSING_TIMEOUT_SECONDS",
+    "LifecycleDispatcher",
+]
 
 _log = get_logger("lifecycle")
 _RELEASE_TIMEOUT_SECONDS = 10.0
-WEBHOOK_PROCESSING_TIMEOUT_SECONDS = 120.0
+WEBHOOK_PROCESSING_TIMEOUT_SECONDS = 600.0
 """The deadline of one webhook's processing; past it the run answers `internal_error`
-and releases its claim."""
-WEBHOOK_CLAIM_STALE_SECONDS = WEBHOOK_PROCESSING_TIMEOUT_SECONDS + 60.0
+and releases its claim. Generous: one call to the app or to ShopiMind may take about two
+minutes when its peer is slow (30 s per attempt, four attempts, backoff), and an
+activation chains several (the connection test, provisioning, the hook): such a run must
+still end with its own answer (e.g. `connection_failed`), not be cut short."""
+WEBHOOK_CLAIM_STALE_SECONDS = WEBHOOK_PROCESSING_TIMEOUT_SECONDS + 120.0
 """When an uncompleted claim may be retaken. Longer than the processing deadline plus the
 release or completion that follows it (`_RELEASE_TIMEOUT_SECONDS`), with a margin for the
-claim's own write: a live run, however slow, has answered and released or completed its
-claim before anyone may retake it, so only a dead process's claim is ever retaken.
-Durations only are compared (the claim's age by one clock, the deadline by this process's
-clock), so clock offsets between hosts do not matter."""
+claim's own write and a slow event loop: a live run, however slow, has answered and
+released or completed its claim before anyone may retake it, so only a dead process's
+claim is ever retaken. Durations only are compared (the claim's age by one clock, the
+deadline by this process's), so clock offsets between hosts do not matter."""
 
 Handler = Callable[[str | None, Mapping[str, object], BoundLogger], Awaitable[Answer]]
 
