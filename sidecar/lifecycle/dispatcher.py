@@ -2,8 +2,10 @@
 
 After the signature passed, the pair (installation id, signature) is claimed atomically:
 a replay of a webhook already processed is answered `success: true` without running it
-again. A failed run — an error answer, an exception, even a cancellation — releases the
-claim, so ShopiMind's resend is processed.
+again. A failed run — an error answer, an exception, even a cancellation, a run past its
+deadline — releases the claim, so ShopiMind's resend is processed. A successful run marks
+its claim completed. A claim neither released nor completed (the process was killed
+mid-run) is retaken by the resend once stale: the webhook is not lost.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
+
+import trio
 
 from sidecar.bridge.answers import LifecycleAnswer
 from sidecar.clock import format_timestamp, parse_timestamp
@@ -33,10 +37,27 @@ from sidecar.state_keys import (
 from sidecar.store.records import Installation, InstallationChange, InstallationUpsert
 from sidecar.sync.leases import LeaseBusyError
 
-__all__ = ["LifecycleDispatcher"]
+__all__ = [
+    "WEBHOOK_CLAIM_STALE_SECONDS",
+    "WEBHOOK_PROCESSING_TIMEOUT_SECONDS",
+    "LifecycleDispatcher",
+]
 
 _log = get_logger("lifecycle")
 _RELEASE_TIMEOUT_SECONDS = 10.0
+WEBHOOK_PROCESSING_TIMEOUT_SECONDS = 600.0
+"""The deadline of one webhook's processing; past it the run answers `internal_error`
+and releases its claim. Generous: one call to the app or to ShopiMind may take about two
+minutes when its peer is slow (30 s per attempt, four attempts, backoff), and an
+activation chains several (the connection test, provisioning, the hook): such a run must
+still end with its own answer (e.g. `connection_failed`), not be cut short."""
+WEBHOOK_CLAIM_STALE_SECONDS = WEBHOOK_PROCESSING_TIMEOUT_SECONDS + 120.0
+"""When an uncompleted claim may be retaken. Longer than the processing deadline plus the
+release or completion that follows it (`_RELEASE_TIMEOUT_SECONDS`), with a margin for the
+claim's own write and a slow event loop: a live run, however slow, has answered and
+released or completed its claim before anyone may retake it, so only a dead process's
+claim is ever retaken. Durations only are compared (the claim's age by one clock, the
+deadline by this process's), so clock offsets between hosts do not matter."""
 
 Handler = Callable[[str | None, Mapping[str, object], BoundLogger], Awaitable[Answer]]
 
@@ -58,8 +79,18 @@ def _merged_ids(stored: object, fresh: Mapping[str, Mapping[str, object]]) -> di
 class LifecycleDispatcher:
     """Runs lifecycle webhooks whose signature and shape were already checked."""
 
-    def __init__(self, deps: LifecycleDeps) -> None:
+    def __init__(
+        self,
+        deps: LifecycleDeps,
+        *,
+        timeout_seconds: float = WEBHOOK_PROCESSING_TIMEOUT_SECONDS,
+        stale_after_seconds: float = WEBHOOK_CLAIM_STALE_SECONDS,
+    ) -> None:
+        if stale_after_seconds <= timeout_seconds + _RELEASE_TIMEOUT_SECONDS:
+            raise ValueError("a claim must go stale only after its run's deadline and release")
         self._deps = deps
+        self._timeout_seconds = timeout_seconds
+        self._stale_after_seconds = stale_after_seconds
         self._handlers: dict[str, tuple[LifecycleEvent, Handler]] = {
             "integration.installed": ("installed", self._installed),
             "integration.activated": ("activated", self._activated),
@@ -88,20 +119,30 @@ class LifecycleDispatcher:
         if installation_id is None:
             return await self._run(handler, None, payload, log)
         claims = self._deps.store.webhook_claims
-        if not await claims.claim(installation_id, signature):
-            log.info("webhook replayed; already processed")
+        if not await claims.claim(
+            installation_id, signature, stale_after_seconds=self._stale_after_seconds
+        ):
+            log.info("webhook replayed; already processed or being processed")
             return Answer.ok()
         answer: Answer | None = None
         try:
             answer = await self._run(handler, installation_id, payload, log)
             return answer
         finally:
+            # Shielded: a cancelled or failed run must not leave the claim behind, or
+            # ShopiMind's resend would be acknowledged without being processed; a
+            # successful one must be recorded completed, or its claim would be retaken.
             if answer is None or not answer.success:
-                # Shielded: a cancelled or failed run must not leave the claim behind, or
-                # ShopiMind's resend would be acknowledged without being processed.
                 await commit(
                     lambda: claims.release(installation_id, signature),
                     what="a webhook claim's release",
+                    log=log,
+                    timeout_seconds=_RELEASE_TIMEOUT_SECONDS,
+                )
+            else:
+                await commit(
+                    lambda: claims.complete(installation_id, signature),
+                    what="a webhook claim's completion",
                     log=log,
                     timeout_seconds=_RELEASE_TIMEOUT_SECONDS,
                 )
@@ -113,14 +154,17 @@ class LifecycleDispatcher:
         payload: Mapping[str, object],
         log: BoundLogger,
     ) -> Answer:
-        try:
-            answer = await handler(installation_id, payload, log)
-        except Exception:
-            log.exception("lifecycle webhook failed")
-            return Answer.failure("internal_error")
-        if not answer.success:
-            log.warning("lifecycle webhook refused", error=answer.body.get("error"))
-        return answer
+        with trio.move_on_after(self._timeout_seconds):
+            try:
+                answer = await handler(installation_id, payload, log)
+            except Exception:
+                log.exception("lifecycle webhook failed")
+                return Answer.failure("internal_error")
+            if not answer.success:
+                log.warning("lifecycle webhook refused", error=answer.body.get("error"))
+            return answer
+        log.error("lifecycle webhook timed out", timeout_seconds=self._timeout_seconds)
+        return Answer.failure("internal_error")
 
     # --- helpers ------------------------------------------------------------------------
 

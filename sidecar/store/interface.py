@@ -232,10 +232,22 @@ class WebhookLog(Protocol):
 
 
 class WebhookClaims(Protocol):
-    """Anti-replay claims of lifecycle webhooks, keyed by installation and signature."""
+    """Anti-replay claims of lifecycle webhooks, keyed by installation and signature.
 
-    async def claim(self, installation_id: str, dedup_key: str) -> bool:
-        """Claim atomically; True for the first caller only."""
+    A claim records when it was taken and whether its processing completed: a claim left
+    uncompleted (its process died mid-way) is retaken once stale, so the resend of a
+    webhook nobody answered is processed rather than acknowledged unprocessed."""
+
+    async def claim(
+        self, installation_id: str, dedup_key: str, *, stale_after_seconds: float
+    ) -> bool:
+        """Claim atomically; True (process it) when there is no claim, or when the claim
+        is not completed and was taken `stale_after_seconds` or more ago by the store's
+        clock (then it is taken anew). Of concurrent callers, at most one gets True."""
+        ...
+
+    async def complete(self, installation_id: str, dedup_key: str) -> None:
+        """Mark a claim's processing completed: it is never retaken."""
         ...
 
     async def release(self, installation_id: str, dedup_key: str) -> None:

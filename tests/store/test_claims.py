@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import trio
 
+from sidecar.security.cipher import SecretCipher
 from sidecar.store import InstallationUpsert
-from sidecar.store.sqlite import SqliteStore
+from sidecar.store.interface import Store
+from tests.backends import Backend
+from tests.conftest import FakeClock
+
+STALE_SECONDS = 180.0
 
 
-async def test_200_concurrent_webhook_claims_one_fresh(store: SqliteStore) -> None:
+async def _claim(store: Store, iid: str = "i", key: str = "sig") -> bool:
+    return await store.webhook_claims.claim(iid, key, stale_after_seconds=STALE_SECONDS)
+
+
+async def test_200_concurrent_webhook_claims_one_fresh(store: Store) -> None:
     results: list[bool] = []
 
     async def claim() -> None:
-        results.append(await store.webhook_claims.claim("inst_1", "sig-abc"))
+        results.append(await _claim(store, "inst_1", "sig-abc"))
 
     async with trio.open_nursery() as nursery:
         for _ in range(200):
@@ -21,15 +30,60 @@ async def test_200_concurrent_webhook_claims_one_fresh(store: SqliteStore) -> No
     assert results.count(True) == 1
 
 
-async def test_release_lets_a_resend_be_processed(store: SqliteStore) -> None:
-    assert await store.webhook_claims.claim("i", "sig")
-    assert not await store.webhook_claims.claim("i", "sig")
-    assert await store.webhook_claims.claim("other", "sig")  # keyed per installation
+async def test_release_lets_a_resend_be_processed(store: Store) -> None:
+    assert await _claim(store)
+    assert not await _claim(store)
+    assert await _claim(store, "other")  # keyed per installation
     await store.webhook_claims.release("i", "sig")
-    assert await store.webhook_claims.claim("i", "sig")
+    assert await _claim(store)
 
 
-async def test_200_concurrent_inbound_claims_one_fresh(store: SqliteStore) -> None:
+async def test_a_completed_claim_is_never_retaken(store: Store, clock: FakeClock) -> None:
+    assert await _claim(store)
+    await store.webhook_claims.complete("i", "sig")
+    assert not await _claim(store)
+    clock.advance(days=1)
+    assert not await _claim(store)
+    assert not await store.webhook_claims.claim("i", "sig", stale_after_seconds=0)
+
+
+async def test_an_uncompleted_claim_is_retaken_once_stale(store: Store, clock: FakeClock) -> None:
+    # Its process died mid-run: neither released nor completed.
+    assert await _claim(store)
+    clock.advance(seconds=STALE_SECONDS - 1)
+    assert not await _claim(store)  # maybe still running: a replay
+    clock.advance(seconds=2)
+    assert await _claim(store)  # stale: the resend is processed
+    assert not await _claim(store)  # retaken now: fresh again
+    clock.advance(seconds=STALE_SECONDS - 1)
+    assert not await _claim(store)  # the retake's age counts, not the first claim's
+    clock.advance(seconds=2)
+    await store.webhook_claims.complete("i", "sig")
+    assert not await _claim(store)
+
+
+async def test_concurrent_retakes_of_a_stale_claim_one_wins(
+    store: Store, backend: Backend, cipher: SecretCipher, clock: FakeClock
+) -> None:
+    assert await _claim(store)
+    clock.advance(seconds=STALE_SECONDS + 1)
+    other = await backend.open(cipher=cipher, clock=clock)  # a second replica
+    results: list[bool] = []
+
+    async def retake(replica: Store) -> None:
+        results.append(await _claim(replica))
+
+    try:
+        async with trio.open_nursery() as nursery:
+            for n in range(100):
+                nursery.start_soon(retake, store if n % 2 else other)
+    finally:
+        await other.aclose()
+    assert len(results) == 100
+    assert results.count(True) == 1
+
+
+async def test_200_concurrent_inbound_claims_one_fresh(store: Store) -> None:
     await store.installations.upsert(InstallationUpsert(installation_id="i", status="active"))
     claims = []
 
@@ -44,7 +98,7 @@ async def test_200_concurrent_inbound_claims_one_fresh(store: SqliteStore) -> No
     assert {claim.status for claim in claims} == {"received"}
 
 
-async def test_inbound_finish_and_status_seen_by_a_later_claim(store: SqliteStore) -> None:
+async def test_inbound_finish_and_status_seen_by_a_later_claim(store: Store) -> None:
     await store.installations.upsert(InstallationUpsert(installation_id="i", status="active"))
     first = await store.inbound_events.claim("i", "k", "sale")
     await store.inbound_events.finish(first.id, "failed", "upstream 503")

@@ -347,6 +347,18 @@ _REPLICAS = Migration(
 )
 
 
+_WEBHOOK_CLAIM_COMPLETION = Migration(
+    10,
+    "webhook claim completion",
+    (
+        # A claim whose processing never completed (its process died mid-way) can be
+        # retaken once stale; the claims made before this migration count as completed.
+        "ALTER TABLE webhook_claims ADD COLUMN completed_at TEXT",
+        "UPDATE webhook_claims SET completed_at = claimed_at",
+    ),
+)
+
+
 def _binary_text(migration: Migration) -> Migration:
     """Every TEXT column compared byte by byte (COLLATE "C"), as SQLite compares: listings
     sort alike on both backends, and timestamps compare as the fixed-width strings they are."""
@@ -368,6 +380,7 @@ MIGRATIONS: tuple[Migration, ...] = tuple(
         _BACKLOG_TALLIES,
         _LEASE_EPOCHS,
         _REPLICAS,
+        _WEBHOOK_CLAIM_COMPLETION,
     )
 )
 """Every migration ever shipped, in order; the same versions as SQLite's. Append only."""

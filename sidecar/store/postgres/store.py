@@ -45,7 +45,6 @@ class PostgresStore:
         self._state = PostgresState(db, cipher, clock)
         self._installations = PostgresInstallations(db, clock, self._state)
         self._webhook_log = PostgresWebhookLog(db, clock)
-        self._webhook_claims = PostgresWebhookClaims(db, clock)
         self._cursors = PostgresCursors(db, clock)
         # Expiries by the server's clock, which every host shares; a test's own clock
         # (anything but the system clock) keeps the leases on its time instead, unless
@@ -53,6 +52,7 @@ class PostgresStore:
         if database_clock is None:
             database_clock = clock is system_clock
         self._leases = PostgresLeases(db, clock, database_clock=database_clock)
+        self._webhook_claims = PostgresWebhookClaims(db, self._leases.clock)
         self._runs = PostgresRuns(db, clock, self._leases.clock)
         self._inbound_events = PostgresInboundEvents(db, cipher, clock)
         self._outbox = PostgresOutbox(db, clock)

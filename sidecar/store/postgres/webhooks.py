@@ -5,6 +5,7 @@ from __future__ import annotations
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.postgres._rows import page, record
 from sidecar.store.postgres.database import Connection, Database
+from sidecar.store.postgres.leases import LeaseClock
 from sidecar.store.records import WebhookLogEntry
 
 __all__ = ["PostgresWebhookClaims", "PostgresWebhookLog"]
@@ -75,24 +76,48 @@ class PostgresWebhookLog:
 
 
 class PostgresWebhookClaims:
-    """`WebhookClaims` on PostgreSQL: the primary key makes a claim atomic."""
+    """`WebhookClaims` on PostgreSQL: the primary key makes a claim atomic. A stale
+    uncompleted claim is retaken by the same upsert, whose condition PostgreSQL re-checks
+    on the row's latest version once a concurrent retake commits: one retake wins.
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    Instants are on the lease clock (`LeaseClock`): the server's clock when the store uses
+    it, so hosts whose clocks disagree still agree on which claim is stale."""
+
+    def __init__(self, db: Database, clock: LeaseClock) -> None:
         self._db = db
         self._clock = clock
 
-    async def claim(self, installation_id: str, dedup_key: str) -> bool:
-        now = format_timestamp(self._clock())
-        inserted = await self._db.write(
+    async def claim(
+        self, installation_id: str, dedup_key: str, *, stale_after_seconds: float
+    ) -> bool:
+        # now, and now minus the stale time (a negative duration ahead).
+        now, stale, times = self._clock.times(-float(stale_after_seconds))
+        params = {**times, "iid": installation_id, "key": dedup_key}
+        taken = await self._db.write(
             lambda c: (
                 c.execute(
                     "INSERT INTO webhook_claims (installation_id, dedup_key, claimed_at) "
-                    "VALUES (%s, %s, %s) ON CONFLICT (installation_id, dedup_key) DO NOTHING",
-                    (installation_id, dedup_key, now),
+                    f"VALUES (%(iid)s, %(key)s, {now}) "
+                    "ON CONFLICT (installation_id, dedup_key) "
+                    "DO UPDATE SET claimed_at = excluded.claimed_at "
+                    "WHERE webhook_claims.completed_at IS NULL "
+                    f"AND webhook_claims.claimed_at <= {stale}",
+                    params,
                 ).rowcount
             )
         )
-        return inserted == 1
+        return taken == 1
+
+    async def complete(self, installation_id: str, dedup_key: str) -> None:
+        now, times = self._clock.now()
+        params = {**times, "iid": installation_id, "key": dedup_key}
+        await self._db.write(
+            lambda c: c.execute(
+                f"UPDATE webhook_claims SET completed_at = {now} "
+                "WHERE installation_id = %(iid)s AND dedup_key = %(key)s",
+                params,
+            )
+        )
 
     async def release(self, installation_id: str, dedup_key: str) -> None:
         await self._db.write(

@@ -385,6 +385,18 @@ _REPLICAS = Migration(
 )
 
 
+_WEBHOOK_CLAIM_COMPLETION = Migration(
+    10,
+    "webhook claim completion",
+    (
+        # A claim whose processing never completed (its process died mid-way) can be
+        # retaken once stale; the claims made before this migration count as completed.
+        "ALTER TABLE webhook_claims ADD COLUMN completed_at TEXT",
+        "UPDATE webhook_claims SET completed_at = claimed_at",
+    ),
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _INITIAL,
     _SYNC_PROGRESS,
@@ -395,6 +407,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _BACKLOG_TALLIES,
     _LEASE_EPOCHS,
     _REPLICAS,
+    _WEBHOOK_CLAIM_COMPLETION,
 )
 """Every migration ever shipped, in order. Append only; never edit or remove one."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.records import WebhookLogEntry
@@ -76,24 +77,46 @@ class SqliteWebhookLog:
 
 
 class SqliteWebhookClaims:
-    """`WebhookClaims` on SQLite: the primary key makes a claim atomic."""
+    """`WebhookClaims` on SQLite: the primary key makes a claim atomic, and the upsert
+    retakes a stale uncompleted claim in the same statement (writes are serialized)."""
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
 
-    async def claim(self, installation_id: str, dedup_key: str) -> bool:
-        now = format_timestamp(self._clock())
-        inserted = await self._db.write(
+    async def claim(
+        self, installation_id: str, dedup_key: str, *, stale_after_seconds: float
+    ) -> bool:
+        now = self._clock()
+        params = {
+            "iid": installation_id,
+            "key": dedup_key,
+            "now": format_timestamp(now),
+            "stale": format_timestamp(now - timedelta(seconds=stale_after_seconds)),
+        }
+        taken = await self._db.write(
             lambda c: (
                 c.execute(
                     "INSERT INTO webhook_claims (installation_id, dedup_key, claimed_at) "
-                    "VALUES (?, ?, ?) ON CONFLICT (installation_id, dedup_key) DO NOTHING",
-                    (installation_id, dedup_key, now),
+                    "VALUES (:iid, :key, :now) ON CONFLICT (installation_id, dedup_key) "
+                    "DO UPDATE SET claimed_at = excluded.claimed_at "
+                    "WHERE webhook_claims.completed_at IS NULL "
+                    "AND webhook_claims.claimed_at <= :stale",
+                    params,
                 ).rowcount
             )
         )
-        return inserted == 1
+        return taken == 1
+
+    async def complete(self, installation_id: str, dedup_key: str) -> None:
+        now = format_timestamp(self._clock())
+        await self._db.write(
+            lambda c: c.execute(
+                "UPDATE webhook_claims SET completed_at = ? "
+                "WHERE installation_id = ? AND dedup_key = ?",
+                (now, installation_id, dedup_key),
+            )
+        )
 
     async def release(self, installation_id: str, dedup_key: str) -> None:
         await self._db.write(

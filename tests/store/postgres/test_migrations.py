@@ -249,3 +249,33 @@ async def test_the_lease_epochs_migration_keeps_the_leases_already_held(
         assert (grant.fence.epoch, grant.taken_from) == (1, "host:1:a")
     finally:
         await store.aclose()
+
+
+async def test_the_claim_completion_migration_counts_existing_claims_completed(
+    postgres_server: PostgresCluster, cipher: AesGcmCipher, clock: FakeClock
+) -> None:
+    schema = new_schema()
+    with psycopg.connect(postgres_server.url, row_factory=dict_row) as connection:
+        connection.execute(
+            psycopg.sql.SQL("SET search_path = {}").format(psycopg.sql.Identifier(schema))
+        )
+        migrate(connection, schema, "t", MIGRATIONS[:9])
+        connection.execute(
+            "INSERT INTO webhook_claims (installation_id, dedup_key, claimed_at) "
+            "VALUES ('i', 'sig', '2026-11-26T09:00:00.000Z')"
+        )
+        connection.commit()
+        assert migrate(connection, schema, "t", MIGRATIONS[:10]) == [10]
+        connection.commit()
+        assert connection.execute("SELECT completed_at FROM webhook_claims").fetchall() == [
+            {"completed_at": "2026-11-26T09:00:00.000Z"}
+        ]
+    # Processed before the upgrade: never retaken, however old.
+    store = await open_postgres_store(
+        postgres_server.url, schema=schema, cipher=cipher, clock=clock
+    )
+    try:
+        assert not await store.webhook_claims.claim("i", "sig", stale_after_seconds=0)
+        assert await store.webhook_claims.claim("i", "other", stale_after_seconds=0)
+    finally:
+        await store.aclose()

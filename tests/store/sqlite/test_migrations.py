@@ -133,3 +133,32 @@ def test_the_run_outcomes_migration_keeps_runs_and_their_dead_letter_links(
     assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
     connection.execute("DELETE FROM sync_runs")  # the link still works: set to NULL
     assert connection.execute("SELECT run_id FROM rejected_items").fetchall() == [(None,)]
+
+
+def test_the_claim_completion_migration_counts_existing_claims_completed(
+    tmp_path: Path,
+) -> None:
+    connection = _connection(tmp_path / "c.sqlite")
+    at = "2026-11-26T09:00:00.000Z"
+    connection.execute("BEGIN IMMEDIATE")
+    migrate(connection, at, MIGRATIONS[:9])
+    connection.execute(
+        "INSERT INTO webhook_claims (installation_id, dedup_key, claimed_at) "
+        "VALUES ('i', 'sig', ?)",
+        (at,),
+    )
+    connection.execute("COMMIT")
+    connection.execute("BEGIN IMMEDIATE")
+    assert migrate(connection, at, MIGRATIONS[:10]) == [10]
+    connection.execute("COMMIT")
+    assert connection.execute(
+        "SELECT installation_id, dedup_key, claimed_at, completed_at FROM webhook_claims"
+    ).fetchall() == [("i", "sig", at, at)]
+    connection.execute(
+        "INSERT INTO webhook_claims (installation_id, dedup_key, claimed_at) "
+        "VALUES ('i', 'new', ?)",
+        (at,),
+    )
+    assert connection.execute(
+        "SELECT completed_at FROM webhook_claims WHERE dedup_key = 'new'"
+    ).fetchall() == [(None,)]  # a new claim starts uncompleted
