@@ -96,6 +96,9 @@ class OutboxDeliverer:
         self._lanes = trio.CapacityLimiter(lanes)
         self._ttl = lease_ttl_seconds
         self._poll = poll_seconds
+        # An installation another replica delivers is looked at again after a third of the
+        # lease TTL: if that replica died, its lease has expired within TTL + TTL/3.
+        self._busy_retry_seconds = min(poll_seconds, lease_ttl_seconds / 3)
         self._metrics = metrics
         self._attempts = Attempts(store=store, shopimind=shopimind, clock=clock, policy=policy)
         self._schedule = Schedule()
@@ -204,9 +207,9 @@ class OutboxDeliverer:
             async with self._lanes:
                 wait_until = await self._deliver_leased(installation_id, stop)
         except LeaseBusyError:
-            # Another replica delivers it: look again at the next poll.
+            # Another replica delivers it (or died holding it): look again soon.
             log.debug("another replica delivers this installation's outbox")
-            wait_until = trio.current_time() + self._poll
+            wait_until = trio.current_time() + self._busy_retry_seconds
         except Exception as exc:
             lost = lost_lease(exc)
             if lost is None:

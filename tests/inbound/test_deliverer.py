@@ -26,7 +26,7 @@ from sidecar.testing.server import running
 from sidecar.testing.shopimind_api import FakeShopimind
 from tests.backends import Backend
 from tests.conftest import CREDENTIALS_KEY_HEX, FakeClock
-from tests.harness import LogWatch
+from tests.harness import LogWatch, trio_wall_clock
 
 TOKEN = "int_deliverer_token"
 DELIVERED = "inbound event delivered"
@@ -251,3 +251,41 @@ async def test_a_restarted_deliverer_waits_for_the_stored_retry_time(
     event = await store.outbox.get(event_id)
     assert event is not None
     assert (event.status, event.attempts, event.last_error) == ("delivered", 2, None)
+
+
+async def test_a_dead_replicas_outbox_is_taken_over_within_its_lease_not_at_the_poll(
+    mock_clock: trio.testing.MockClock,
+    backend: Backend,
+    fake: tuple[FakeShopimind, ShopimindClient],
+    outbox_log: LogWatch,
+) -> None:
+    """A replica on another host died holding an installation's outbox lease: the others
+    find it busy, and look again every TTL/3, so its events go out once the lease expired
+    (within TTL + TTL/3), not at the next poll."""
+    api, client = fake
+    ttl = 30.0
+    store = await backend.open(
+        cipher=AesGcmCipher(bytes.fromhex(CREDENTIALS_KEY_HEX)), clock=trio_wall_clock
+    )
+    try:
+        await queue(store, "k1")
+        dead = await store.leases.acquire(
+            outbox_lease_name("i"), "elsewhere:1:x/dead", ttl_seconds=ttl
+        )
+        assert dead is not None
+        died = trio.current_time()
+        deliverer = OutboxDeliverer(
+            store=store, shopimind=client, poll_seconds=3600, lease_ttl_seconds=ttl
+        )
+        stop = trio.Event()
+        with trio.fail_after(7200):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(deliverer.run, stop)
+                await outbox_log.wait_for(DELIVERED)
+                delivered = trio.current_time()
+                stop.set()
+    finally:
+        await store.aclose()
+    assert outbox_log.counts["another replica delivers this installation's outbox"] > 0
+    assert ttl <= delivered - died <= ttl + ttl / 3
+    assert len(api.requests_to("events/trigger/acme_sale")) == 1
