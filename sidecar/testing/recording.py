@@ -8,7 +8,7 @@ tests assert on, for every write (any request but a GET):
   access token, as ShopiMind does: `register(token, installation_id)`);
 - the replica, from the `User-Agent` (`shopimind-sidecar/<version> (replica/<id>)`),
   `"unknown"` when it names none;
-- when the request had fully arrived and when its answer was sent (trio time), the
+- when the request arrived and when its answer was ready to leave (trio time), the
   answer's status, the ids of a bulk push's items and the body of an event trigger;
 - optionally a latency before each request is read (a distant API), for every call.
 
@@ -194,11 +194,12 @@ class RecordingShopimind:
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 answer.status = int(message["status"])
-            try:
-                await send(message)
-            finally:
-                if message["type"] == "http.response.body" and not message.get("more_body"):
-                    answer.done = trio.current_time()
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                # Stamped before the last bytes leave: the replica cannot have its answer
+                # (and hand the installation over) before this instant. Stamped after the
+                # send, a quick handover could look like an overlap it was not.
+                answer.done = trio.current_time()
+            await send(message)
 
         try:
             await self.fake(scope, replay, sending)
