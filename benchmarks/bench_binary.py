@@ -548,8 +548,10 @@ def report(
         f"| {statistics.median(hello_ms):,.0f} ms | {old_ratio:.2f}× |",
         "",
         "Deferred past READY=1, to their first use: cryptography's AES-GCM (~8 MiB: its Rust "
-        "library carries its own OpenSSL; loaded when the first secret is sealed or opened) "
-        "and the peers' CA bundle (loaded at the first TLS connection). The first two "
+        "library carries its own OpenSSL; loaded when the first secret is sealed or opened), "
+        "the peers' CA bundle (loaded at the first TLS connection) and prometheus-client "
+        "(~0.5 MiB: the hooks count in memory; loaded at the first scrape of `/metrics`). "
+        "The first two "
         f"requests after READY=1, the `installed` and `activated` webhooks (the first seals "
         f"secrets), answered in {filled.webhook_ms[0]:,.0f} and {filled.webhook_ms[1]:,.0f} "
         f"ms; RSS right after them {mib(filled.after_webhooks.total_kib)} "

@@ -24,8 +24,9 @@ STARTUP_TIMEOUT_SECONDS = 30
 
 # What only other commands use: the demo and the fakes it runs, the admin CLI's actions.
 NOT_FOR_SERVE = ("sidecar.demo", "sidecar.testing", "sidecar.admin.commands")
-# Loaded at their first use, after READY: AES-GCM (the first secret sealed or opened).
-NOT_BEFORE_READY = ("cryptography",)
+# Loaded at their first use, after READY: AES-GCM (the first secret sealed or opened),
+# prometheus_client (the first scrape of /metrics).
+NOT_BEFORE_READY = ("cryptography", "prometheus_client")
 
 
 def _unwanted(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:

@@ -3,6 +3,9 @@ text parses with Prometheus's own parser."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import prometheus_client
@@ -276,3 +279,75 @@ def test_the_lease_counters_exist_from_the_start(metrics: PrometheusMetrics) -> 
     got = scrape(metrics)
     for name in ("acquisitions", "takeovers", "renew_failures", "fenced_writes"):
         assert got.value(f"lease_{name}_total") == 0, name
+
+
+def test_counting_does_not_load_prometheus_client_and_the_first_scrape_does() -> None:
+    code = (
+        "import sys\n"
+        "from sidecar.metrics.gauges import GaugeSnapshot\n"
+        "from sidecar.metrics.prometheus import PrometheusMetrics\n"
+        "m = PrometheusMetrics()\n"
+        "m.webhook(event='installed', outcome='ok')\n"
+        "m.sync_run(kind='full', status='ok', seconds=2.0)\n"
+        "m.lease_acquired(True)\n"
+        "print('prometheus_client' in sys.modules)\n"
+        "m.render(GaugeSnapshot())\n"
+        "print('prometheus_client' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == ["False", "True"]
+
+
+def _masked(text: str, families: tuple[str, ...]) -> list[str]:
+    """The lines of these families, with the `_created` timestamps (times of creation,
+    which differ between two instances) masked."""
+    lines = []
+    for line in text.splitlines():
+        name = line.split(" ", 3)[2] if line.startswith("#") else line.split("{", 1)[0]
+        name = name.split(" ", 1)[0]
+        if any(name == f or name.startswith(f + "_") for f in families):
+            lines.append(re.sub(r"_created(\{[^}]*\})? \S+$", r"_created\1 T", line))
+    return lines
+
+
+def test_the_counts_render_exactly_as_prometheus_client_counters_and_histograms() -> None:
+    # The same families built with prometheus_client's own Counter and Histogram.
+    registry = prometheus_client.CollectorRegistry()
+    webhooks = prometheus_client.Counter(
+        "webhooks",
+        "Lifecycle webhooks answered, by event and outcome (ok or the error code)",
+        ("event", "outcome"),
+        namespace=N,
+        registry=registry,
+    )
+    pushes = prometheus_client.Histogram(
+        "push_duration_seconds",
+        "Duration of one page's push to ShopiMind, by entity",
+        ("entity",),
+        namespace=N,
+        registry=registry,
+        buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+    )
+    leases = prometheus_client.Counter(
+        "lease_acquisitions",
+        "Leases acquired (installations, outboxes, singletons)",
+        namespace=N,
+        registry=registry,
+    )
+    ours = PrometheusMetrics(process=False)
+    for seconds in (0.05, 0.3, 2.0, 75.0):
+        ours.push(entity="orders", sent=1, rejected=0, seconds=seconds)
+        pushes.labels(entity="orders").observe(seconds)
+    ours.webhook(event="installed", outcome="ok")
+    webhooks.labels(event="installed", outcome="ok").inc()
+    ours.lease_acquired(False)
+    leases.inc()
+    families = tuple(
+        f"{N}_{name}" for name in ("webhooks", "push_duration_seconds", "lease_acquisitions")
+    )
+    expected = _masked(prometheus_client.generate_latest(registry).decode(), families)
+    got = _masked(ours.render(GaugeSnapshot()).decode(), families)
+    assert len(expected) > 20
+    assert got == expected
