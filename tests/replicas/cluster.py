@@ -193,13 +193,14 @@ class Gate:
         self.opened = trio.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and not self.opened.is_set():
+        if scope["type"] == "http":
             opened = self.opened
-            self.waiting += 1
+            held = int(not opened.is_set())
+            self.waiting += held
             try:
-                await opened.wait()
+                await opened.wait()  # a checkpoint even when open, as it always was
             finally:
-                self.waiting -= 1
+                self.waiting -= held
         await self.app(scope, receive, send)
 
 
