@@ -61,7 +61,9 @@ async def _populate(path: Path, cipher: AesGcmCipher, clock: FakeClock) -> None:
             1, error="rejected", rejected=[RejectedItemInput(item={"id": 1}, reason="bad")]
         )
         await store.inbound_events.claim("inst_1", "direct-1", "lookup")
-        await store.webhook_claims.claim("inst_0", "sig-1", stale_after_seconds=180)
+        await store.webhook_claims.claim(
+            "inst_0", "sig-1", claimed_by="replica-a", stale_after_seconds=180
+        )
         await store.webhook_claims.complete("inst_0", "sig-1")
         await store.webhook_log.append(
             event="installed", installation_id="inst_0", signature_ok=True, payload_json="{}"
@@ -131,7 +133,9 @@ async def test_an_interrupted_copy_leaves_nothing_and_runs_again(
         assert await copied.cursors.resume_points() == await source.cursors.resume_points()
         assert await copied.outbox.heads() == await source.outbox.heads()
         # The claim's completion is carried: a completed claim is never retaken.
-        assert not await copied.webhook_claims.claim("inst_0", "sig-1", stale_after_seconds=0)
+        assert not await copied.webhook_claims.claim(
+            "inst_0", "sig-1", claimed_by="replica-a", stale_after_seconds=0
+        )
         claim = await copied.outbox.enqueue(outbox_entry("after-the-move", "inst_0"))
         assert claim.fresh
         assert claim.id > max(event.id for event in await source.outbox.list(limit=1000))

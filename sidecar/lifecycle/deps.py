@@ -25,7 +25,8 @@ class LifecycleDeps:
     shopimind: ShopimindClient
     sync_requests: SyncRequests
     owner: str
-    """This process's lease owner id (`sidecar.sync.leases.new_owner`)."""
+    """This process's replica id (REPLICA_ID, its row in the replicas table): the owner
+    of its leases and the claimer of its webhook claims."""
     clock: Clock = system_clock
     lease_ttl_seconds: float = LEASE_TTL_SECONDS
     """How long a provisioning's hold of the installation's lease lasts unless renewed."""

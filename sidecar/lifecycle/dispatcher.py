@@ -5,7 +5,9 @@ a replay of a webhook already processed is answered `success: true` without runn
 again. A failed run — an error answer, an exception, even a cancellation, a run past its
 deadline — releases the claim, so ShopiMind's resend is processed. A successful run marks
 its claim completed. A claim neither released nor completed (the process was killed
-mid-run) is retaken by the resend once stale: the webhook is not lost.
+mid-run) is retaken by the resend: at once when the replica that claimed it is no longer
+alive (its heartbeat lapsed, it stopped, or it restarted since), else once stale. The
+webhook is not lost.
 """
 
 from __future__ import annotations
@@ -120,7 +122,10 @@ class LifecycleDispatcher:
             return await self._run(handler, None, payload, log)
         claims = self._deps.store.webhook_claims
         if not await claims.claim(
-            installation_id, signature, stale_after_seconds=self._stale_after_seconds
+            installation_id,
+            signature,
+            claimed_by=self._deps.owner,
+            stale_after_seconds=self._stale_after_seconds,
         ):
             log.info("webhook replayed; already processed or being processed")
             return Answer.ok()

@@ -234,16 +234,25 @@ class WebhookLog(Protocol):
 class WebhookClaims(Protocol):
     """Anti-replay claims of lifecycle webhooks, keyed by installation and signature.
 
-    A claim records when it was taken and whether its processing completed: a claim left
-    uncompleted (its process died mid-way) is retaken once stale, so the resend of a
-    webhook nobody answered is processed rather than acknowledged unprocessed."""
+    A claim records when and by which replica it was taken, and whether its processing
+    completed: a claim left uncompleted (its process died mid-way) is retaken at once when
+    its replica is no longer alive, else once stale, so the resend of a webhook nobody
+    answered is processed rather than acknowledged unprocessed."""
 
     async def claim(
-        self, installation_id: str, dedup_key: str, *, stale_after_seconds: float
+        self,
+        installation_id: str,
+        dedup_key: str,
+        *,
+        claimed_by: str | None,
+        stale_after_seconds: float,
     ) -> bool:
-        """Claim atomically; True (process it) when there is no claim, or when the claim
-        is not completed and was taken `stale_after_seconds` or more ago by the store's
-        clock (then it is taken anew). Of concurrent callers, at most one gets True."""
+        """Claim atomically for `claimed_by` (a replica id, as in `Replicas`); True
+        (process it) when there is no claim, or when the claim is not completed and
+        either was taken `stale_after_seconds` or more ago by the store's clock, or its
+        claimer is not alive: no replicas row, stopped, past its `alive_until`, or
+        (re)started after the claim. Then it is taken anew. Of concurrent callers, at
+        most one gets True."""
         ...
 
     async def complete(self, installation_id: str, dedup_key: str) -> None:

@@ -2,8 +2,9 @@
 
 The claim is committed before processing: a process killed mid-run leaves it neither
 released nor completed. ShopiMind's resend is answered as a replay while that claim may
-still be a live run's, and processed once it is stale (WEBHOOK_CLAIM_STALE_SECONDS). A
-live run cannot outlast its deadline, which is shorter.
+still be a live run's, and processed once its replica is dead (heartbeat lapsed, stopped,
+restarted), or else once it is stale (WEBHOOK_CLAIM_STALE_SECONDS). A live run cannot
+outlast its deadline, which is shorter.
 """
 
 from __future__ import annotations
@@ -38,14 +39,33 @@ def _claims(stack: Stack) -> list[tuple[object, ...]]:
     return stack.query("SELECT installation_id, completed_at IS NOT NULL FROM webhook_claims")
 
 
-def _leave_a_claim(stack: Stack, signature: str, *, age_seconds: float) -> None:
-    """The claim a process killed mid-run leaves: taken `age_seconds` ago, not completed."""
-    claimed_at = format_timestamp(system_clock() - timedelta(seconds=age_seconds))
+def _ago(seconds: float) -> str:
+    return format_timestamp(system_clock() - timedelta(seconds=seconds))
+
+
+def _leave_a_claim(
+    stack: Stack, signature: str, *, age_seconds: float, by: str | None = None
+) -> None:
+    """The claim a process killed mid-run leaves: taken `age_seconds` ago by `by`, not
+    completed."""
     with stack.writable() as connection:
         connection.execute(
-            "INSERT INTO webhook_claims (installation_id, dedup_key, claimed_at) "
-            "VALUES ('inst_1', ?, ?) ON CONFLICT DO UPDATE SET claimed_at = excluded.claimed_at",
-            (signature, claimed_at),
+            "INSERT INTO webhook_claims (installation_id, dedup_key, claimed_at, claimed_by) "
+            "VALUES ('inst_1', ?, ?, ?) ON CONFLICT DO UPDATE "
+            "SET claimed_at = excluded.claimed_at, claimed_by = excluded.claimed_by",
+            (signature, _ago(age_seconds), by),
+        )
+
+
+def _replica(stack: Stack, replica_id: str, *, alive_for_seconds: float) -> None:
+    """Another replica's row: registered a minute ago, alive for `alive_for_seconds` more
+    (negative: its heartbeat lapsed that long ago)."""
+    with stack.writable() as connection:
+        connection.execute(
+            "INSERT INTO replicas (id, version, host, pid, alive_seconds, started_at, "
+            "heartbeat_at, alive_until, stopped_at) VALUES (?, '1', 'web-2', 2, 30, ?, ?, ?, "
+            "NULL) ON CONFLICT (id) DO UPDATE SET alive_until = excluded.alive_until",
+            (replica_id, _ago(60), _ago(30), _ago(-alive_for_seconds)),
         )
 
 
@@ -79,6 +99,30 @@ async def test_a_claim_left_by_a_killed_process_is_processed_once_stale(stack: S
     # Completed: never processed again, however old.
     with stack.writable() as connection:
         connection.execute("UPDATE webhook_claims SET claimed_at = '2000-01-01T00:00:00.000Z'")
+    assert (await stack.post("/webhook/receive", body, headers)).json() == {"success": True}
+    assert len(stack.vendor.lifecycle_calls) == 1
+
+
+async def test_a_claim_left_by_a_dead_replica_is_processed_at_once(stack: Stack) -> None:
+    body = json.dumps(lifecycle("installed")).encode()
+    headers = signed_headers(body)
+    signature = headers["x-shopimind-signature"]
+
+    # Its replica still heartbeats: maybe still running it; answered as a replay.
+    _replica(stack, "web-2", alive_for_seconds=20)
+    _leave_a_claim(stack, signature, age_seconds=30, by="web-2")
+    replayed = await stack.post("/webhook/receive", body, headers)
+    assert replayed.json() == {"success": True}
+    assert stack.vendor.lifecycle_calls == []
+    assert _claims(stack) == [("inst_1", 0)]
+
+    # Its heartbeat lapsed (killed, host gone): processed at once, long before stale.
+    _replica(stack, "web-2", alive_for_seconds=-1)
+    processed = await stack.post("/webhook/receive", body, headers)
+    assert processed.json() == {"success": True}
+    assert stack.status() == "inactive"
+    assert [c.event for c in stack.vendor.lifecycle_calls] == ["installed"]
+    assert _claims(stack) == [("inst_1", 1)]
     assert (await stack.post("/webhook/receive", body, headers)).json() == {"success": True}
     assert len(stack.vendor.lifecycle_calls) == 1
 

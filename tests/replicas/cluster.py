@@ -180,15 +180,27 @@ class Peers:
 
 class Gate:
     """ASGI wrapper: the app's requests wait until `opened` is set (replicas started one by
-    one all begin syncing at the same moment)."""
+    one all begin syncing at the same moment, or an app hangs on a webhook)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.opened = trio.Event()
+        self.waiting = 0
+        """Requests held at the gate now."""
+
+    def close(self) -> None:
+        """Hold the next requests until `opened` is set again."""
+        self.opened = trio.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            await self.opened.wait()
+            opened = self.opened
+            held = int(not opened.is_set())
+            self.waiting += held
+            try:
+                await opened.wait()  # a checkpoint even when open, as it always was
+            finally:
+                self.waiting -= held
         await self.app(scope, receive, send)
 
 

@@ -7,14 +7,28 @@ import trio
 from sidecar.security.cipher import SecretCipher
 from sidecar.store import InstallationUpsert
 from sidecar.store.interface import Store
+from sidecar.store.records import ReplicaRegistration
 from tests.backends import Backend
 from tests.conftest import FakeClock
 
 STALE_SECONDS = 180.0
 
 
-async def _claim(store: Store, iid: str = "i", key: str = "sig") -> bool:
-    return await store.webhook_claims.claim(iid, key, stale_after_seconds=STALE_SECONDS)
+ALIVE_SECONDS = 30.0
+
+
+async def _claim(store: Store, iid: str = "i", key: str = "sig", by: str | None = None) -> bool:
+    return await store.webhook_claims.claim(
+        iid, key, claimed_by=by, stale_after_seconds=STALE_SECONDS
+    )
+
+
+async def _register(store: Store, replica_id: str) -> None:
+    await store.replicas.register(
+        ReplicaRegistration(
+            id=replica_id, version="1", host="h", pid=1, alive_seconds=ALIVE_SECONDS
+        )
+    )
 
 
 async def test_200_concurrent_webhook_claims_one_fresh(store: Store) -> None:
@@ -44,7 +58,7 @@ async def test_a_completed_claim_is_never_retaken(store: Store, clock: FakeClock
     assert not await _claim(store)
     clock.advance(days=1)
     assert not await _claim(store)
-    assert not await store.webhook_claims.claim("i", "sig", stale_after_seconds=0)
+    assert not await store.webhook_claims.claim("i", "sig", claimed_by="x", stale_after_seconds=0)
 
 
 async def test_an_uncompleted_claim_is_retaken_once_stale(store: Store, clock: FakeClock) -> None:
@@ -77,6 +91,87 @@ async def test_concurrent_retakes_of_a_stale_claim_one_wins(
         async with trio.open_nursery() as nursery:
             for n in range(100):
                 nursery.start_soon(retake, store if n % 2 else other)
+    finally:
+        await other.aclose()
+    assert len(results) == 100
+    assert results.count(True) == 1
+
+
+async def test_a_live_replicas_claim_is_retaken_only_once_stale(
+    store: Store, clock: FakeClock
+) -> None:
+    await _register(store, "a")
+    assert await _claim(store, by="a")
+    for _ in range(int(STALE_SECONDS // 10) - 1):
+        clock.advance(seconds=10)
+        assert await store.replicas.heartbeat("a")
+        assert not await _claim(store, by="b")  # a is alive: maybe still running it
+    clock.advance(seconds=10)
+    assert await store.replicas.heartbeat("a")
+    assert await _claim(store, by="b")  # stale: the fallback, even for a live replica
+
+
+async def test_a_dead_replicas_claim_is_retaken_at_once(store: Store, clock: FakeClock) -> None:
+    await _register(store, "a")
+    assert await _claim(store, by="a")
+    clock.advance(seconds=ALIVE_SECONDS - 1)
+    assert not await _claim(store, by="b")  # still alive by its last heartbeat
+    clock.advance(seconds=1)
+    assert await _claim(store, by="b")  # past alive_until: a is dead, long before stale
+    await _register(store, "b")
+    assert not await _claim(store, by="c")  # b is alive: its retake holds
+    await store.webhook_claims.complete("i", "sig")
+    await store.replicas.stopped("b")
+    clock.advance(days=1)
+    assert not await _claim(store, by="c")  # completed: never retaken
+
+
+async def test_a_stopped_replicas_claim_is_retaken_at_once(store: Store, clock: FakeClock) -> None:
+    await _register(store, "a")
+    assert await _claim(store, by="a")
+    assert not await _claim(store, by="b")
+    await store.replicas.stopped("a")
+    assert await _claim(store, by="b")
+
+
+async def test_a_restarted_replicas_claim_is_retaken_at_once(
+    store: Store, clock: FakeClock
+) -> None:
+    await _register(store, "a")
+    assert await _claim(store, by="a")
+    clock.advance(seconds=1)
+    assert not await _claim(store, by="a")  # the same incarnation: a replay
+    await _register(store, "a")  # killed, started again with the same REPLICA_ID
+    assert await _claim(store, by="a")  # the new incarnation processes the resend
+    clock.advance(seconds=1)
+    assert not await _claim(store, by="b")  # its own claim, made after it started
+
+
+async def test_an_unknown_replicas_claim_is_retaken_at_once(store: Store) -> None:
+    assert await _claim(store, by="never-registered")
+    assert await _claim(store, by="b")
+    assert await _claim(store, key="old")  # a claim without a claimer goes stale only
+    assert not await _claim(store, key="old", by="b")
+
+
+async def test_concurrent_retakes_of_a_dead_replicas_claim_one_wins(
+    store: Store, backend: Backend, cipher: SecretCipher, clock: FakeClock
+) -> None:
+    await _register(store, "dead")
+    assert await _claim(store, by="dead")
+    await store.replicas.stopped("dead")
+    other = await backend.open(cipher=cipher, clock=clock)  # a second replica
+    results: list[bool] = []
+
+    async def retake(replica: Store, replica_id: str) -> None:
+        results.append(await _claim(replica, by=replica_id))
+
+    try:
+        await _register(store, "a")
+        await _register(other, "b")
+        async with trio.open_nursery() as nursery:
+            for n in range(100):
+                nursery.start_soon(retake, *((store, "a") if n % 2 else (other, "b")))
     finally:
         await other.aclose()
     assert len(results) == 100

@@ -15,7 +15,9 @@ async def _fill(store: SqliteStore) -> int:
     await store.webhook_log.append(
         event="integration.installed", installation_id="i", signature_ok=True, payload_json="{}"
     )
-    await store.webhook_claims.claim("i", f"sig-{store._clock()}", stale_after_seconds=180)
+    await store.webhook_claims.claim(
+        "i", f"sig-{store._clock()}", claimed_by=None, stale_after_seconds=180
+    )
     await store.inbound_events.claim("i", f"idem-{store._clock()}", "sale")
     run_id = await store.runs.start("i", "incremental")
     await store.runs.finish(run_id, "ok", {})

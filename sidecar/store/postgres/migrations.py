@@ -352,8 +352,11 @@ _WEBHOOK_CLAIM_COMPLETION = Migration(
     "webhook claim completion",
     (
         # A claim whose processing never completed (its process died mid-way) can be
-        # retaken once stale; the claims made before this migration count as completed.
+        # retaken once stale, or at once when the replica that claimed it (claimed_by, a
+        # replicas id) is no longer alive; the claims made before this migration count as
+        # completed, and have no claimer.
         "ALTER TABLE webhook_claims ADD COLUMN completed_at TEXT",
+        "ALTER TABLE webhook_claims ADD COLUMN claimed_by TEXT",
         "UPDATE webhook_claims SET completed_at = claimed_at",
     ),
 )

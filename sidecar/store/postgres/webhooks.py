@@ -7,6 +7,7 @@ from sidecar.store.postgres._rows import page, record
 from sidecar.store.postgres.database import Connection, Database
 from sidecar.store.postgres.leases import LeaseClock
 from sidecar.store.records import WebhookLogEntry
+from sidecar.store.sqlite.webhooks import CLAIM_SQL
 
 __all__ = ["PostgresWebhookClaims", "PostgresWebhookLog"]
 
@@ -76,9 +77,10 @@ class PostgresWebhookLog:
 
 
 class PostgresWebhookClaims:
-    """`WebhookClaims` on PostgreSQL: the primary key makes a claim atomic. A stale
-    uncompleted claim is retaken by the same upsert, whose condition PostgreSQL re-checks
-    on the row's latest version once a concurrent retake commits: one retake wins.
+    """`WebhookClaims` on PostgreSQL: the primary key makes a claim atomic. A retakable
+    uncompleted claim (stale, or its claimer not alive) is retaken by the same upsert,
+    whose condition PostgreSQL re-checks on the row's latest version once a concurrent
+    retake commits (then claimed anew by a live replica): one retake wins.
 
     Instants are on the lease clock (`LeaseClock`): the server's clock when the store uses
     it, so hosts whose clocks disagree still agree on which claim is stale."""
@@ -88,24 +90,24 @@ class PostgresWebhookClaims:
         self._clock = clock
 
     async def claim(
-        self, installation_id: str, dedup_key: str, *, stale_after_seconds: float
+        self,
+        installation_id: str,
+        dedup_key: str,
+        *,
+        claimed_by: str | None,
+        stale_after_seconds: float,
     ) -> bool:
         # now, and now minus the stale time (a negative duration ahead).
         now, stale, times = self._clock.times(-float(stale_after_seconds))
-        params = {**times, "iid": installation_id, "key": dedup_key}
-        taken = await self._db.write(
-            lambda c: (
-                c.execute(
-                    "INSERT INTO webhook_claims (installation_id, dedup_key, claimed_at) "
-                    f"VALUES (%(iid)s, %(key)s, {now}) "
-                    "ON CONFLICT (installation_id, dedup_key) "
-                    "DO UPDATE SET claimed_at = excluded.claimed_at "
-                    "WHERE webhook_claims.completed_at IS NULL "
-                    f"AND webhook_claims.claimed_at <= {stale}",
-                    params,
-                ).rowcount
-            )
+        params = {**times, "iid": installation_id, "key": dedup_key, "by": claimed_by}
+        query = CLAIM_SQL.format(
+            iid="%(iid)s",
+            key="%(key)s",
+            by="%(by)s::text",
+            now=now,
+            stale=stale,
         )
+        taken = await self._db.write(lambda c: c.execute(query, params).rowcount)
         return taken == 1
 
     async def complete(self, installation_id: str, dedup_key: str) -> None:

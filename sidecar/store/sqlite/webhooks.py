@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import timedelta
+from typing import Final
 
 from sidecar.clock import Clock, format_timestamp
 from sidecar.store.records import WebhookLogEntry
 from sidecar.store.sqlite._rows import page, record
 from sidecar.store.sqlite.database import Database
 
-__all__ = ["SqliteWebhookClaims", "SqliteWebhookLog"]
+__all__ = ["CLAIM_SQL", "SqliteWebhookClaims", "SqliteWebhookLog"]
+
+CLAIM_SQL: Final = """
+    INSERT INTO webhook_claims (installation_id, dedup_key, claimed_at, claimed_by)
+    VALUES ({iid}, {key}, {now}, {by})
+    ON CONFLICT (installation_id, dedup_key) DO UPDATE
+       SET claimed_at = excluded.claimed_at, claimed_by = excluded.claimed_by
+     WHERE webhook_claims.completed_at IS NULL
+       AND (webhook_claims.claimed_at <= {stale}
+            OR (webhook_claims.claimed_by IS NOT NULL
+                AND NOT EXISTS (
+                    SELECT 1 FROM replicas AS r
+                     WHERE r.id = webhook_claims.claimed_by
+                       AND r.stopped_at IS NULL
+                       AND r.alive_until > {now}
+                       AND r.started_at <= webhook_claims.claimed_at)))"""
+"""A claim in one statement: inserted, or an uncompleted claim retaken when stale, or
+at once when its claimer is not alive: its replicas row is missing, stopped, past
+`alive_until`, or (re)started after the claim (a new incarnation of the replica id). A
+claim without a claimer (made before migration 10) goes stale only. `{now}` is the
+database's now (SQL or a parameter), `{stale}` now minus the stale time; the other
+fields are parameters."""
 
 
 class SqliteWebhookLog:
@@ -78,34 +100,30 @@ class SqliteWebhookLog:
 
 class SqliteWebhookClaims:
     """`WebhookClaims` on SQLite: the primary key makes a claim atomic, and the upsert
-    retakes a stale uncompleted claim in the same statement (writes are serialized)."""
+    retakes a retakable uncompleted claim in the same statement (writes are serialized)."""
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
 
     async def claim(
-        self, installation_id: str, dedup_key: str, *, stale_after_seconds: float
+        self,
+        installation_id: str,
+        dedup_key: str,
+        *,
+        claimed_by: str | None,
+        stale_after_seconds: float,
     ) -> bool:
         now = self._clock()
         params = {
             "iid": installation_id,
             "key": dedup_key,
+            "by": claimed_by,
             "now": format_timestamp(now),
             "stale": format_timestamp(now - timedelta(seconds=stale_after_seconds)),
         }
-        taken = await self._db.write(
-            lambda c: (
-                c.execute(
-                    "INSERT INTO webhook_claims (installation_id, dedup_key, claimed_at) "
-                    "VALUES (:iid, :key, :now) ON CONFLICT (installation_id, dedup_key) "
-                    "DO UPDATE SET claimed_at = excluded.claimed_at "
-                    "WHERE webhook_claims.completed_at IS NULL "
-                    "AND webhook_claims.claimed_at <= :stale",
-                    params,
-                ).rowcount
-            )
-        )
+        query = CLAIM_SQL.format(iid=":iid", key=":key", by=":by", now=":now", stale=":stale")
+        taken = await self._db.write(lambda c: c.execute(query, params).rowcount)
         return taken == 1
 
     async def complete(self, installation_id: str, dedup_key: str) -> None:

@@ -267,15 +267,17 @@ async def test_the_claim_completion_migration_counts_existing_claims_completed(
         connection.commit()
         assert migrate(connection, schema, "t", MIGRATIONS[:10]) == [10]
         connection.commit()
-        assert connection.execute("SELECT completed_at FROM webhook_claims").fetchall() == [
-            {"completed_at": "2026-11-26T09:00:00.000Z"}
-        ]
+        assert connection.execute(
+            "SELECT completed_at, claimed_by FROM webhook_claims"
+        ).fetchall() == [{"completed_at": "2026-11-26T09:00:00.000Z", "claimed_by": None}]
     # Processed before the upgrade: never retaken, however old.
     store = await open_postgres_store(
         postgres_server.url, schema=schema, cipher=cipher, clock=clock
     )
     try:
-        assert not await store.webhook_claims.claim("i", "sig", stale_after_seconds=0)
-        assert await store.webhook_claims.claim("i", "other", stale_after_seconds=0)
+        assert not await store.webhook_claims.claim(
+            "i", "sig", claimed_by="r", stale_after_seconds=0
+        )
+        assert await store.webhook_claims.claim("i", "other", claimed_by="r", stale_after_seconds=0)
     finally:
         await store.aclose()

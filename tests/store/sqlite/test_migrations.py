@@ -152,8 +152,9 @@ def test_the_claim_completion_migration_counts_existing_claims_completed(
     assert migrate(connection, at, MIGRATIONS[:10]) == [10]
     connection.execute("COMMIT")
     assert connection.execute(
-        "SELECT installation_id, dedup_key, claimed_at, completed_at FROM webhook_claims"
-    ).fetchall() == [("i", "sig", at, at)]
+        "SELECT installation_id, dedup_key, claimed_at, completed_at, claimed_by "
+        "FROM webhook_claims"
+    ).fetchall() == [("i", "sig", at, at, None)]  # completed, claimer unknown
     connection.execute(
         "INSERT INTO webhook_claims (installation_id, dedup_key, claimed_at) "
         "VALUES ('i', 'new', ?)",
