@@ -32,12 +32,13 @@ import itertools
 import json
 import re
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import trio
 
+from sidecar.testing.asgi import Message, Receive, Scope, Send, read_body, replaying
 from sidecar.testing.shopimind_api import FakeShopimind
 
 __all__ = [
@@ -53,10 +54,6 @@ UNKNOWN_REPLICA: Final = "unknown"
 _REPLICA: Final = re.compile(r"replica/([^\s;)]+)")
 _TRIGGER: Final = "events/trigger/"
 
-Scope = MutableMapping[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 PushKind = Literal["bulk", "event", "other"]
 
 
@@ -108,17 +105,6 @@ def _ids(body: Any) -> tuple[str, ...]:
     if not isinstance(body, list):
         return ()
     return tuple(str(item.get("id")) for item in body if isinstance(item, dict))
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks += message.get("body", b"")
-        if not message.get("more_body"):
-            return bytes(chunks)
 
 
 @dataclass(slots=True)
@@ -179,17 +165,11 @@ class RecordingShopimind:
         if scope["type"] != "http" or str(scope["method"]).upper() == "GET":
             await self.fake(scope, receive, send)
             return
-        raw = await _read_body(receive)
+        raw = await read_body(receive)
         if raw is None:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         answer = _Answer()
-
-        pending = [{"type": "http.request", "body": raw, "more_body": False}]
-
-        async def replay() -> Message:
-            # The body once, then the peer's own messages (its disconnect).
-            return pending.pop() if pending else await receive()
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -202,7 +182,7 @@ class RecordingShopimind:
             await send(message)
 
         try:
-            await self.fake(scope, replay, sending)
+            await self.fake(scope, replaying(raw, receive), sending)
         finally:
             self._record(scope, headers, raw, arrived, answer)
 

@@ -53,7 +53,7 @@ import itertools
 import json
 import re
 from collections import Counter, OrderedDict, defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import parse_qsl
@@ -62,6 +62,8 @@ import httpx
 import trio
 from quart import Response, request
 from quart_trio import QuartTrio
+
+from sidecar.testing.asgi import Message, Receive, Scope, Send, read_body, replaying
 
 __all__ = ["DEFAULT_TOKEN", "FakeShopimind", "Fault", "RecordedRequest"]
 
@@ -131,10 +133,6 @@ def _delete_key(resource: str) -> str | None:
 _METHODS: Final = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _REPLY_CACHE: Final = 10_000
 
-Scope = MutableMapping[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 Answer = tuple[int, object]
 Predicate = Callable[[str, Mapping[str, Any]], "str | None"]
 
@@ -195,27 +193,6 @@ def _int_id(text: str) -> int | None:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.strip().casefold()).strip("_")
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks += message.get("body", b"")
-        if not message.get("more_body"):
-            return bytes(chunks)
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that hands the already-read body over once, then defers to the peer."""
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def replay() -> Message:
-        return pending.pop() if pending else await receive()
-
-    return replay
 
 
 def _cutting(send: Send) -> Send:
@@ -448,7 +425,7 @@ class FakeShopimind:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body is None:
             return
         method = str(scope["method"]).upper()
@@ -467,7 +444,7 @@ class FakeShopimind:
             )
         )
         fault = self._take_fault(method, path)
-        replay = _replaying(body, receive)
+        replay = replaying(body, receive)
         if fault is None:
             await app(scope, replay, send)
         elif fault.kind == "status":
