@@ -38,8 +38,15 @@ from typing import Any, Final, Literal
 
 import trio
 
-from sidecar.testing.asgi import Message, Receive, Scope, Send, read_body, replaying
-from sidecar.testing.shopimind_api import FakeShopimind
+from sidecar.testing.shopimind_api import (
+    FakeShopimind,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    replaying,
+)
 
 __all__ = [
     "UNKNOWN_REPLICA",

@@ -53,7 +53,7 @@ import itertools
 import json
 import re
 from collections import Counter, OrderedDict, defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import parse_qsl
@@ -63,9 +63,36 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from sidecar.testing.asgi import Message, Receive, Scope, Send, read_body, replaying
-
 __all__ = ["DEFAULT_TOKEN", "FakeShopimind", "Fault", "RecordedRequest"]
+
+# Raw ASGI, shared with the recording wrapper (sidecar.testing.recording).
+Scope = MutableMapping[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the peer hung up first."""
+    chunks = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks += message.get("body", b"")
+        if not message.get("more_body"):
+            return bytes(chunks)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the already-read body over once, then defers to the peer."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
 
 DEFAULT_TOKEN: Final = "int_fake_token"  # noqa: S105 - a fake API's fake key
 # Facts from PROTOCOL.md, written here rather than imported: a fake peer must not share
