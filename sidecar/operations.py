@@ -19,7 +19,7 @@ from sidecar.peer_guard import circuit_states
 from sidecar.security.tokens import TokenMatcher
 from sidecar.sync.app_health import AppHealth
 from sidecar.sync.due import SyncLag
-from sidecar.web.admin import ADMIN_RATE_BURST, ADMIN_RATE_PER_SECOND, AdminContext
+from sidecar.web.contexts import ADMIN_RATE_BURST, ADMIN_RATE_PER_SECOND, AdminContext
 from sidecar.web.rate_limit import RateLimiter
 from sidecar.wiring import Parts
 

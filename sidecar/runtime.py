@@ -69,17 +69,9 @@ from sidecar.sync.requests import DurableSyncRequests
 from sidecar.sync.scheduler import SyncQueue, SyncScheduler, WakingSyncRequests
 from sidecar.sync.workers import run_workers
 from sidecar.systemd import Notifier
-from sidecar.web.admin import (
-    create_admin_app,
-    install_admin_routes,
-)
+from sidecar.web.contexts import PUBLIC_RATE_BURST, PUBLIC_RATE_PER_SECOND, PublicContext
+from sidecar.web.front import admin_front, public_front
 from sidecar.web.limits import ConnectionLimits, Connections, fit_open_files
-from sidecar.web.public import (
-    PUBLIC_RATE_BURST,
-    PUBLIC_RATE_PER_SECOND,
-    PublicContext,
-    create_public_app,
-)
 from sidecar.web.rate_limit import RateLimiter
 from sidecar.web.server import hypercorn_config, serve_app
 from sidecar.wiring import Parts, open_parts
@@ -237,30 +229,28 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
     secrets = WebhookSecrets([s.reveal() for s in settings.webhook_secrets])
     readiness = _Readiness()
     limiter = trio.CapacityLimiter(settings.sync_workers)
-    app = create_public_app(
-        PublicContext(
+    public = PublicContext(
+        store=store,
+        receiver=WebhookReceiver(
             store=store,
-            receiver=WebhookReceiver(
-                store=store,
-                declaration=parts.declaration,
-                dispatcher=LifecycleDispatcher(deps),
-                metrics=metrics,
-            ),
-            # The config wizard is interactive: ShopiMind waits on it while the merchant
-            # watches a spinner.
-            wizard=ConfigWizard(bridge=parts.interactive_bridge, declaration=parts.declaration),
-            manifest=build_manifest(parts.declaration),
-            webhook_secrets=secrets,
-            tolerance_seconds=settings.signature_tolerance_seconds,
-            limiter=RateLimiter(burst=PUBLIC_RATE_BURST, per_second=PUBLIC_RATE_PER_SECOND),
-            inbound=inbound,
-            scheduled=settings.sync_interval_minutes > 0,
-            ready=readiness,
-            app_health=(lambda: None) if app_health is None else lambda: app_health.state,
-            circuits=lambda: circuit_states(parts.peers),
-            trusted_proxies=settings.trusted_proxies,
-            replica_id=settings.replica_id,
-        )
+            declaration=parts.declaration,
+            dispatcher=LifecycleDispatcher(deps),
+            metrics=metrics,
+        ),
+        # The config wizard is interactive: ShopiMind waits on it while the merchant
+        # watches a spinner.
+        wizard=ConfigWizard(bridge=parts.interactive_bridge, declaration=parts.declaration),
+        manifest=build_manifest(parts.declaration),
+        webhook_secrets=secrets,
+        tolerance_seconds=settings.signature_tolerance_seconds,
+        limiter=RateLimiter(burst=PUBLIC_RATE_BURST, per_second=PUBLIC_RATE_PER_SECOND),
+        inbound=inbound,
+        scheduled=settings.sync_interval_minutes > 0,
+        ready=readiness,
+        app_health=(lambda: None) if app_health is None else lambda: app_health.state,
+        circuits=lambda: circuit_states(parts.peers),
+        trusted_proxies=settings.trusted_proxies,
+        replica_id=settings.replica_id,
     )
     admin, operator_syncs = admin_context(
         parts,
@@ -270,11 +260,11 @@ def _services(parts: Parts, metrics: PrometheusMetrics) -> _Services:
         readiness=readiness,
         sync_lag=scheduler.lag,
     )
-    admin_app = None
-    if settings.admin_port is None:
-        install_admin_routes(app, admin)
-    else:
-        admin_app = create_admin_app(admin)
+    # The quart apps are built at their first request (sidecar.web.front).
+    body_timeout = settings.body_timeout_seconds
+    on_public = settings.admin_port is None
+    app = public_front(public, admin if on_public else None, body_timeout_seconds=body_timeout)
+    admin_app = None if on_public else admin_front(admin, body_timeout_seconds=body_timeout)
     return _Services(
         app=app,
         admin_app=admin_app,

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 
@@ -25,8 +26,25 @@ STARTUP_TIMEOUT_SECONDS = 30
 # What only other commands use: the demo and the fakes it runs, the admin CLI's actions.
 NOT_FOR_SERVE = ("sidecar.demo", "sidecar.testing", "sidecar.admin.commands")
 # Loaded at their first use, after READY: AES-GCM (the first secret sealed or opened),
-# prometheus_client (the first scrape of /metrics).
-NOT_BEFORE_READY = ("cryptography", "prometheus_client")
+# prometheus_client (the first scrape of /metrics), the web framework and the routes
+# written with it (the first request that is not an inbound call or a probe).
+NOT_BEFORE_READY = (
+    "cryptography",
+    "prometheus_client",
+    "quart",
+    "quart_trio",
+    "flask",
+    "werkzeug",
+    "jinja2",
+    "sidecar.web.public",
+    "sidecar.web.admin",
+    "sidecar.web.console",
+    "sidecar.web.responses",
+)
+
+
+# Not loaded by the probes (/ready, /health) nor by inbound calls.
+NOT_FOR_WARM_PATHS = ("quart", "werkzeug", "flask", "sidecar.web.public", "sidecar.web.admin")
 
 
 def _unwanted(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:
@@ -75,6 +93,15 @@ def _imported(stderr: str) -> set[str]:
     return names
 
 
+async def _read_until(stream: trio.abc.ReceiveStream, received: bytes, marker: bytes) -> bytes:
+    with trio.fail_after(STARTUP_TIMEOUT_SECONDS):
+        while marker not in received:
+            chunk = await stream.receive_some(65536)
+            assert chunk, f"serve ended before {marker!r}: {received.decode()[-2000:]}"
+            received += chunk
+    return received
+
+
 async def test_serve_runs_without_importing_what_it_does_not_use(
     valid_env: dict[str, str],
 ) -> None:
@@ -91,23 +118,32 @@ async def test_serve_runs_without_importing_what_it_does_not_use(
         stdout=subprocess.DEVNULL,
     )
     assert process.stderr is not None
-    received = b""
     try:
-        with trio.fail_after(STARTUP_TIMEOUT_SECONDS):
-            while b'"sidecar ready"' not in received:
-                chunk = await process.stderr.receive_some(65536)
-                assert chunk, f"serve ended before it was ready: {received.decode()[-2000:]}"
-                received += chunk
+        at_ready = await _read_until(process.stderr, b"", b'"sidecar ready"')
+        ready_line = next(line for line in at_ready.splitlines() if b'"sidecar ready"' in line)
+        url = json.loads(ready_line)["listen"][0]
+        # Probes and inbound calls are answered without the web framework...
+        async with httpx.AsyncClient(timeout=STARTUP_TIMEOUT_SECONDS) as http:
+            assert (await http.get(url + "/ready")).status_code == 200
+            await http.get(url + "/health")
+            refused = await http.post(url + "/inbound/sale", json={})
+            assert refused.status_code == 400  # unsigned: refused by the inbound rules
+            after_probes = await _read_until(process.stderr, at_ready, b'"/inbound/sale"')
+            # ...which the first other request loads.
+            assert (await http.get(url + "/manifest")).status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)
+        received = after_probes if "after_probes" in locals() else b""
         with trio.fail_after(STARTUP_TIMEOUT_SECONDS):
             while chunk := await process.stderr.receive_some(65536):
                 received += chunk
             await process.wait()
-    modules = _imported(received.decode())
-    assert {"sidecar.runtime", "hypercorn.trio", "sidecar.store.sqlite.store"} <= modules
-    assert _unwanted(modules, NOT_FOR_SERVE) == []
-    assert _unwanted(modules, NOT_BEFORE_READY) == []
+    before_ready = _imported(at_ready.decode())
+    assert {"sidecar.runtime", "hypercorn.trio", "sidecar.store.sqlite.store"} <= before_ready
+    assert _unwanted(before_ready, NOT_FOR_SERVE) == []
+    assert _unwanted(before_ready, NOT_BEFORE_READY) == []
+    assert _unwanted(_imported(after_probes.decode()), NOT_FOR_WARM_PATHS) == []
+    assert {"quart", "sidecar.web.public"} <= _imported(received.decode())
     assert process.returncode == 0
 
 

@@ -34,8 +34,7 @@ guard: a session cookie obtained by signing in with the same token.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Final
 
 from quart import Quart, Response, request
@@ -43,14 +42,17 @@ from quart_trio import QuartTrio
 
 from sidecar.admin.errors import AdminError, InvalidRequestError
 from sidecar.admin.paging import Page
-from sidecar.admin.service import AdminService, Caller
-from sidecar.client_address import Network
+from sidecar.admin.service import Caller
 from sidecar.logs import get_logger
 from sidecar.payloads import MAX_INT, parse_json
-from sidecar.security.tokens import TokenMatcher
 from sidecar.web.console import CONSOLE_PREFIX, install_console
+from sidecar.web.contexts import (
+    ADMIN_RATE_BURST,
+    ADMIN_RATE_PER_SECOND,
+    METRICS_CONTENT_TYPE,
+    AdminContext,
+)
 from sidecar.web.public import install_access_log
-from sidecar.web.rate_limit import RateLimiter
 from sidecar.web.requests import KIB, client_ip, read_json_body, trust_proxies
 from sidecar.web.responses import install_error_handlers, json_error, json_response
 
@@ -63,34 +65,11 @@ __all__ = [
     "install_admin_routes",
 ]
 
-ADMIN_RATE_BURST: Final = 10
-ADMIN_RATE_PER_SECOND: Final = 1.0
-METRICS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 _BODY_LIMIT: Final = 64 * KIB
 _ACTOR: Final = "admin-api"
 _GUARDED: Final = ("/admin", "/metrics")
 
 _log = get_logger("admin")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AdminContext:
-    """What the admin routes call."""
-
-    service: AdminService
-    token: TokenMatcher | None
-    """None when ADMIN_TOKEN is not set: then every admin request is refused."""
-    limiter: RateLimiter
-    metrics: Callable[[], Awaitable[bytes]] | None = None
-    """Renders `/metrics`; without it the route answers 404."""
-    readonly_token: TokenMatcher | None = None
-    """ADMIN_READONLY_TOKEN: signs in to the console to look, never to act."""
-    session_idle_seconds: float = 1800.0
-    """How long a console session lives without use."""
-    cookie_secure: bool = False
-    """Mark the console's cookie Secure even over plain HTTP (TLS ends at a proxy)."""
-    trusted_proxies: tuple[Network, ...] = ()
-    """TRUSTED_PROXIES: whose X-Forwarded-For names the client (limit, audit)."""
 
 
 def _presented_token() -> str | None:

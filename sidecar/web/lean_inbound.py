@@ -22,23 +22,18 @@ the quart route stays declared there, so other methods on the path keep their 40
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import trio
 
-from sidecar.client_address import Network, client_address
+from sidecar.client_address import Network
 from sidecar.inbound import InboundRequest, InboundService
 from sidecar.lifecycle.answers import Answer
-from sidecar.logs import get_logger
 from sidecar.payloads import InvalidJsonError
+from sidecar.web.json_wire import invalid_json_answer, json_error_code, log_unexpected
 from sidecar.web.rate_limit import RateLimiter
-from sidecar.web.responses import (
-    invalid_json_answer,
-    json_bytes,
-    json_error_code,
-    log_unexpected,
-)
+from sidecar.web.raw import ASGIApp, answer_json, read_head
 
 __all__ = ["BODY_TIMEOUT_SECONDS", "LeanInbound"]
 
@@ -46,13 +41,6 @@ BODY_TIMEOUT_SECONDS: Final = 60.0
 """Quart's default BODY_TIMEOUT: a client that stops sending its body mid-way gets a 408."""
 
 _PREFIX: Final = "/inbound/"
-_JSON_HEADER: Final = (b"content-type", b"application/json")
-_CLOSE_HEADER: Final = (b"connection", b"close")
-_FORWARDED_FOR: Final = b"x-forwarded-for"
-
-ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
-
-_access = get_logger("access")
 
 
 class _DisconnectedError(Exception):
@@ -97,43 +85,15 @@ class LeanInbound:
         await self._app(scope, receive, send)
 
     async def _serve(self, scope: Any, receive: Any, send: Any, action: str) -> None:
-        started = trio.current_time()
-        client = scope.get("client")
-        headers: dict[str, str] = {}
-        forwarded: list[str] = []
-        for name, value in scope["headers"]:
-            # The first of repeated headers wins, as werkzeug's `Headers.get` has it.
-            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
-            if name.lower() == _FORWARDED_FOR:  # every one of them, in order
-                forwarded.append(value.decode("latin-1"))
-        ip = client_address(str(client[0]) if client else None, forwarded, self._trusted)
+        head = read_head(scope, self._trusted)
         try:
-            answer, extra = await self._answer(receive, headers, ip, action)
+            answer, extra = await self._answer(receive, head.headers, head.client, action)
         except _DisconnectedError:
             return
-        # Logged before the answer leaves, as quart's after_request does.
-        _access.info(
-            "request",
-            method="POST",
-            path=scope["path"],
-            status=answer.status,
-            duration_ms=round((trio.current_time() - started) * 1000, 2),
-            client=ip,
-        )
-        body = json_bytes(answer.body)
-        if answer.status >= 400:
-            extra.append(_CLOSE_HEADER)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": answer.status,
-                "headers": [_JSON_HEADER, (b"content-length", b"%d" % len(body)), *extra],
-            }
-        )
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        await answer_json(send, head, answer.status, answer.body, extra)
 
     async def _answer(
-        self, receive: Any, headers: dict[str, str], ip: str, action: str
+        self, receive: Any, headers: Mapping[str, str], ip: str, action: str
     ) -> tuple[Answer, list[tuple[bytes, bytes]]]:
         if not self._per_ip.allow(ip):
             retry = max(1, round(self._per_ip.retry_after_seconds(ip)))

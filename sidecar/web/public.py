@@ -7,25 +7,25 @@ body is read raw because signatures cover its exact bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import trio
 from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from sidecar.client_address import Network
-from sidecar.health import check_health, store_answers
 from sidecar.inbound import InboundRequest, InboundService
 from sidecar.lifecycle.answers import Answer
-from sidecar.lifecycle.webhooks import WebhookReceiver
-from sidecar.lifecycle.wizard import ConfigWizard
 from sidecar.logs import get_logger
 from sidecar.payloads import MAX_INT
 from sidecar.security.signature import Verification, verify
-from sidecar.store.interface import Store
-from sidecar.web.lean_inbound import LeanInbound
+from sidecar.web.contexts import (
+    INBOUND_BODY_LIMIT,
+    PUBLIC_RATE_BURST,
+    PUBLIC_RATE_PER_SECOND,
+    PublicContext,
+)
+from sidecar.web.probes import health_answer, ready_answer
 from sidecar.web.rate_limit import RateLimiter
 from sidecar.web.requests import KIB, MIB, client_ip, read_json_body, trust_proxies
 from sidecar.web.responses import (
@@ -36,57 +36,17 @@ from sidecar.web.responses import (
 )
 
 __all__ = [
-    "INBOUND_IP_RATE_BURST",
-    "INBOUND_IP_RATE_PER_SECOND",
     "PUBLIC_RATE_BURST",
     "PUBLIC_RATE_PER_SECOND",
     "PublicContext",
     "create_public_app",
 ]
 
-PUBLIC_RATE_BURST = 60
-PUBLIC_RATE_PER_SECOND = 10.0
-# The vendor's app usually calls from one address for all its shops, each with its own
-# bucket after the signature (PROTOCOL §5): this per-IP bucket, before any HMAC, is sized
-# for the front end's capacity (~1,000 requests/s), so it only refuses a flood.
-INBOUND_IP_RATE_BURST = 2000
-INBOUND_IP_RATE_PER_SECOND = 1000.0
 _WEBHOOK_LIMIT = 1 * MIB
 _WIZARD_LIMIT = 64 * KIB
-_INBOUND_LIMIT = 64 * KIB
 _FLOODING_TRACKED = 10_000
 
 _access = get_logger("access")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PublicContext:
-    """What the public routes call."""
-
-    store: Store
-    receiver: WebhookReceiver
-    wizard: ConfigWizard
-    manifest: Mapping[str, object]
-    webhook_secrets: Callable[[], Sequence[str]]
-    """Read at each request, so a SIGHUP rotation takes effect at once."""
-    tolerance_seconds: int
-    limiter: RateLimiter
-    inbound: InboundService | None = None
-    """The inbound routes exist only with it."""
-    inbound_limiter: RateLimiter | None = None
-    """Per client IP, before any HMAC; defaults to INBOUND_IP_RATE_BURST/…_PER_SECOND."""
-    scheduled: bool = True
-    """False when the scheduler is off: then /health expects no recent runs."""
-    ready: Callable[[], bool] = lambda: True
-    """True once every part runs, False again when stopping (GET /ready)."""
-    app_health: Callable[[], str | None] = lambda: None
-    """The vendor app's probed health for /health (`AppHealth.state`); None: not probed."""
-    circuits: Callable[[], Mapping[str, str]] = dict
-    """The circuit breaker of each peer (`PeerGuard.state`) for /health."""
-    trusted_proxies: tuple[Network, ...] = ()
-    """TRUSTED_PROXIES: whose X-Forwarded-For names the client (rate limits, logs)."""
-    replica_id: str | None = None
-    """REPLICA_ID, for /health's `replicas` (None: not shown)."""
 
 
 def _respond(answer: Answer) -> Response:
@@ -201,42 +161,15 @@ def create_public_app(context: PublicContext) -> QuartTrio:
         return _respond(await context.wizard.remote_data(resource, admitted.payload))
 
     if context.inbound is not None:
-        per_ip = context.inbound_limiter or RateLimiter(
-            burst=INBOUND_IP_RATE_BURST, per_second=INBOUND_IP_RATE_PER_SECOND
-        )
-        _install_inbound_routes(app, context.inbound, per_ip, limited)
-        # The hot route, answered on raw ASGI in front of quart: the same rules, less
-        # machinery per call (sidecar.web.lean_inbound).
-        app.asgi_app = LeanInbound(  # type: ignore[method-assign]
-            app.asgi_app,
-            inbound=context.inbound,
-            per_ip=per_ip,
-            limit_bytes=_INBOUND_LIMIT,
-            body_timeout=lambda: float(app.config["BODY_TIMEOUT"]),
-            trusted_proxies=context.trusted_proxies,
-        )
+        _install_inbound_routes(app, context.inbound, context.inbound_limiter, limited)
 
     @app.get("/ready")
     async def ready() -> Response:
-        # Depends on nothing outside the process but its store (not the vendor's app): a
-        # load balancer or systemd probe must not take the sidecar out because a peer is
-        # down, but a sidecar whose database server is unreachable can serve nothing.
-        if not context.ready():
-            return json_response({"ready": False}, 503)
-        if not await store_answers(context.store):
-            return json_response({"ready": False, "db": "error"}, 503)
-        return json_response({"ready": True})
+        return _respond(await ready_answer(context))
 
     @app.get("/health")
     async def health() -> Response:
-        report = await check_health(
-            context.store,
-            scheduled=context.scheduled,
-            app_state=context.app_health(),
-            circuits=context.circuits(),
-            replica_id=context.replica_id,
-        )
-        return json_response(report.body, 200 if report.healthy else 503)
+        return _respond(await health_answer(context))
 
     @app.get("/manifest")
     async def manifest() -> Response:
@@ -259,7 +192,7 @@ def _install_inbound_routes(
     async def inbound_call(action: str) -> Response:
         if (refused := limited(per_ip)) is not None:
             return refused
-        raw = await read_json_body(request, limit=_INBOUND_LIMIT)
+        raw = await read_json_body(request, limit=INBOUND_BODY_LIMIT)
         call = InboundRequest.from_headers(request.headers, raw)
         return _respond(await inbound.receive(action, call))
 

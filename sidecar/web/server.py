@@ -1,4 +1,4 @@
-"""Serving a quart-trio app with hypercorn's trio worker, inside the caller's nursery.
+"""Serving an ASGI app (`sidecar.web.front`) with hypercorn's trio worker, in the caller's nursery.
 
 This is hypercorn's `worker_serve` (plain HTTP, no workers) with the listening sockets
 wrapped by `sidecar.web.limits`, which caps the connections and gives each request head a
@@ -102,7 +102,6 @@ async def serve_app(
     On shutdown: stop accepting, let idle connections close, and give requests in
     progress `config.graceful_timeout` seconds (as hypercorn's `worker_serve`).
     """
-    app.config["BODY_TIMEOUT"] = connections.limits.body_timeout_seconds
     config.set_statsd_logger_class(StatsdLogger)
     asgi = wrap_app(app, config.wsgi_max_body_size, "asgi")
     lifespan_state: LifespanState = {}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 
-import sidecar.web.public
+import sidecar.web.contexts
 from sidecar.security import signature
 from sidecar.security.signature import Verification
 from tests.harness import LogWatch, Stack, inbound_headers, lifecycle, sidecar_stack
@@ -308,8 +308,8 @@ async def test_body_limits_and_media_type(stack: Stack, secret: str) -> None:
 async def test_per_ip_limit_refuses_before_any_hmac(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sidecar.web.public, "INBOUND_IP_RATE_BURST", 3)
-    monkeypatch.setattr(sidecar.web.public, "INBOUND_IP_RATE_PER_SECOND", 0.001)
+    monkeypatch.setattr(sidecar.web.contexts, "INBOUND_IP_RATE_BURST", 3)
+    monkeypatch.setattr(sidecar.web.contexts, "INBOUND_IP_RATE_PER_SECOND", 0.001)
     calls: list[object] = []
     real_verify = signature.verify
 

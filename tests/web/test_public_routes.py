@@ -257,7 +257,7 @@ async def test_an_unexpected_error_is_an_opaque_500(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire at /secret/path")
 
-    monkeypatch.setattr("sidecar.web.public.check_health", broken)
+    monkeypatch.setattr("sidecar.web.probes.check_health", broken)  # answered on raw ASGI
     response = await stack.http.get(stack.url + "/health")
     assert (response.status_code, response.json()) == (
         500,
