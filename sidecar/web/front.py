@@ -78,7 +78,10 @@ class DeferredApp:
             started = trio.current_time()
             app = self._build()
             if self._nursery is not None:
-                await self._start(app, self._nursery)
+                # Shielded: a client leaving now must not leave a half-started app behind
+                # (the next request would start another); quart starts in microseconds.
+                with trio.CancelScope(shield=True):
+                    await self._start(app, self._nursery)
             self._app = app
             _log.info(
                 "web app loaded at its first request",
