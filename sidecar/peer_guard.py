@@ -133,6 +133,14 @@ class PeerGuard:
             return "half_open"
         return "open"
 
+    def paused_for(self) -> float:
+        """Seconds the open circuit still refuses every call unsent (0: a call may go, or
+        probe). What a caller with nothing but calls to make waits for, instead of having
+        each of its calls refused."""
+        if self._opened_at is None:
+            return 0.0
+        return max(0.0, self._opened_at + self.cool_down_seconds - trio.current_time())
+
     async def admit(self, installation_id: str | None = None) -> Attempt:
         """Wait for the rate limit, then pass the breaker; raise `CircuitOpenError` when the
         circuit refuses the call."""

@@ -111,6 +111,24 @@ async def test_circuit_opens_probes_and_closes(mock_clock: trio.testing.MockCloc
     assert len(failing.calls) == 6
 
 
+async def test_paused_for_tells_how_long_the_open_circuit_refuses(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    guard = PeerGuard("shopimind", failure_threshold=2, cool_down_seconds=30)
+    assert guard.paused_for() == 0.0
+    (await guard.admit()).finish(failed=True)
+    assert guard.paused_for() == 0.0  # one failure: still closed
+    (await guard.admit()).finish(failed=True)
+    assert guard.paused_for() == pytest.approx(30)
+    await trio.sleep(20)
+    assert guard.paused_for() == pytest.approx(10)
+    await trio.sleep(10)
+    assert guard.paused_for() == 0.0  # half-open: the next call probes
+    probe = await guard.admit()
+    probe.finish(failed=True)
+    assert guard.paused_for() == pytest.approx(30)  # the probe failed: another cool-down
+
+
 async def test_one_probe_at_a_time_and_a_cancelled_probe_frees_the_slot(
     mock_clock: trio.testing.MockClock,
 ) -> None:

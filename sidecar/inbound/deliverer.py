@@ -3,7 +3,9 @@
     run ── scheduler: at start and every POLL_SECONDS, the oldest pending event of each
            installation (`_scan`); in between, what `wake(installation)` and the lanes
            tell the `Schedule`. A lane for each installation whose next event is due;
-           then sleep until the next is due or something happens.
+           then sleep until the next is due or something happens. While ShopiMind's
+           circuit is open (every call would be refused unsent), no lane starts: the
+           scheduler sleeps until the circuit lets a call through.
            └── lanes (at most LANES at once): one installation's events, oldest first,
                under that installation's lease `outbox:{id}` (renewed while it runs)
 
@@ -139,11 +141,14 @@ class OutboxDeliverer:
                         self._rescan = False
                         await self._scan()
                         scanned_at = trio.current_time()
-                    self._start_ready(lanes, stop)
+                    paused_until = self._paused_until()
+                    if paused_until is None:
+                        self._start_ready(lanes, stop)
                     next_due = self._schedule.next_due()
                     deadline = scanned_at + self._poll
+                    wake_at = deadline if next_due is None else min(next_due, deadline)
                     await self._sleep_until(
-                        deadline if next_due is None else min(next_due, deadline)
+                        wake_at if paused_until is None else max(wake_at, paused_until)
                     )
             nursery.cancel_scope.cancel(reason="outbox deliverer stopped")
 
@@ -162,12 +167,23 @@ class OutboxDeliverer:
         sleeps: for tests and one-off use.)"""
         while True:
             await self._scan()
+            paused_until = self._paused_until()
+            if paused_until is not None:
+                next_due = self._schedule.next_due()
+                return None if next_due is None else max(next_due, paused_until)
             async with trio.open_nursery() as lanes:
                 started = self._start_ready(lanes, None)
             if not started:
                 return self._schedule.next_due()
 
     # --- scheduling ---------------------------------------------------------------------
+
+    def _paused_until(self) -> float | None:
+        """While ShopiMind's circuit is open every attempt would be refused unsent: the trio
+        time it lets a call through again (None: calls go). No lane starts before then, so
+        an outage costs no lease, read or write per installation, only one wait."""
+        seconds = self._shopimind.paused_for()
+        return None if seconds <= 0 else trio.current_time() + seconds
 
     def _due_at(self, event: OutboxEvent | OutboxHead, now: float) -> float:
         due = self._due.get(event.id)

@@ -89,6 +89,11 @@ class ShopimindClient:
         """The API base, without the `/v1/` prefix."""
         return self._transport.base_url
 
+    def paused_for(self) -> float:
+        """Seconds the API's circuit still refuses every call unsent (`PeerGuard`); 0."""
+        guard = self._transport.guard
+        return 0.0 if guard is None else guard.paused_for()
+
     def api(self, access_token: str, *, installation_id: str | None = None) -> ShopimindApi:
         """The API as one installation, authenticated by its access token (`spm-api-key`)."""
         if not access_token.strip():

@@ -128,5 +128,63 @@ async def test_while_the_circuit_is_open_the_event_waits_for_its_cool_down(
     assert len(api.requests_to(PATH)) == 3
 
 
+async def test_while_the_circuit_is_open_no_installation_is_tried(
+    mock_clock: trio.testing.MockClock,
+    store: SqliteStore,
+    clock: FakeClock,
+) -> None:
+    """An outage costs one wait, not an attempt per installation: while the circuit refuses
+    every call unsent, the deliverer starts no lane (no lease, no read, no write); when it
+    lets a call through, the events go, in order, all of them."""
+    api = FakeShopimind(tokens={TOKEN})
+    api.add_event("acme_sale")
+    installations = [f"i{n}" for n in range(20)]
+    for installation_id in installations:
+        await store.installations.upsert(
+            InstallationUpsert(installation_id=installation_id, status="active")
+        )
+        await store.state.set_secret(installation_id, ACCESS_TOKEN, TOKEN)
+        for n in range(2):
+            await store.outbox.enqueue(
+                OutboxEntry(
+                    installation_id=installation_id,
+                    dedup_key=f"k{n}",
+                    action="sale",
+                    target="trigger_event:acme_sale",
+                    route="event:acme_sale",
+                    payload_json=json.dumps({"amount": n}),
+                    idempotency_key=f"inbound-{installation_id}-k{n}",
+                )
+            )
+    guard = PeerGuard("shopimind", failure_threshold=1, cool_down_seconds=40)
+    async with running(api) as url, new_http_client() as http:
+        client = ShopimindClient(base_url=url, http=http, guard=guard)
+        deliverer = OutboxDeliverer(store=store, shopimind=client, clock=clock, lanes=1)
+        (await guard.admit()).finish(failed=True)  # ShopiMind just failed: open for 40 s
+        stop = trio.Event()
+        with trio.fail_after(600):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(deliverer.run, stop)
+                await trio.sleep(39)
+                assert api.requests_to(PATH) == []
+                events = await store.outbox.list(limit=100)
+                assert {(e.status, e.attempts) for e in events} == {("queued", 0)}
+                assert await store.leases.held() == []  # no lane took a lease
+                for _ in range(120):  # the 40 events go once the cool-down is over
+                    if len(api.requests_to(PATH)) == 40:
+                        break
+                    await trio.sleep(1)
+                stop.set()
+    events = await store.outbox.list(limit=100)
+    assert {(e.status, e.attempts) for e in events} == {("delivered", 1)}
+    for installation_id in installations:  # each installation's events in order
+        keys = [
+            r.headers["idempotency-key"]
+            for r in api.requests_to(PATH)
+            if r.headers.get("idempotency-key", "").startswith(f"inbound-{installation_id}-")
+        ]
+        assert keys == [f"inbound-{installation_id}-k0", f"inbound-{installation_id}-k1"]
+
+
 def _id(event: OutboxEvent) -> int:
     return event.id
