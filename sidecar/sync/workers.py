@@ -24,7 +24,7 @@ from sidecar.logs import get_logger
 from sidecar.sync.engine import NoLongerDueError, StillDue, SyncNotPossibleError
 from sidecar.sync.fencing import lost_lease
 from sidecar.sync.leases import LeaseBusyError
-from sidecar.sync.scheduler import SyncQueue
+from sidecar.sync.scheduler import SyncJob, SyncQueue
 
 __all__ = ["Syncer", "run_workers"]
 
@@ -53,39 +53,66 @@ async def _work(
     is_due: IsDue | None,
 ) -> None:
     async with queue.receive.clone() as jobs:
-        async for job in jobs:
-            queue.started(job.installation_id)
+        async for first in jobs:
+            queue.started(first.installation_id)
             if stop is not None and stop.is_set():
-                queue.done(job.installation_id)  # stopping: no new work, only what is running
+                queue.done(first.installation_id)  # stopping: no new work, only what is running
                 continue
-            log = _log.bind(installation_id=job.installation_id)
-            # A scheduled job may have been done by another replica since it was read.
-            still_due = None
-            if is_due is not None and job.due_at is not None:
-                still_due = partial(is_due, job.installation_id)
-            try:
-                async with limiter:
-                    await engine.sync(job.installation_id, full=job.full, still_due=still_due)
-            except LeaseBusyError as exc:
-                log.debug(
-                    "already being synced (another task or replica); skipped", holder=exc.holder
-                )
-            except NoLongerDueError:
-                log.debug("synced meanwhile by another replica; skipped")
-            except SyncNotPossibleError as exc:
-                log.info("not synced", reason=str(exc))
-            except Exception as exc:  # noqa: BLE001 - the run row already holds the failure
-                lost = lost_lease(exc)
-                if lost is None:
-                    log.error("sync failed", error=describe_error(exc))
-                else:
-                    log.warning(
-                        "lease lost mid-run; this installation's work stopped",
-                        lease=lost.name,
-                        epoch=lost.epoch,
-                    )
-            finally:
-                queue.done(job.installation_id)
+            async with limiter:
+                # One job after another while more are queued and no one else waits for a
+                # worker (an operator's sync): a worker is only ever counted free (health,
+                # overview, metrics) when there is nothing for it to do.
+                job: SyncJob | None = first
+                while job is not None:
+                    await _sync_one(engine, queue, job, is_due)
+                    job = _next_ready(jobs, queue, limiter, stop)
+
+
+def _next_ready(
+    jobs: trio.MemoryReceiveChannel[SyncJob],
+    queue: SyncQueue,
+    limiter: trio.CapacityLimiter,
+    stop: trio.Event | None,
+) -> SyncJob | None:
+    """The next queued job, when one is waiting and the worker may keep its place."""
+    if limiter.statistics().tasks_waiting or (stop is not None and stop.is_set()):
+        return None
+    try:
+        job = jobs.receive_nowait()
+    except (trio.WouldBlock, trio.EndOfChannel):
+        return None
+    queue.started(job.installation_id)
+    return job
+
+
+async def _sync_one(engine: Syncer, queue: SyncQueue, job: SyncJob, is_due: IsDue | None) -> None:
+    """Run one job (its worker holds a place of the limiter); every outcome is logged, none
+    ends the worker."""
+    log = _log.bind(installation_id=job.installation_id)
+    # A scheduled job may have been done by another replica since it was read.
+    still_due = None
+    if is_due is not None and job.due_at is not None:
+        still_due = partial(is_due, job.installation_id)
+    try:
+        await engine.sync(job.installation_id, full=job.full, still_due=still_due)
+    except LeaseBusyError as exc:
+        log.debug("already being synced (another task or replica); skipped", holder=exc.holder)
+    except NoLongerDueError:
+        log.debug("synced meanwhile by another replica; skipped")
+    except SyncNotPossibleError as exc:
+        log.info("not synced", reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - the run row already holds the failure
+        lost = lost_lease(exc)
+        if lost is None:
+            log.error("sync failed", error=describe_error(exc))
+        else:
+            log.warning(
+                "lease lost mid-run; this installation's work stopped",
+                lease=lost.name,
+                epoch=lost.epoch,
+            )
+    finally:
+        queue.done(job.installation_id)
 
 
 async def run_workers(

@@ -160,6 +160,53 @@ async def test_workers_drain_and_stop_when_the_queue_closes(
     assert not any(queue.is_busy(iid) for iid in "abcd")
 
 
+class _Borrowed(trio.abc.Instrument):
+    """After every task step: (trio time, places of the limiter in use)."""
+
+    def __init__(self, limiter: trio.CapacityLimiter) -> None:
+        self.limiter = limiter
+        self.seen: list[tuple[float, int]] = []
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.seen.append((trio.current_time(), self.limiter.statistics().borrowed_tokens))
+
+
+async def test_a_worker_keeps_its_place_while_jobs_wait_and_gives_it_to_an_operator(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """Between two queued jobs a worker is never counted free (health, overview and
+    metrics read the limiter); an operator's sync waiting for a place gets the next one."""
+    engine = RecordingEngine(seconds=3)
+    queue = SyncQueue(capacity=10)
+    for iid in "abcdef":
+        queue.offer(SyncJob(iid))
+    queue.close()
+    limiter = trio.CapacityLimiter(2)
+    borrowed = _Borrowed(limiter)
+    operator_ran_at: list[float] = []
+
+    async def operator() -> None:
+        await trio.sleep(4)  # while the second jobs run
+        async with limiter:
+            operator_ran_at.append(trio.current_time())
+
+    trio.lowlevel.add_instrument(borrowed)
+    try:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                start = trio.current_time()
+                nursery.start_soon(operator)
+                await run_workers(engine=engine, queue=queue, limiter=limiter, count=2)
+    finally:
+        trio.lowlevel.remove_instrument(borrowed)
+    assert sorted(iid for iid, _ in engine.synced) == list("abcdef")
+    # Both places taken from the first jobs' start until the operator's turn, at the end
+    # of the second jobs (t=3 was a change of jobs: no place was given back then)...
+    assert {n for t, n in borrowed.seen if start < t < start + 6} == {2}
+    # ...which came as soon as a worker finished a job, not once the queue was empty.
+    assert operator_ran_at == [start + 6]
+
+
 async def test_abandoned_runs_are_closed_at_start_and_at_each_sweep(
     mock_clock: trio.testing.MockClock, vstore: SqliteStore
 ) -> None:
