@@ -411,8 +411,9 @@ def report(
         f"- `/health` {health_idle:.1f} ms and admin overview {overview_idle:.1f} ms idle "
         f"(target < 100 ms: {verdict(max(health_idle, overview_idle) < 100)})",
         f"- a worker idled while an installation waited in {samples.idle_while_waiting} of "
-        f"{samples.samples} samples (a sample lands between one job's end and the next's "
-        "start only by chance)",
+        f"{samples.samples} samples (target 0: "
+        f"{verdict(samples.idle_while_waiting == 0)}; a worker keeps its place from one "
+        "queued job to the next, so one counted free has nothing to do)",
         "",
         f"_Run took {time.perf_counter() - began:.0f} s._",
     ]
