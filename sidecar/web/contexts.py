@@ -62,7 +62,7 @@ class PublicContext:
     limiter: RateLimiter
     inbound: InboundService | None = None
     """The inbound routes exist only with it."""
-    inbound_limiter: RateLimiter = field(default_factory=lambda: _inbound_limiter())
+    inbound_limiter: RateLimiter = field(default_factory=_inbound_limiter)
     """Per client IP, before any HMAC; INBOUND_IP_RATE_BURST/…_PER_SECOND by default."""
     scheduled: bool = True
     """False when the scheduler is off: then /health expects no recent runs."""

@@ -17,9 +17,17 @@ from typing import Final
 from sidecar.logs import get_logger
 from sidecar.payloads import InvalidJsonError
 
-__all__ = ["invalid_json_answer", "json_bytes", "json_error_code", "log_unexpected"]
+__all__ = [
+    "closes_after_refusal",
+    "invalid_json_answer",
+    "json_bytes",
+    "json_error_code",
+    "log_unexpected",
+]
 
 _log = get_logger("web")
+
+_BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 _CODES: Final = {
     400: "bad_request",
@@ -41,6 +49,14 @@ _CODES: Final = {
 def json_error_code(status: int) -> str:
     """The error code answered with `status` when the route names none."""
     return _CODES.get(status, "error")
+
+
+def closes_after_refusal(status: int, method: str) -> bool:
+    """Whether an answer ends its connection: a refusal of a request that carries a body.
+    A refusal is often answered before the body is read (a rate limit runs before the
+    HMAC, a 413 never reads it): on a kept-alive connection the unread body would stall
+    the client's next request."""
+    return status >= 400 and method not in _BODYLESS_METHODS
 
 
 def json_bytes(body: Mapping[str, object]) -> bytes:

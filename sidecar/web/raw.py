@@ -17,7 +17,7 @@ import trio
 
 from sidecar.client_address import FORWARDED_FOR, Network, client_address
 from sidecar.logs import get_logger
-from sidecar.web.json_wire import json_bytes
+from sidecar.web.json_wire import closes_after_refusal, json_bytes
 
 __all__ = ["ASGIApp", "RequestHead", "answer_json", "read_head"]
 
@@ -26,7 +26,6 @@ ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 _JSON_HEADER: Final = (b"content-type", b"application/json")
 _CLOSE_HEADER: Final = (b"connection", b"close")
 _FORWARDED: Final = FORWARDED_FOR.encode()
-_BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 _access = get_logger("access")
 
@@ -82,7 +81,7 @@ async def answer_json(
     )
     encoded = json_bytes(body)
     headers = [_JSON_HEADER, (b"content-length", b"%d" % len(encoded)), *extra_headers]
-    if status >= 400 and head.method not in _BODYLESS_METHODS:
+    if closes_after_refusal(status, head.method):
         headers.append(_CLOSE_HEADER)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     payload = b"" if head.method == "HEAD" else encoded

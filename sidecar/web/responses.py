@@ -7,13 +7,13 @@ a traceback, never an HTML page, never a detail that helps an attacker.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
 
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from sidecar.payloads import InvalidJsonError
 from sidecar.web.json_wire import (
+    closes_after_refusal,
     invalid_json_answer,
     json_bytes,
     json_error_code,
@@ -29,8 +29,6 @@ __all__ = [
     "json_response",
     "log_unexpected",
 ]
-
-_BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
 def json_response(body: Mapping[str, object], status: int = 200) -> Response:
@@ -53,10 +51,7 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.after_request
     async def _close_after_refusal(response: Response) -> Response:
-        # A refusal is often answered before the body is read (a rate limit runs before
-        # the HMAC, a 413 never reads it): on a kept-alive connection the unread body would
-        # stall the client's next request, so the connection ends with this answer.
-        if response.status_code >= 400 and request.method not in _BODYLESS_METHODS:
+        if closes_after_refusal(response.status_code, request.method):
             response.headers["Connection"] = "close"
         return response
 

@@ -88,20 +88,7 @@ async def test_while_the_circuit_is_open_the_event_waits_for_its_cool_down(
     cool-down, not one per backoff step, while ShopiMind is down)."""
     api = FakeShopimind(tokens={TOKEN})
     api.add_event("acme_sale")
-    await store.installations.upsert(InstallationUpsert(installation_id="i", status="active"))
-    await store.state.set_secret("i", ACCESS_TOKEN, TOKEN)
-    for n in range(2):
-        await store.outbox.enqueue(
-            OutboxEntry(
-                installation_id="i",
-                dedup_key=f"k{n}",
-                action="sale",
-                target="trigger_event:acme_sale",
-                route="event:acme_sale",
-                payload_json=json.dumps({"amount": n}),
-                idempotency_key=f"inbound-k{n}",
-            )
-        )
+    await _two_sales(store, "i")
     guard = PeerGuard("shopimind", failure_threshold=1, cool_down_seconds=40)
     async with running(api) as url, new_http_client() as http:
         client = ShopimindClient(base_url=url, http=http, guard=guard)
@@ -140,22 +127,7 @@ async def test_while_the_circuit_is_open_no_installation_is_tried(
     api.add_event("acme_sale")
     installations = [f"i{n}" for n in range(20)]
     for installation_id in installations:
-        await store.installations.upsert(
-            InstallationUpsert(installation_id=installation_id, status="active")
-        )
-        await store.state.set_secret(installation_id, ACCESS_TOKEN, TOKEN)
-        for n in range(2):
-            await store.outbox.enqueue(
-                OutboxEntry(
-                    installation_id=installation_id,
-                    dedup_key=f"k{n}",
-                    action="sale",
-                    target="trigger_event:acme_sale",
-                    route="event:acme_sale",
-                    payload_json=json.dumps({"amount": n}),
-                    idempotency_key=f"inbound-{installation_id}-k{n}",
-                )
-            )
+        await _two_sales(store, installation_id)
     guard = PeerGuard("shopimind", failure_threshold=1, cool_down_seconds=40)
     async with running(api) as url, new_http_client() as http:
         client = ShopimindClient(base_url=url, http=http, guard=guard)
@@ -184,6 +156,26 @@ async def test_while_the_circuit_is_open_no_installation_is_tried(
             if r.headers.get("idempotency-key", "").startswith(f"inbound-{installation_id}-")
         ]
         assert keys == [f"inbound-{installation_id}-k0", f"inbound-{installation_id}-k1"]
+
+
+async def _two_sales(store: SqliteStore, installation_id: str) -> None:
+    """An active installation with its token, and two queued sales (k0, then k1)."""
+    await store.installations.upsert(
+        InstallationUpsert(installation_id=installation_id, status="active")
+    )
+    await store.state.set_secret(installation_id, ACCESS_TOKEN, TOKEN)
+    for n in range(2):
+        await store.outbox.enqueue(
+            OutboxEntry(
+                installation_id=installation_id,
+                dedup_key=f"k{n}",
+                action="sale",
+                target="trigger_event:acme_sale",
+                route="event:acme_sale",
+                payload_json=json.dumps({"amount": n}),
+                idempotency_key=f"inbound-{installation_id}-k{n}",
+            )
+        )
 
 
 def _id(event: OutboxEvent) -> int:
