@@ -104,6 +104,32 @@ async def test_the_app_is_built_once_started_before_it_serves_and_stopped_with_t
     assert len(builds) == 1
 
 
+async def test_a_first_request_cancelled_during_the_start_leaves_one_started_app(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    events: list[str] = []
+    builds: list[Recorded] = []
+
+    def build() -> Recorded:
+        builds.append(Recorded(events))
+        return builds[-1]
+
+    app = DeferredApp(build, "test")
+    server = Server()
+    async with trio.open_nursery() as nursery:
+        await server.run(app, nursery)
+        with trio.move_on_after(0.001):  # the client leaves while the app starts
+            await app(scope("/first", "GET"), Exchange([b""]).receive, Exchange([b""]).send)
+        exchange = Exchange([b""])
+        await app(scope("/second", "GET"), exchange.receive, exchange.send)
+        assert exchange.status == 204
+        await server.stop()
+    assert len(builds) == 1  # the start went on, shielded: no second app was built
+    assert events[0] == "started"
+    assert events.count("started") == 1
+    assert events[-2:] == ["GET /second", "stopped"]
+
+
 async def test_a_server_stopped_before_any_request_stops_nothing() -> None:
     built: list[str] = []
     app = DeferredApp(lambda: Recorded(built), "test")

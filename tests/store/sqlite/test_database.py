@@ -265,6 +265,48 @@ async def test_the_carrier_takes_the_next_batch_to_the_thread_before_it_returns(
     await db.aclose()
 
 
+async def test_a_carrier_cancelled_while_carrying_the_next_batch_still_delivers_it(
+    tmp_path: Path,
+) -> None:
+    """Cancelling the caller that carries the next batch withdraws nothing: its own write
+    is committed and reported, the batch it carries runs, and its callers get results."""
+    db = await _table(tmp_path)
+    first_started, first_release = trio.Event(), trio.Event()
+    next_started, next_release = trio.Event(), trio.Event()
+    results: dict[str, object] = {}
+    scope = trio.CancelScope()
+
+    async def first() -> None:
+        with scope:
+            await db.write(_blocking(first_started, first_release, "first"))
+            results["first"] = "written"
+            await trio.lowlevel.checkpoint()  # the cancellation lands here
+            results["first"] = "not reached"
+
+    async def follower() -> None:
+        await db.write(_blocking(next_started, next_release, "next"))
+        results["next"] = "written"
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(first)
+        await first_started.wait()
+        nursery.start_soon(follower)
+        await trio.testing.wait_all_tasks_blocked()
+        first_release.set()
+        try:
+            await next_started.wait()  # carried by `first`, which is cancelled now
+            scope.cancel()
+            await trio.testing.wait_all_tasks_blocked()
+            assert results == {}  # the carrier waits for the batch it carries
+        finally:
+            next_release.set()
+    assert results == {"first": "written", "next": "written"}
+    assert scope.cancelled_caught
+    keys = await db.read(lambda c: sorted(r[0] for r in c.execute("SELECT k FROM t")))
+    assert keys == ["first", "next"]
+    await db.aclose()
+
+
 async def test_closed_store_refuses_work(tmp_path: Path, cipher) -> None:
     store = await open_sqlite_store(tmp_path / "s.sqlite", cipher=cipher)
     await store.aclose()
